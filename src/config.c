@@ -1,0 +1,232 @@
+/* config: environment parsing and validation. No logging, no exit. */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+static int get_int(const char *name, int def, int lo, int hi, int *out, char *err, size_t errlen)
+{
+	const char *v = env(name);
+	char *end;
+	long n;
+
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < lo || n > hi) {
+		snprintf(err, errlen, "%s: must be an integer from %d to %d, got \"%.40s\"",
+			 name, lo, hi, v);
+		return -1;
+	}
+	*out = (int)n;
+	return 0;
+}
+
+static int get_seconds(const char *name, double def, double lo, double hi, double *out,
+		       char *err, size_t errlen)
+{
+	const char *v = env(name);
+	char *end;
+	double d;
+
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !isfinite(d) || d < lo || d > hi) {
+		snprintf(err, errlen, "%s: must be a number of seconds from %g to %g, got \"%.40s\"",
+			 name, lo, hi, v);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+static int get_bool(const char *name, int *out, char *err, size_t errlen)
+{
+	const char *v = env(name);
+	if (!v) {
+		*out = 0;
+	} else if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) {
+		*out = 1;
+	} else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) {
+		*out = 0;
+	} else {
+		snprintf(err, errlen, "%s: must be 1 or 0, got \"%.40s\"", name, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int url_scheme_ok(const char *name, const char *url, char *err, size_t errlen)
+{
+	if (!strncmp(url, "redis://", 8) || !strncmp(url, "rediss://", 9) ||
+	    !strncmp(url, "unix://", 7))
+		return 0;
+	/* Print only the scheme: the rest may hold a password. */
+	const char *colon = strchr(url, ':');
+	int n = colon ? (int)(colon - url) : 0;
+	snprintf(err, errlen, "%s: scheme must be redis://, rediss:// or unix://, got \"%.*s\"",
+		 name, n > 16 ? 16 : n, url);
+	return -1;
+}
+
+static int parse_queues(struct config *cfg, const char *list, char *err, size_t errlen)
+{
+	const char *p = list;
+	while (*p) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		while (n && (*p == ' ' || *p == '\t'))
+			p++, n--;
+		while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n) {
+			if (cfg->n_queues == CONFIG_MAX_QUEUES) {
+				snprintf(err, errlen, "TRYON_QUEUES: at most %d queues", CONFIG_MAX_QUEUES);
+				return -1;
+			}
+			for (size_t i = 0; i < n; i++) {
+				unsigned char ch = (unsigned char)p[i];
+				if (ch < 0x21 || ch > 0x7e) {
+					snprintf(err, errlen, "TRYON_QUEUES: queue names must be printable ASCII without spaces");
+					return -1;
+				}
+			}
+			cfg->queues[cfg->n_queues++] = strndup(p, n);
+		}
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	if (!cfg->n_queues) {
+		snprintf(err, errlen, "TRYON_QUEUES: no queue named");
+		return -1;
+	}
+	return 0;
+}
+
+int config_load(struct config *cfg, char *err, size_t errlen)
+{
+	char host[256];
+	const char *v;
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->broker_url = strdup(env("CELERY_BROKER_URL") ? env("CELERY_BROKER_URL")
+				 : "redis://127.0.0.1:6379/0");
+	if (url_scheme_ok("CELERY_BROKER_URL", cfg->broker_url, err, errlen) < 0)
+		goto fail;
+	cfg->result_url = strdup(env("CELERY_RESULT_BACKEND") ? env("CELERY_RESULT_BACKEND")
+				 : cfg->broker_url);
+	if (url_scheme_ok("CELERY_RESULT_BACKEND", cfg->result_url, err, errlen) < 0)
+		goto fail;
+	cfg->cache_url = dup_or_null(env("REDIS_CACHE_URL"));
+	if (cfg->cache_url && url_scheme_ok("REDIS_CACHE_URL", cfg->cache_url, err, errlen) < 0)
+		goto fail;
+	cfg->fal_key = dup_or_null(env("FAL_KEY"));
+	cfg->fal_queue_url = strdup(env("FAL_QUEUE_URL") ? env("FAL_QUEUE_URL") : "https://queue.fal.run");
+	if (strncmp(cfg->fal_queue_url, "https://", 8) && strncmp(cfg->fal_queue_url, "http://", 7)) {
+		snprintf(err, errlen, "FAL_QUEUE_URL: must start with https:// (or http://)");
+		goto fail;
+	}
+	{
+		/* Requests are built as base + "/" + endpoint. */
+		size_t n = strlen(cfg->fal_queue_url);
+		while (n > 8 && cfg->fal_queue_url[n - 1] == '/')
+			cfg->fal_queue_url[--n] = '\0';
+	}
+	cfg->primary_endpoint = strdup(env("TRYON_PRIMARY_ENDPOINT") ? env("TRYON_PRIMARY_ENDPOINT")
+				       : "fal-ai/flux-2-lora-gallery/virtual-tryon");
+	cfg->backup_endpoint = strdup(env("TRYON_BACKUP_ENDPOINT") ? env("TRYON_BACKUP_ENDPOINT")
+				      : "fal-ai/fashn/tryon/v1.6");
+	if (parse_queues(cfg, env("TRYON_QUEUES") ? env("TRYON_QUEUES") : "tryon_queue", err, errlen) < 0)
+		goto fail;
+	if (get_int("TRYON_CONCURRENCY", 4, 1, 1024, &cfg->concurrency, err, errlen) < 0 ||
+	    get_int("TRYON_RESULT_EXPIRES", 3600, 0, 365 * 86400, &cfg->result_expires, err, errlen) < 0 ||
+	    get_int("TRYON_MEMORY_LIMIT_MB", 512, 16, 1 << 20, &cfg->memory_limit_mb, err, errlen) < 0 ||
+	    get_seconds("TRYON_SOFT_TIME_LIMIT", 25, 0.1, 86400, &cfg->soft_time_limit, err, errlen) < 0 ||
+	    get_seconds("TRYON_TIME_LIMIT", 30, 0.1, 86400, &cfg->time_limit, err, errlen) < 0 ||
+	    get_int("TRYON_MAX_RETRIES", 1, 0, 100, &cfg->max_retries, err, errlen) < 0 ||
+	    get_seconds("TRYON_RETRY_COUNTDOWN", 1, 0, 86400, &cfg->retry_countdown, err, errlen) < 0 ||
+	    get_int("TRYON_MAX_REDELIVERIES", 3, 1, 1000, &cfg->max_redeliveries, err, errlen) < 0 ||
+	    get_int("TRYON_VISIBILITY_TIMEOUT", 3600, 10, 30 * 86400, &cfg->visibility_timeout, err, errlen) < 0 ||
+	    get_seconds("TRYON_SHUTDOWN_GRACE", 30, 0, 3600, &cfg->shutdown_grace, err, errlen) < 0 ||
+	    get_int("TRYON_CACHE_TTL", 86400, 1, 365 * 86400, &cfg->cache_ttl, err, errlen) < 0 ||
+	    get_int("TRYON_MAX_MESSAGE_BYTES", 1 << 20, 1024, 64 << 20, &cfg->max_message_bytes, err, errlen) < 0 ||
+	    get_bool("TRYON_ENABLE_TEST_TASKS", &cfg->enable_test_tasks, err, errlen) < 0 ||
+	    get_bool("TRYON_TASK_EVENTS", &cfg->task_events, err, errlen) < 0)
+		goto fail;
+	if (cfg->soft_time_limit >= cfg->time_limit) {
+		snprintf(err, errlen, "TRYON_SOFT_TIME_LIMIT: must be below TRYON_TIME_LIMIT (%g >= %g)",
+			 cfg->soft_time_limit, cfg->time_limit);
+		goto fail;
+	}
+	if ((v = env("TRYON_HOSTNAME"))) {
+		cfg->hostname = strdup(v);
+	} else {
+		if (gethostname(host, sizeof host) < 0)
+			strcpy(host, "localhost");
+		host[sizeof host - 1] = '\0';
+		size_t n = strlen(host) + 8;
+		cfg->hostname = malloc(n);
+		if (cfg->hostname)
+			snprintf(cfg->hostname, n, "celery@%s", host);
+	}
+	cfg->log_level = strdup(env("TRYON_LOG_LEVEL") ? env("TRYON_LOG_LEVEL") : "info");
+	v = getenv("TRYON_HTTP_ADDR");
+	cfg->http_addr = strdup(v ? v : "127.0.0.1:9808");
+	cfg->ca_file = dup_or_null(env("TRYON_CA_FILE"));
+	if (!cfg->broker_url || !cfg->result_url || !cfg->fal_queue_url || !cfg->hostname ||
+	    !cfg->log_level || !cfg->http_addr || !cfg->primary_endpoint || !cfg->backup_endpoint) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	return 0;
+fail:
+	config_free(cfg);
+	return -1;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->broker_url);
+	free(cfg->result_url);
+	free(cfg->cache_url);
+	if (cfg->fal_key) {
+		/* Do not leave the key in freed heap memory. */
+		memset(cfg->fal_key, 0, strlen(cfg->fal_key));
+		free(cfg->fal_key);
+	}
+	free(cfg->fal_queue_url);
+	free(cfg->primary_endpoint);
+	free(cfg->backup_endpoint);
+	for (int i = 0; i < cfg->n_queues; i++)
+		free(cfg->queues[i]);
+	free(cfg->hostname);
+	free(cfg->log_level);
+	free(cfg->http_addr);
+	free(cfg->ca_file);
+	memset(cfg, 0, sizeof *cfg);
+}

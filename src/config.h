@@ -1,0 +1,48 @@
+/* config: every setting, read once from the environment at start-up, with
+ * the names of the Python deployment's .env (CELERY_BROKER_URL, ...) plus
+ * TRYON_* for ours. Validation is complete here so the rest of the program
+ * can trust the values; main exits 100 on an error (daemontools convention:
+ * systemd's RestartPreventExitStatus=100 stops a restart loop). docs/CONFIG.md
+ * lists every variable. */
+#ifndef TRYON_CONFIG_H
+#define TRYON_CONFIG_H
+#include <stddef.h>
+
+#define CONFIG_MAX_QUEUES 16
+
+struct config {
+	char *broker_url;            /* CELERY_BROKER_URL */
+	char *result_url;            /* CELERY_RESULT_BACKEND (default: broker) */
+	char *cache_url;             /* REDIS_CACHE_URL, NULL = no cache */
+	char *fal_key;               /* FAL_KEY, NULL if unset; never logged */
+	char *fal_queue_url;         /* FAL_QUEUE_URL */
+	char *primary_endpoint;      /* TRYON_PRIMARY_ENDPOINT */
+	char *backup_endpoint;       /* TRYON_BACKUP_ENDPOINT */
+	char *queues[CONFIG_MAX_QUEUES];
+	int n_queues;
+	int concurrency;             /* TRYON_CONCURRENCY */
+	int result_expires;          /* TRYON_RESULT_EXPIRES, seconds */
+	char *hostname;              /* TRYON_HOSTNAME: node name celery@host */
+	char *log_level;             /* TRYON_LOG_LEVEL */
+	char *http_addr;             /* TRYON_HTTP_ADDR, "" = disabled */
+	char *ca_file;               /* TRYON_CA_FILE */
+	int memory_limit_mb;         /* TRYON_MEMORY_LIMIT_MB */
+	double soft_time_limit;      /* TRYON_SOFT_TIME_LIMIT, s */
+	double time_limit;           /* TRYON_TIME_LIMIT, s */
+	int max_retries;             /* TRYON_MAX_RETRIES */
+	double retry_countdown;      /* TRYON_RETRY_COUNTDOWN, s */
+	int max_redeliveries;        /* TRYON_MAX_REDELIVERIES */
+	int visibility_timeout;      /* TRYON_VISIBILITY_TIMEOUT, s */
+	double shutdown_grace;       /* TRYON_SHUTDOWN_GRACE, s */
+	int max_tasks_per_child;     /* reserved: every job is a fresh child */
+	int cache_ttl;               /* TRYON_CACHE_TTL, s */
+	int enable_test_tasks;       /* TRYON_ENABLE_TEST_TASKS */
+	int task_events;             /* TRYON_TASK_EVENTS */
+	int max_message_bytes;       /* TRYON_MAX_MESSAGE_BYTES */
+};
+
+/* Read the environment (getenv) into cfg. Returns 0, or -1 with err naming
+ * the variable and what is wrong. cfg owns its strings: config_free. */
+int config_load(struct config *cfg, char *err, size_t errlen);
+void config_free(struct config *cfg);
+#endif

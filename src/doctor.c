@@ -1,0 +1,74 @@
+/* doctor: one function per check; each prints exactly one line. */
+#include "doctor.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "http.h"
+#include "version.h"
+
+static int report(FILE *out, int ok, const char *check, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int report(FILE *out, int ok, const char *check, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(out, "%-4s  %-12s  ", ok ? "ok" : "FAIL", check);
+	va_start(ap, fmt);
+	vfprintf(out, fmt, ap);
+	va_end(ap);
+	fputc('\n', out);
+	return ok ? 0 : 1;
+}
+
+/* The model API must answer over TLS verified against our trust store. Any
+ * HTTP status counts as reachable: the base URL itself has no resource. */
+static int check_model_api(const struct config *cfg, const struct trust_store *ts, FILE *out)
+{
+	struct http_client hc;
+	struct http_response rs;
+	char err[300], ua[64];
+	int failed;
+
+	snprintf(ua, sizeof ua, "tryon-worker/%s", version_string);
+	if (http_client_init(&hc, ts, ua, err, sizeof err) < 0)
+		return report(out, 0, "model-api", "%s", err);
+	buf_init(&rs.body);
+	struct http_request rq = {
+		.method = "GET", .url = cfg->fal_queue_url,
+		.timeout_ms = 10000, .connect_timeout_ms = 5000, .max_response = 1 << 16,
+	};
+	enum http_outcome o = http_perform(&hc, &rq, &rs, err, sizeof err);
+	if (o == HTTP_OK) {
+		const char *tls = strncmp(cfg->fal_queue_url, "https://", 8) ? "plain HTTP (no TLS!)"
+			: "verified TLS";
+		failed = report(out, 1, "model-api", "%s reachable over %s (HTTP %ld in %.0f ms)",
+				cfg->fal_queue_url, tls, rs.status, rs.seconds * 1000);
+	} else {
+		failed = report(out, 0, "model-api", "%s: %s (%s)", cfg->fal_queue_url, err,
+				http_outcome_name(o));
+	}
+	buf_free(&rs.body);
+	http_client_free(&hc);
+	return failed;
+}
+
+static int check_fal_key(const struct config *cfg, FILE *out)
+{
+	if (!cfg->fal_key)
+		return report(out, 0, "fal-key", "FAL_KEY is not set: every try-on would fail");
+	/* Length only: the key itself is a secret. */
+	return report(out, 1, "fal-key", "FAL_KEY is set (%zu characters)", strlen(cfg->fal_key));
+}
+
+int doctor_run(const struct config *cfg, const struct trust_store *ts, FILE *out)
+{
+	int failed = 0;
+
+	report(out, 1, "config", "configuration valid; trust: %zu built-in CA anchors%s%s",
+	       ts->n_builtin, cfg->ca_file ? " + " : "", cfg->ca_file ? cfg->ca_file : "");
+	failed += check_fal_key(cfg, out);
+	failed += check_model_api(cfg, ts, out);
+	fprintf(out, "%s\n", failed ? "doctor: some checks failed" : "doctor: all checks passed");
+	return failed;
+}

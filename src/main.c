@@ -1,0 +1,97 @@
+/* main: the command line. Parses the subcommand, loads the configuration
+ * (exit 100 when it is invalid), sets up logging and trust, and hands over
+ * to the worker or a client command. The only module besides the process
+ * module that keeps process-wide state. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "doctor.h"
+#include "log.h"
+#include "trust.h"
+#include "version.h"
+
+#define EXIT_CONFIG 100
+
+static void usage(FILE *out)
+{
+	fputs(
+"usage: tryon-worker [worker]        run the Celery-compatible worker\n"
+"       tryon-worker doctor          check configuration, broker, backend, cache, model API\n"
+"       tryon-worker submit PERSON_URL GARMENT_URL [--wait SECONDS] [--queue Q]\n"
+"       tryon-worker call TASK_NAME [ARGS_JSON [KWARGS_JSON]] [--wait SECONDS] [--queue Q]\n"
+"       tryon-worker healthcheck     exit 0 if the local worker is ready, else 1\n"
+"       tryon-worker --version | --help\n"
+"\n"
+"Configuration comes from the environment (see tryon-worker(8), docs/CONFIG.md):\n"
+"  CELERY_BROKER_URL      broker, redis://[[user]:password@]host[:port][/db] (default redis://127.0.0.1:6379/0)\n"
+"  CELERY_RESULT_BACKEND  result backend URL (default: the broker URL)\n"
+"  REDIS_CACHE_URL        try-on result cache URL (unset: no cache)\n"
+"  FAL_KEY                model API key (never logged)\n"
+"  FAL_QUEUE_URL          model API base (default https://queue.fal.run)\n"
+"  TRYON_QUEUES           queues to consume, comma-separated (default tryon_queue)\n"
+"  TRYON_CONCURRENCY      job slots (default 4)\n"
+"  TRYON_CA_FILE          extra trusted CA certificates (PEM)\n"
+"  TRYON_LOG_LEVEL        error, warn, info, debug (default info)\n"
+"  TRYON_HTTP_ADDR        metrics/health address (default 127.0.0.1:9808, empty: off)\n"
+"Exit codes: 0 ok, 1 failure, 2 usage, 100 invalid configuration.\n", out);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "worker";
+	struct config cfg;
+	struct trust_store ts;
+	char err[512];
+	enum log_level level;
+	int rc;
+
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		version_print(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "worker") && strcmp(cmd, "doctor")) {
+		fprintf(stderr, "tryon-worker: unknown command \"%s\"\n", cmd);
+		usage(stderr);
+		return 2;
+	}
+
+	if (config_load(&cfg, err, sizeof err) < 0) {
+		fprintf(stderr, "tryon-worker: invalid configuration: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	if (log_level_parse(cfg.log_level, &level) < 0) {
+		fprintf(stderr, "tryon-worker: invalid configuration: TRYON_LOG_LEVEL: must be error, warn, info or debug\n");
+		config_free(&cfg);
+		return EXIT_CONFIG;
+	}
+	log_init(level, getenv("JOURNAL_STREAM") != NULL);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "tryon-worker: curl_global_init failed\n");
+		config_free(&cfg);
+		return 1;
+	}
+	if (trust_store_init(&ts, cfg.ca_file, err, sizeof err) < 0) {
+		fprintf(stderr, "tryon-worker: invalid configuration: %s\n", err);
+		config_free(&cfg);
+		return EXIT_CONFIG;
+	}
+
+	if (!strcmp(cmd, "doctor")) {
+		rc = doctor_run(&cfg, &ts, stdout) ? 1 : 0;
+	} else {
+		fprintf(stderr, "tryon-worker: the worker is not built yet (issue 3)\n");
+		rc = 1;
+	}
+	trust_store_free(&ts);
+	config_free(&cfg);
+	curl_global_cleanup();
+	return rc;
+}

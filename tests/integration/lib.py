@@ -1,0 +1,273 @@
+"""Fixtures for the integration tests: processes we start (and stop, by
+PID), a test CA, redis-server instances, the model API stand-in, the
+static binary. Only loopback addresses, ever."""
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("TRYON_BINARY", os.path.join(ROOT, "build", "tryon-worker"))
+PYTHON = "/usr/bin/python3"
+# Known fake secrets: tests grep all output for them (they must never appear).
+REDIS_PASSWORD = "t3st+pa/ss=w0rd"
+FAL_KEY = "fake-key-id-0123:fake-secret-cafe-4567"
+SECRETS = (REDIS_PASSWORD, FAL_KEY, "fake-secret-cafe-4567")
+
+
+class Skip(Exception):
+    pass
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(cond, timeout, what, interval=0.02):
+    """Poll cond() until true or the deadline; raise with `what` if not."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def quote_pw(pw):
+    return urllib.request.quote(pw, safe="")
+
+
+class Proc:
+    """A process we started; output goes to files we can read and grep."""
+
+    def __init__(self, session, name, args, env=None, cwd=None):
+        self.name = name
+        self.args = args
+        self.out_path = os.path.join(session.tmp, f"{name}.{len(session.all_outputs)}.out")
+        self.err_path = self.out_path[:-4] + ".err"
+        session.all_outputs += [self.out_path, self.err_path]
+        self.out = open(self.out_path, "wb")
+        self.err = open(self.err_path, "wb")
+        self.popen = subprocess.Popen(args, env=env, cwd=cwd, stdout=self.out, stderr=self.err,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+        self.pid = self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def stderr_text(self):
+        with open(self.err_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stdout_text(self):
+        with open(self.out_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def wait(self, timeout):
+        return self.popen.wait(timeout)
+
+    def stop(self, timeout=10):
+        """SIGTERM, wait, then SIGKILL; always by our own PID."""
+        if self.alive():
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.popen.wait(5)
+            except ProcessLookupError:
+                pass
+        self.out.close()
+        self.err.close()
+        return self.popen.returncode
+
+    def kill(self):
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+            self.popen.wait(5)
+        return self.popen.returncode
+
+
+class Redis:
+    def __init__(self, session, password=REDIS_PASSWORD, extra=()):
+        self.session = session
+        self.password = password
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="redis-", dir=session.tmp)
+        self.extra = list(extra)
+        self.proc = None
+        self.start()
+
+    def start(self):
+        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", self.dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--protected-mode", "yes"] + self.extra
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = self.session.start("redis", args, per_test=False)
+        wait_for(self._ping, 10, f"redis-server on port {self.port}")
+
+    def _ping(self):
+        try:
+            return self.client().ping()
+        except Exception:  # noqa: BLE001 - not up yet
+            return False
+
+    def restart(self):
+        self.proc.stop()
+        self.start()
+
+    def url(self, db=0):
+        auth = f":{quote_pw(self.password)}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+
+    def client(self, db=0):
+        import redis
+        return redis.Redis(host="127.0.0.1", port=self.port, db=db, password=self.password,
+                           socket_timeout=10)
+
+
+class Standin:
+    """The fal queue API stand-in over HTTPS (tests/lib/fal_standin.py)."""
+
+    def __init__(self, session, cert="ec", key_required=FAL_KEY, model_time=0.2):
+        ca = session.ca()
+        self.port_file = os.path.join(session.tmp, f"standin-{time.monotonic_ns()}.port")
+        args = [PYTHON, os.path.join(ROOT, "tests", "lib", "fal_standin.py"), "--port", "0",
+                "--cert", os.path.join(ca, f"server-{cert}.pem") if cert in ("ec", "rsa") else os.path.join(ca, f"{cert}.pem"),
+                "--key", os.path.join(ca, f"server-{cert}.key") if cert in ("ec", "rsa") else os.path.join(ca, f"{cert}.key"),
+                "--port-file", self.port_file, "--model-time", str(model_time)]
+        if key_required:
+            args += ["--key-required", key_required]
+        self.proc = session.start("standin", args)
+        wait_for(lambda: os.path.exists(self.port_file), 10, "the stand-in's port file")
+        with open(self.port_file) as f:
+            self.port = int(f.read().strip())
+        self.base = f"https://localhost:{self.port}"
+        self._ctx = ssl.create_default_context(cafile=os.path.join(ca, "ca.pem"))
+
+    def _call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self._ctx, timeout=10) as r:
+            return json.loads(r.read() or b"null")
+
+    def config(self, endpoint, mode="ok", **kw):
+        return self._call("POST", "/_standin/config", dict(endpoint=endpoint, mode=mode, **kw))
+
+    def stats(self):
+        return self._call("GET", "/_standin/stats")
+
+    def reset(self):
+        return self._call("POST", "/_standin/reset", {})
+
+
+class Session:
+    def __init__(self):
+        if not os.path.exists(BINARY):
+            raise SystemExit(f"{BINARY} missing: run make first")
+        self.tmp = tempfile.mkdtemp(prefix="tryon-it-")
+        self.procs_test = []
+        self.procs_session = []
+        self.all_outputs = []
+        self._ca = None
+        self._redis = None
+
+    # -- processes
+    def start(self, name, args, env=None, per_test=True, cwd=None):
+        p = Proc(self, name, args, env=env, cwd=cwd)
+        (self.procs_test if per_test else self.procs_session).append(p)
+        return p
+
+    def cleanup_test(self):
+        for p in reversed(self.procs_test):
+            p.stop()
+        self.procs_test.clear()
+
+    def close(self):
+        self.cleanup_test()
+        for p in reversed(self.procs_session):
+            p.stop()
+        self.procs_session.clear()
+        if os.environ.get("TRYON_KEEP_TMP"):
+            print(f"(kept {self.tmp})")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- fixtures
+    def ca(self):
+        if not self._ca:
+            d = os.path.join(self.tmp, "ca")
+            subprocess.run(["sh", os.path.join(ROOT, "tests", "lib", "make_test_ca.sh"), d], check=True)
+            self._ca = d
+        return self._ca
+
+    def redis(self):
+        """The session's shared redis-server (password with + / =)."""
+        if not self._redis:
+            self._redis = Redis(self)
+        return self._redis
+
+    def new_redis(self, **kw):
+        """A private redis-server for tests that stop or restart it."""
+        r = Redis(self, **kw)
+        # Private servers die with the test.
+        self.procs_session.remove(r.proc)
+        self.procs_test.append(r.proc)
+        return r
+
+    def base_env(self, **overrides):
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TRYON_LOG_LEVEL": "info",
+               "TRYON_HTTP_ADDR": ""}
+        env.update({k: str(v) for k, v in overrides.items() if v is not None})
+        return env
+
+    def run(self, args, env=None, timeout=60, input=None):
+        """Run the binary (args without argv[0]) to completion; record output."""
+        r = subprocess.run([BINARY] + list(args), env=env if env is not None else self.base_env(),
+                           capture_output=True, timeout=timeout, input=input)
+        path = os.path.join(self.tmp, f"run.{len(self.all_outputs)}.out")
+        with open(path, "wb") as f:
+            f.write(r.stdout + b"\n" + r.stderr)
+        self.all_outputs.append(path)
+        r.out = r.stdout.decode("utf-8", "replace")
+        r.err = r.stderr.decode("utf-8", "replace")
+        return r
+
+    def secrets_found(self):
+        """Every output file of this session that contains a known secret."""
+        hits = []
+        for path in self.all_outputs:
+            try:
+                with open(path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            for s in SECRETS + (quote_pw(REDIS_PASSWORD),):
+                if s.encode() in data:
+                    hits.append((os.path.basename(path), s))
+        return hits
+
+
+def time_limit(seconds):
+    def deco(fn):
+        fn.time_limit = seconds
+        return fn
+    return deco

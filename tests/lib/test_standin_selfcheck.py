@@ -1,0 +1,388 @@
+#!/usr/bin/python3
+"""Quick self-check of tests/lib/make_test_ca.sh and tests/lib/fal_standin.py.
+
+Generates a CA in a temp dir, runs the stand-in with the EC and then the RSA
+certificate and talks to it with urllib/http.client over verified TLS
+(cafile=ca.pem, host name localhost). Ends with "N passed, N failed".
+Standard library only; only loopback addresses.
+"""
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAKE_CA = os.path.join(HERE, "make_test_ca.sh")
+STANDIN = os.path.join(HERE, "fal_standin.py")
+KEY = "standin-id:standin-secret"
+PRIMARY = "fal-ai/flux-2-lora-gallery/virtual-tryon"
+BACKUP = "fal-ai/fashn/tryon/v1.6"
+BODY = {"image_urls": ["https://example.invalid/p.png", "https://example.invalid/g.png"],
+        "prompt": "A person wearing the garment, virtual try-on",
+        "guidance_scale": 2.5, "num_inference_steps": 40}
+
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(name, cond, detail=""):
+    if cond:
+        RESULTS["passed"] += 1
+        print("ok   - %s" % name)
+    else:
+        RESULTS["failed"] += 1
+        print("FAIL - %s %s" % (name, detail))
+    return cond
+
+
+def wait_for(cond, timeout=10.0, step=0.02):
+    """Poll cond() until true or the deadline; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(step)
+
+
+class Standin:
+    """A stand-in process, stopped by PID in stop()."""
+
+    def __init__(self, tmp, name, cert, key, extra=()):
+        self.port_file = os.path.join(tmp, name + ".port")
+        self.log_path = os.path.join(tmp, name + ".log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, STANDIN, "--port", "0", "--cert", cert, "--key", key,
+             "--port-file", self.port_file, "--key-required", KEY] + list(extra),
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        ok = wait_for(lambda: os.path.exists(self.port_file) or self.proc.poll() is not None)
+        if not ok or not os.path.exists(self.port_file):
+            self.stop()
+            raise RuntimeError("stand-in did not start: " + open(self.log_path).read())
+        with open(self.port_file) as f:
+            self.port = int(f.read())
+        self.base = "https://localhost:%d" % self.port
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def call(method, url, body=None, key=KEY, headers=None, ctx=None, timeout=10):
+    """-> (status, body bytes, headers). HTTP errors are returned, not raised."""
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("User-Agent", "standin-selfcheck/1")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if key is not None:
+        req.add_header("Authorization", "Key " + key)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=timeout) as r:
+            return r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers
+
+
+def jcall(*a, **kw):
+    code, raw, h = call(*a, **kw)
+    try:
+        return code, json.loads(raw), h
+    except ValueError:
+        return code, None, h
+
+
+def poll_until_completed(url, ctx, timeout=10.0):
+    seen = []
+
+    def done():
+        code, doc, _ = jcall("GET", url + "?logs=1", ctx=ctx)
+        if code != 200:
+            seen.append(code)
+            return True
+        if not seen or seen[-1] != doc["status"]:
+            seen.append(doc["status"])
+        return doc if doc["status"] == "COMPLETED" else None
+    doc = wait_for(done, timeout)
+    return (doc if isinstance(doc, dict) else None), seen
+
+
+def suite(s, ctx, full):
+    """Queue API and control API checks against one running stand-in."""
+    base = s.base
+    ctl = lambda m, p, b=None: jcall(m, base + "/_standin/" + p, b, key=None, ctx=ctx)
+    ctl("POST", "reset")
+
+    # --- default ok: submit -> status -> result ---------------------------
+    code, sub, h = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    check("submit 200", code == 200, code)
+    rid = sub["request_id"]
+    app = base + "/fal-ai/flux-2-lora-gallery/requests/" + rid
+    check("submit urls use owner/alias only",
+          sub["status_url"] == app + "/status" and sub["cancel_url"] == app + "/cancel"
+          and sub["response_url"] == app, sub)
+    check("submit IN_QUEUE, position 0", sub["status"] == "IN_QUEUE" and sub["queue_position"] == 0)
+    check("x-fal-request-id header", h.get("x-fal-request-id") == rid)
+    doc, seen = poll_until_completed(sub["status_url"], ctx)
+    check("status reaches COMPLETED", doc is not None, seen)
+    check("status sequence sane", set(seen) <= {"IN_QUEUE", "IN_PROGRESS", "COMPLETED"}
+          and seen[-1] == "COMPLETED", seen)
+    check("COMPLETED has metrics", doc and "inference_time" in doc.get("metrics", {}), doc)
+    code, res, _ = jcall("GET", sub["response_url"], ctx=ctx)
+    check("result 200 with image", code == 200 and res["images"][0]["url"]
+          == "https://fal.media/files/standin/%s.png" % rid and res["seed"] == 42, res)
+    code, _, _ = jcall("GET", base + "/" + PRIMARY + "/requests/" + rid + "/status", ctx=ctx)
+    check("status with sub-path -> 405", code == 405, code)
+    code, doc, _ = jcall("GET", base + "/fal-ai/flux-2-lora-gallery/requests/nope/status", ctx=ctx)
+    check("unknown id -> 404 NOT_FOUND", code == 404 and doc == {"status": "NOT_FOUND"}, code)
+
+    # --- auth and body ----------------------------------------------------
+    code, doc, _ = jcall("POST", base + "/" + PRIMARY, BODY, key="wrong:key", ctx=ctx)
+    check("wrong key -> 401 detail", code == 401 and "detail" in doc, code)
+    code, _, _ = jcall("POST", base + "/" + PRIMARY, BODY, key=None, ctx=ctx)
+    check("missing key -> 401", code == 401, code)
+    code, _, _ = jcall("POST", base + "/" + PRIMARY, b"[1,2]", ctx=ctx)
+    check("non-object body -> 422", code == 422, code)
+    _, st, _ = ctl("GET", "stats")
+    check("stats auth_failures == 2", st["auth_failures"] == 2, st["auth_failures"])
+    check("stats last body / user agent", st["last_bodies"].get(PRIMARY) == BODY
+          and st["last_user_agent"] == "standin-selfcheck/1", st)
+
+    # --- fail_n and submit counting -----------------------------------------
+    code, _, _ = ctl("POST", "config", {"endpoint": BACKUP, "mode": "fail_n:2:status:503"})
+    check("config fail_n accepted", code == 200, code)
+    codes = [call("POST", base + "/" + BACKUP, {"model_image": "a", "garment_image": "b"},
+                  ctx=ctx)[0] for _ in range(3)]
+    check("fail_n:2:status:503 -> 503, 503, 200", codes == [503, 503, 200], codes)
+    _, st, _ = ctl("GET", "stats")
+    check("stats submits backup == 3", st["submits"].get(BACKUP) == 3, st["submits"])
+
+    # --- hang, early result, cancel ---------------------------------------
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "hang"})
+    _, sub, _ = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    code, doc, _ = jcall("GET", sub["response_url"], ctx=ctx)
+    check("result before completion -> 400", code == 400 and doc["detail"]
+          == "Request is still in progress", (code, doc))
+    code, doc, _ = jcall("PUT", sub["cancel_url"], ctx=ctx)
+    check("cancel -> 202 CANCELLATION_REQUESTED", code == 202
+          and doc == {"status": "CANCELLATION_REQUESTED"}, (code, doc))
+    code, doc, _ = jcall("PUT", sub["cancel_url"], ctx=ctx)
+    check("second cancel -> 400 ALREADY_COMPLETED", code == 400
+          and doc == {"status": "ALREADY_COMPLETED"}, (code, doc))
+    code, doc, _ = jcall("GET", sub["status_url"], ctx=ctx)
+    check("cancelled -> COMPLETED client_cancelled", doc.get("status") == "COMPLETED"
+          and doc.get("error_type") == "client_cancelled", doc)
+    code, _, _ = jcall("PUT", base + "/fal-ai/flux-2-lora-gallery/requests/nope/cancel", ctx=ctx)
+    check("cancel unknown -> 404", code == 404, code)
+    _, st, _ = ctl("GET", "stats")
+    check("stats cancels == 2", st["cancels"].get(PRIMARY) == 2, st["cancels"])
+
+    # --- keep-alive: several requests on one TLS connection -----------------
+    before = ctl("GET", "stats")[1]["connections"]
+    conn = http.client.HTTPSConnection("localhost", s.port, context=ctx, timeout=10)
+    try:
+        ok = True
+        for _ in range(3):
+            conn.request("GET", "/fal-ai/flux-2-lora-gallery/requests/nope/status",
+                         headers={"Authorization": "Key " + KEY})
+            r = conn.getresponse()
+            ok = ok and r.status == 404 and r.getheader("Content-Length") is not None
+            r.read()
+    finally:
+        conn.close()
+    after = ctl("GET", "stats")[1]["connections"]
+    # urllib opens one connection per call: +1 for http.client, +1 for this stats call
+    check("keep-alive: 3 requests, 1 connection", ok and after - before == 2, after - before)
+
+    if not full:
+        return
+
+    # --- error mode, request timeout ---------------------------------------
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "error", "delay": 0.05})
+    _, sub, _ = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    doc, _ = poll_until_completed(sub["status_url"], ctx)
+    check("error: COMPLETED with error", doc and doc.get("error") and doc.get("error_type"), doc)
+    code, doc, _ = jcall("GET", sub["response_url"], ctx=ctx)
+    check("error: result 422 detail list", code == 422 and isinstance(doc["detail"], list), code)
+
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "in_queue"})
+    _, sub, _ = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx,
+                      headers={"X-Fal-Request-Timeout": "0.3"})
+    doc, seen = poll_until_completed(sub["status_url"], ctx)
+    check("request timeout: IN_QUEUE then COMPLETED request_timeout",
+          seen[0] == "IN_QUEUE" and doc and doc.get("error_type") == "request_timeout", seen)
+    code, doc, h = jcall("GET", sub["response_url"], ctx=ctx)
+    check("request timeout: result 504 user", code == 504
+          and h.get("X-Fal-Request-Timeout-Type") == "user", code)
+    _, st, _ = ctl("GET", "stats")
+    check("stats request_timeouts", st["request_timeouts"].get(PRIMARY) == [0.3]
+          and st["request_timeouts_expired"].get(PRIMARY) == 1, st["request_timeouts"])
+
+    # --- queue positions, fal_max_queue_length, cancel while queued ---------
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "queue_time": 30})
+    subs = [jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)[1] for _ in range(3)]
+    pos = [jcall("GET", x["status_url"], ctx=ctx)[1].get("queue_position") for x in subs]
+    check("queue positions 0,1,2", pos == [0, 1, 2], pos)
+    code, _, _ = jcall("POST", base + "/" + PRIMARY + "?fal_max_queue_length=2", BODY, ctx=ctx)
+    check("fal_max_queue_length exceeded -> 429", code == 429, code)
+    jcall("PUT", subs[0]["cancel_url"], ctx=ctx)
+    doc = jcall("GET", subs[1]["status_url"], ctx=ctx)[1]
+    check("cancel while queued: next moves to position 0",
+          doc.get("status") == "IN_QUEUE" and doc.get("queue_position") == 0, doc)
+    for x in subs[1:]:
+        jcall("PUT", x["cancel_url"], ctx=ctx)
+
+    # --- result body modes -------------------------------------------------
+    for mode, test in (("malformed", lambda raw: not _is_json(raw)),
+                       ("no_images", lambda raw: json.loads(raw) == {"images": []}),
+                       ("huge", lambda raw: len(raw) == 20 * 1024 * 1024 and _is_json(raw))):
+        ctl("POST", "config", {"endpoint": BACKUP, "mode": mode, "delay": 0})
+        _, sub, _ = jcall("POST", base + "/" + BACKUP, {}, ctx=ctx)
+        check(mode + ": status url without sub-path",
+              "/fal-ai/fashn/requests/" in sub["status_url"], sub["status_url"])
+        poll_until_completed(sub["status_url"], ctx)
+        code, raw, _ = call("GET", sub["response_url"], ctx=ctx, timeout=30)
+        check(mode + ": result body", code == 200 and test(raw), (code, len(raw)))
+
+    # --- SSE status stream -------------------------------------------------
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "queue_time": 0.1, "delay": 0.1})
+    _, sub, _ = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    code, raw, h = call("GET", sub["status_url"] + "/stream?logs=0", ctx=ctx)
+    events = [json.loads(l[6:]) for l in raw.decode().splitlines() if l.startswith("data: ")]
+    check("SSE stream ends with COMPLETED", code == 200 and events
+          and events[-1]["status"] == "COMPLETED"
+          and h.get("Content-Type") == "text/event-stream", [e["status"] for e in events])
+
+    # --- ingress, drop, hang_submit, response_path ------------------------
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ingress:502"})
+    code, raw, h = call("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    check("ingress:502 -> nginx html, no x-fal-request-id", code == 502 and b"nginx" in raw
+          and h.get("x-fal-request-id") is None, code)
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "drop"})
+    try:
+        call("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+        dropped = False
+    except (http.client.RemoteDisconnected, urllib.error.URLError, ConnectionError):
+        dropped = True
+    check("drop -> connection closed without answer", dropped)
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "hang_submit", "hang_seconds": 5})
+    t0 = time.monotonic()
+    try:
+        call("POST", base + "/" + PRIMARY, BODY, ctx=ctx, timeout=0.5)
+        timed_out = False
+    except (socket.timeout, TimeoutError, urllib.error.URLError):
+        timed_out = True
+    check("hang_submit -> client timeout", timed_out and time.monotonic() - t0 < 3)
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "response_path": True})
+    _, sub, _ = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    poll_until_completed(sub["status_url"], ctx)
+    code, res, _ = jcall("GET", sub["response_url"], ctx=ctx)
+    check("response_path: .../response works", sub["response_url"].endswith("/response")
+          and code == 200 and res["images"], (code, sub["response_url"]))
+
+    # --- control API -------------------------------------------------------
+    code, _, _ = ctl("POST", "config", {"endpoint": PRIMARY, "mode": "bogus"})
+    check("bad mode -> 400", code == 400, code)
+    ctl("POST", "reset")
+    _, st, _ = ctl("GET", "stats")
+    check("reset clears counters", st["submits"] == {} and st["auth_failures"] == 0, st)
+
+
+def _is_json(raw):
+    try:
+        json.loads(raw)
+        return True
+    except ValueError:
+        return False
+
+
+def expect_tls_failure(name, port, ctx):
+    try:
+        call("GET", "https://localhost:%d/_standin/stats" % port, ctx=ctx, key=None)
+        check(name, False, "request succeeded")
+    except urllib.error.URLError as e:
+        check(name, isinstance(e.reason, ssl.SSLCertVerificationError), repr(e.reason))
+    except ssl.SSLCertVerificationError:
+        check(name, True)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="standin-selfcheck.")
+    servers = []
+    try:
+        ca_dir = os.path.join(tmp, "ca")
+        r = subprocess.run(["sh", MAKE_CA, ca_dir], capture_output=True, text=True)
+        check("make_test_ca.sh exit 0, quiet", r.returncode == 0 and not r.stdout
+              and not r.stderr, r.stderr)
+        names = [n + ext for n in ("ca", "other-ca", "server-ec", "server-rsa", "wronghost")
+                 for ext in (".pem", ".key")]
+        read_all = lambda: {f: open(os.path.join(ca_dir, f), "rb").read()
+                            for f in os.listdir(ca_dir) if not f.startswith(".")}
+        snap = read_all()
+        check("make_test_ca.sh wrote the 10 files", sorted(snap) == sorted(names), sorted(snap))
+        r = subprocess.run(["sh", MAKE_CA, ca_dir], capture_output=True, text=True)
+        check("make_test_ca.sh idempotent", r.returncode == 0 and read_all() == snap, r.stderr)
+        ca = lambda f: os.path.join(ca_dir, f)
+        ctx = ssl.create_default_context(cafile=ca("ca.pem"))
+        check("client verifies certs and host name",
+              ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname)
+
+        for kind, full in (("ec", True), ("rsa", False)):
+            print("# stand-in with server-%s" % kind)
+            s = Standin(tmp, kind, ca("server-%s.pem" % kind), ca("server-%s.key" % kind),
+                        ["--model-time", "0.1"])
+            servers.append(s)
+            try:
+                suite(s, ctx, full)
+            except Exception as e:          # count, keep going, still clean up
+                check("suite %s ran without exception" % kind, False, repr(e))
+            if kind == "ec":
+                other = ssl.create_default_context(cafile=ca("other-ca.pem"))
+                expect_tls_failure("wrong CA fails verification", s.port, other)
+            rc = s.stop()
+            check("%s: SIGTERM -> exit 0, port file removed" % kind,
+                  rc == 0 and not os.path.exists(s.port_file), rc)
+
+        print("# stand-in with wronghost")
+        s = Standin(tmp, "wronghost", ca("wronghost.pem"), ca("wronghost.key"))
+        servers.append(s)
+        expect_tls_failure("wrong-host cert fails verification", s.port, ctx)
+        _, st, _ = jcall("GET", s.base + "/_standin/stats", key=None,
+                         ctx=_no_hostname_ctx(ca("ca.pem")))
+        check("stand-in saw the failed handshake", st and st["handshake_failures"] >= 1, st)
+    except Exception as e:
+        check("self-check ran without exception", False, repr(e))
+    finally:
+        for s in servers:
+            s.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
+    return 1 if RESULTS["failed"] else 0
+
+
+def _no_hostname_ctx(cafile):
+    """Chain verified, host name not (to reach the wronghost server's stats)."""
+    c = ssl.create_default_context(cafile=cafile)
+    c.check_hostname = False
+    return c
+
+
+if __name__ == "__main__":
+    sys.exit(main())

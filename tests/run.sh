@@ -1,0 +1,44 @@
+#!/bin/sh
+# run.sh [unit|integration|all]: runs the test tiers and prints one closing
+# line "N passed, N failed, N skipped" summed over every suite. Each suite
+# prints its own line; this script only adds them up. Exit status 0 only if
+# nothing failed.
+set -u
+cd "$(dirname "$0")/.."
+what=${1:-all}
+total_p=0 total_f=0 total_s=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+count() {
+	# $1 = suite name; reads the suite's output from $log
+	line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "suite $1: no closing line (crashed?)"
+		total_f=$((total_f + 1))
+		return
+	fi
+	p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+	s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
+	total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + ${s:-0}))
+}
+
+if [ "$what" = unit ] || [ "$what" = all ]; then
+	for t in build/unit/test_*; do
+		[ -x "$t" ] || continue
+		echo "== unit: $(basename "$t")"
+		"$t" >"$log" 2>&1
+		rc=$?
+		tail -n 30 "$log" | grep -v '^$' | tail -n 8
+		count "$(basename "$t")"
+		[ $rc -ne 0 ] && [ "$f" = 0 ] && total_f=$((total_f + 1))
+	done
+fi
+if [ "$what" = integration ] || [ "$what" = all ]; then
+	echo "== integration"
+	/usr/bin/python3 tests/integration/runner.py 2>&1 | tee "$log"
+	count integration
+fi
+echo "$total_p passed, $total_f failed, $total_s skipped"
+[ "$total_f" = 0 ]
