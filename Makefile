@@ -22,7 +22,7 @@ STAMP     = $(VENDOR)/.stamp
 
 # Pure modules: no sockets, no vendor libraries beyond headers. The unit
 # tests and fuzzers build them with the host compiler and sanitizers.
-PURE      = buf resp json base64 isotime celery_msg exitclass promtext
+PURE      = buf resp json base64 isotime celery_msg exitclass kombu record promtext
 PURE_SRCS = $(foreach m,$(PURE),$(wildcard src/$(m).c))
 SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
@@ -92,10 +92,7 @@ demo: $(BUILD)/tryon-worker
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/tryon-worker $(BUILD)/tryon-worker.debug
-distdemo: $(BUILD)/tryon-worker
-	tests/demo.sh
-
-clean:
+distclean:
 	rm -rf $(BUILD)
 
 -include $(OBJS:.o=.d)

@@ -4,7 +4,7 @@
  * transport; see shared/reference/celery-wire.md for the captures. */
 #include "celery_msg.h"
 
-#include <math.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -598,136 +598,239 @@ int celery_body_raw(const struct celery_body *b, int tok, const char **p,
 	return 0;
 }
 
-/* ---- repr -------------------------------------------------------------- */
+/* ---- repr ------------------------------------------------------------ */
 
-/* Python's str repr: single quotes unless the text has ' and no ". */
-static void repr_str(struct buf *out, const char *s, size_t n)
+/* A port of celery.utils.saferepr(value, maxlen, maxlevels=3), which is what
+ * a Python client puts in argsrepr/kwargsrepr: a token stream where every
+ * token first checks the remaining budget (", ..." and the closers of the
+ * open containers once it is spent), strings are quoted with only ' escaped,
+ * containers deeper than 3 levels print as [...]/{...}, and long tokens are
+ * cut by celery.utils.text.truncate. Budgets count code points, like len()
+ * on a Python str. */
+struct srepr {
+	const struct json_doc *d;
+	struct buf *out;
+	long budget;
+	int level;
+	int stopped;
+};
+
+static long u8_chars(const char *s, size_t n)
 {
-	char q = memchr(s, '\'', n) && !memchr(s, '"', n) ? '"' : '\'';
-	const unsigned char *u = (const unsigned char *)s;
+	long c = 0;
 	size_t i;
 
-	buf_append_char(out, q);
-	for (i = 0; i < n; i++) {
-		unsigned c = u[i];
-
-		if (c == '\\' || c == (unsigned char)q) {
-			buf_append_char(out, '\\');
-			buf_append_char(out, (char)c);
-		} else if (c == '\n') {
-			buf_append_str(out, "\\n");
-		} else if (c == '\r') {
-			buf_append_str(out, "\\r");
-		} else if (c == '\t') {
-			buf_append_str(out, "\\t");
-		} else if (c < 0x20 || c == 0x7f) {
-			buf_printf(out, "\\x%02x", c);
-		} else if (c == 0xc2 && i + 1 < n &&
-			   (u[i + 1] <= 0xa0 || u[i + 1] == 0xad)) {
-			/* U+0080..U+00A0 and U+00AD are not printable. */
-			buf_printf(out, "\\x%02x", u[i + 1]);
-			i++;
-		} else {
-			buf_append_char(out, (char)c);
-		}
-	}
-	buf_append_char(out, q);
+	for (i = 0; i < n; i++)
+		c += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return c;
 }
 
-static void repr_val(struct buf *out, const struct json_doc *d, int t,
-		     int as_tuple, size_t limit)
+/* celery.utils.text.truncate(s, maxlen): when len(s) >= maxlen, keep
+ * s[:maxlen] up to its last space and add "...". Appends to out. */
+static void py_truncate(struct buf *out, const char *s, size_t n, long maxlen)
+{
+	size_t i, cut = n, sp = (size_t)-1;
+	long c = 0;
+
+	if (maxlen <= 0 || u8_chars(s, n) < maxlen) {
+		buf_append(out, s, n);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (((unsigned char)s[i] & 0xc0) == 0x80)
+			continue;
+		if (c++ == maxlen) {
+			cut = i;
+			break;
+		}
+	}
+	for (i = 0; i < cut; i++)
+		if (s[i] == ' ')
+			sp = i;
+	buf_append(out, s, sp != (size_t)-1 ? sp : cut);
+	buf_append_str(out, "...");
+}
+
+/* The per-token budget check of _saferepr. */
+static int sr_gate(struct srepr *s)
+{
+	if (s->stopped)
+		return -1;
+	if (s->budget <= 0) {
+		buf_append_str(s->out, ", ...");
+		s->stopped = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static void sr_put(struct srepr *s, const char *t, size_t n)
+{
+	buf_append(s->out, t, n);
+	s->budget -= u8_chars(t, n);
+}
+
+static int sr_text(struct srepr *s, const char *t, size_t n)
+{
+	struct buf tmp;
+
+	if (sr_gate(s) < 0)
+		return -1;
+	buf_init(&tmp);
+	py_truncate(&tmp, t, n, s->budget);
+	sr_put(s, tmp.data ? tmp.data : "", tmp.len);
+	buf_free(&tmp);
+	return 0;
+}
+
+static int sr_literal(struct srepr *s, const char *t)
+{
+	if (sr_gate(s) < 0)
+		return -1;
+	sr_put(s, t, strlen(t));
+	return 0;
+}
+
+/* _format_chars: "'" + truncate(v, maxlen).replace("'", "\\'") + "'" */
+static int sr_string(struct srepr *s, int t)
+{
+	struct buf raw, cut, q;
+	size_t i;
+
+	if (sr_gate(s) < 0)
+		return -1;
+	buf_init(&raw);
+	buf_init(&cut);
+	buf_init(&q);
+	if (json_tok_unescape(s->d, t, &raw, NULL, 0) < 0) {
+		buf_reset(&raw);
+		buf_append_str(&raw, "?");
+	}
+	py_truncate(&cut, raw.data ? raw.data : "", raw.len, s->budget);
+	buf_append_char(&q, '\'');
+	for (i = 0; i < cut.len; i++) {
+		if (cut.data[i] == '\'')
+			buf_append_char(&q, '\\');
+		buf_append_char(&q, cut.data[i]);
+	}
+	buf_append_char(&q, '\'');
+	sr_put(s, q.data, q.len);
+	buf_free(&raw);
+	buf_free(&cut);
+	buf_free(&q);
+	return 0;
+}
+
+/* str() of a JSON number as Python would hold it: int text as is ("-0" is
+ * int 0), anything with a fraction or exponent as a float repr. */
+static void py_number(struct buf *out, const struct json_doc *d, int t)
 {
 	const struct json_tok *tok = &d->toks[t];
+	const char *p = d->js + tok->start;
+	size_t n = (size_t)(tok->end - tok->start);
+	double v;
+
+	if (!memchr(p, '.', n) && !memchr(p, 'e', n) && !memchr(p, 'E', n)) {
+		if (n == 2 && p[0] == '-' && p[1] == '0')
+			buf_append_char(out, '0');
+		else
+			buf_append(out, p, n);
+		return;
+	}
+	if (json_tok_double(d, t, &v, NULL, 0) == JSON_ERANGE)
+		buf_append_str(out, *p == '-' ? "-inf" : "inf");
+	else
+		json_write_double(out, v);
+}
+
+static void sr_value(struct srepr *s, int t, int as_tuple)
+{
+	const struct json_tok *tok = &s->d->toks[t];
+	int kind = json_kind(s->d, t), obj = kind == JSON_K_OBJECT;
+	const char *start, *end;
+	struct buf num;
 	int k, i;
 
-	if (out->len > limit)
+	switch (kind) {
+	case JSON_K_STRING:
+		sr_string(s, t);
 		return;
-	switch (json_kind(d, t)) {
-	case JSON_K_STRING: {
-		struct buf s;
-
-		buf_init(&s);
-		if (json_tok_unescape(d, t, &s, NULL, 0) == 0)
-			repr_str(out, s.data ? s.data : "", s.len);
-		else
-			buf_append_str(out, "'?'");
-		buf_free(&s);
-		break;
-	}
 	case JSON_K_NUMBER:
-		buf_append(out, d->js + tok->start,
-			   (size_t)(tok->end - tok->start));
-		break;
-	case JSON_K_NONFINITE:
-		buf_append_str(out, d->js[tok->start] == 'N' ? "nan" :
-				    d->js[tok->start] == '-' ? "-inf" : "inf");
-		break;
-	case JSON_K_TRUE:
-		buf_append_str(out, "True");
-		break;
-	case JSON_K_FALSE:
-		buf_append_str(out, "False");
-		break;
-	case JSON_K_NULL:
-		buf_append_str(out, "None");
-		break;
-	case JSON_K_ARRAY:
-		buf_append_char(out, as_tuple ? '(' : '[');
-		for (k = 0, i = t + 1; k < tok->size; k++) {
-			if (k)
-				buf_append_str(out, ", ");
-			repr_val(out, d, i, 0, limit);
-			if (out->len > limit)
-				return;
-			i = json_skip(d, i);
-		}
-		if (as_tuple && tok->size == 1)
-			buf_append_char(out, ',');
-		buf_append_char(out, as_tuple ? ')' : ']');
-		break;
-	case JSON_K_OBJECT:
-		buf_append_char(out, '{');
-		for (k = 0, i = t + 1; k < tok->size; k++) {
-			int v = json_skip(d, i);
+		buf_init(&num);
+		py_number(&num, s->d, t);
+		sr_text(s, num.data ? num.data : "", num.len);
+		buf_free(&num);
+		return;
+	case JSON_K_NONFINITE: {
+		char c = s->d->js[tok->start];
 
-			if (k)
-				buf_append_str(out, ", ");
-			repr_val(out, d, i, 0, limit);
-			buf_append_str(out, ": ");
-			repr_val(out, d, v, 0, limit);
-			if (out->len > limit)
-				return;
-			i = json_skip(d, v);
-		}
-		buf_append_char(out, '}');
+		sr_text(s, c == 'N' ? "nan" : c == '-' ? "-inf" : "inf",
+			c == 'N' || c == 'I' ? 3 : 4);
+		return;
+	}
+	case JSON_K_TRUE:
+		sr_text(s, "True", 4);
+		return;
+	case JSON_K_FALSE:
+		sr_text(s, "False", 5);
+		return;
+	case JSON_K_NULL:
+		sr_text(s, "None", 4);
+		return;
+	case JSON_K_ARRAY:
+	case JSON_K_OBJECT:
 		break;
 	default:
-		break;
+		return;
 	}
+	start = obj ? "{" : as_tuple ? "(" : "[";
+	end = obj ? "}" : !as_tuple ? "]" : tok->size == 1 ? ",)" : ")";
+	if (s->level >= 3) {
+		sr_text(s, obj ? "{...}" : as_tuple ? "(...)" : "[...]", 5);
+		return;
+	}
+	/* From here the container is "open": its closer is printed even if
+	 * the budget runs out on its opening token, as in _saferepr. */
+	s->level++;
+	if (sr_literal(s, start) < 0)
+		goto dangling;
+	for (k = 0, i = t + 1; k < tok->size; k++) {
+		if (k && sr_literal(s, ", ") < 0)
+			goto dangling;
+		if (obj) {
+			/* keys go through a nested saferepr(key, maxlen) */
+			if (sr_string(s, i) < 0 || sr_literal(s, ": ") < 0)
+				goto dangling;
+			i = json_skip(s->d, i);
+		}
+		sr_value(s, i, 0);
+		if (s->stopped)
+			goto dangling;
+		i = json_skip(s->d, i);
+	}
+	s->level--;
+	/* A closer that trips the budget is the dropped token itself. */
+	sr_literal(s, end);
+	return;
+dangling:
+	s->level--;
+	buf_append_str(s->out, end);
 }
 
 int celery_repr(struct buf *out, const struct json_doc *doc, int tok,
 		int as_tuple, size_t maxchars)
 {
-	size_t base = out->len, i, chars = 0;
+	struct srepr s;
 
 	if (tok < 0 || tok >= doc->ntoks)
 		return -1;
-	/* Rendering stops early once well past the cut (4 bytes per code
-	 * point at most), so huge arguments cost little. */
-	repr_val(out, doc, tok, as_tuple, base + maxchars * 4 + 8);
-	if (out->failed)
-		return -1;
-	for (i = base; i < out->len; i++) {
-		if (((unsigned char)out->data[i] & 0xc0) == 0x80)
-			continue;
-		if (chars++ == maxchars) {
-			out->len = i;
-			out->data[i] = '\0';
-			break;
-		}
-	}
-	return 0;
+	s.d = doc;
+	s.out = out;
+	s.budget = maxchars > (size_t)LONG_MAX ? LONG_MAX : (long)maxchars;
+	s.level = 0;
+	s.stopped = 0;
+	sr_value(&s, tok, as_tuple);
+	return out->failed ? -1 : 0;
 }
 
 /* ---- builders ---------------------------------------------------------- */

@@ -148,9 +148,12 @@ int celery_body_int(const struct celery_body *b, int tok, int64_t *out,
 int celery_body_raw(const struct celery_body *b, int tok, const char **p,
 		    size_t *n);
 
-/* Append a Python-repr-like rendering of JSON value tok of doc ('a', 1,
- * None, True, [..], {'k': v}); as_tuple renders a top-level array as a tuple
- * ("(1,)", "()"). Output is cut to maxchars code points. Returns 0 or -1. */
+/* Append celery.utils.saferepr(value, maxchars) of JSON value tok of doc,
+ * as a Python 5.2.6 client computes argsrepr/kwargsrepr: 'str' (only '
+ * escaped), None/True/False, Python float repr, [..], {'k': v}, levels
+ * deeper than 3 as [...]/{...}, and saferepr's truncation (", ..." once
+ * maxchars code points are spent). as_tuple renders a top-level array as a
+ * tuple ("(1,)", "()"). Returns 0 or -1 (bad tok / out of memory). */
 int celery_repr(struct buf *out, const struct json_doc *doc, int tok,
 		int as_tuple, size_t maxchars);
 

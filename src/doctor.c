@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "http.h"
+#include "redis_conn.h"
+#include "redis_url.h"
+#include "resp.h"
 #include "version.h"
 
 static int report(FILE *out, int ok, const char *check, const char *fmt, ...)
@@ -61,12 +64,50 @@ static int check_fal_key(const struct config *cfg, FILE *out)
 	return report(out, 1, "fal-key", "FAL_KEY is set (%zu characters)", strlen(cfg->fal_key));
 }
 
+/* Reachable, AUTH accepted, DB selectable, answering PING. */
+static int check_redis(const char *check, const char *url_str, const struct trust_store *ts, FILE *out)
+{
+	struct redis_url url;
+	char err[300], red[300];
+	int failed;
+
+	if (redis_url_parse(url_str, &url, err, sizeof err) < 0)
+		return report(out, 0, check, "%s", err);
+	redis_url_redact(&url, red, sizeof red);
+	struct redis_conn_opts o = { .url = &url, .trust = ts, .name = check,
+				     .connect_timeout = 5, .io_timeout = 5 };
+	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
+	double t0 = redis_now();
+	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0) {
+		failed = report(out, 0, check, "%s: %s", red, err);
+	} else {
+		struct resp_value *r = redis_conn_callv(c, 5, err, sizeof err, "PING", NULL);
+		if (r && r->type == RESP_SIMPLE)
+			failed = report(out, 1, check, "%s: connected%s, DB %d selected, PING answered (%.1f ms)",
+					red, url.password ? ", AUTH accepted" : "", url.db,
+					(redis_now() - t0) * 1000);
+		else
+			failed = report(out, 0, check, "%s: PING failed: %s", red,
+					r && r->type == RESP_ERROR ? r->str : err);
+		resp_value_free(r);
+	}
+	redis_conn_free(c);
+	redis_url_free(&url);
+	return failed;
+}
+
 int doctor_run(const struct config *cfg, const struct trust_store *ts, FILE *out)
 {
 	int failed = 0;
 
 	report(out, 1, "config", "configuration valid; trust: %zu built-in CA anchors%s%s",
 	       ts->n_builtin, cfg->ca_file ? " + " : "", cfg->ca_file ? cfg->ca_file : "");
+	failed += check_redis("broker", cfg->broker_url, ts, out);
+	failed += check_redis("results", cfg->result_url, ts, out);
+	if (cfg->cache_url)
+		failed += check_redis("cache", cfg->cache_url, ts, out);
+	else
+		report(out, 1, "cache", "REDIS_CACHE_URL not set: no result cache (every try-on calls the model API)");
 	failed += check_fal_key(cfg, out);
 	failed += check_model_api(cfg, ts, out);
 	fprintf(out, "%s\n", failed ? "doctor: some checks failed" : "doctor: all checks passed");

@@ -850,20 +850,59 @@ int json_write_int(struct buf *out, int64_t v)
 
 int json_write_double(struct buf *out, double v)
 {
-	char tmp[40];
-	int prec;
+	char e[40], digits[20], txt[64];
+	int prec, exp10, nd = 0, k, pos = 0;
+	const char *p;
 
 	if (!isfinite(v))
 		return -1;
-	/* Shortest %g that round-trips, like Python's repr. */
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-		if (strtod(tmp, NULL) == v)
+	/* Shortest %e that round-trips gives repr()'s digits; then Python's
+	 * float_repr_style rule: fixed notation for 1e-4 <= |v| < 1e16 (with
+	 * at least one fractional digit), else d.ddde+XX. */
+	for (prec = 0; prec < 17; prec++) {
+		snprintf(e, sizeof e, "%.*e", prec, v);
+		if (strtod(e, NULL) == v)
 			break;
 	}
-	if (!strpbrk(tmp, ".eE"))
-		strcat(tmp, ".0");
-	return buf_append_str(out, tmp);
+	p = e;
+	if (*p == '-') {
+		txt[pos++] = '-';
+		p++;
+	}
+	for (; *p && *p != 'e'; p++)
+		if (*p != '.')
+			digits[nd++] = *p;
+	exp10 = atoi(p + 1);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	if (exp10 < -4 || exp10 >= 16) {
+		txt[pos++] = digits[0];
+		if (nd > 1) {
+			txt[pos++] = '.';
+			for (k = 1; k < nd; k++)
+				txt[pos++] = digits[k];
+		}
+		pos += snprintf(txt + pos, sizeof txt - (size_t)pos, "e%c%02d",
+				exp10 < 0 ? '-' : '+',
+				exp10 < 0 ? -exp10 : exp10);
+	} else if (exp10 < 0) {
+		txt[pos++] = '0';
+		txt[pos++] = '.';
+		for (k = exp10 + 1; k < 0; k++)
+			txt[pos++] = '0';
+		for (k = 0; k < nd; k++)
+			txt[pos++] = digits[k];
+	} else {
+		for (k = 0; k <= exp10; k++)
+			txt[pos++] = k < nd ? digits[k] : '0';
+		txt[pos++] = '.';
+		if (nd > exp10 + 1)
+			for (k = exp10 + 1; k < nd; k++)
+				txt[pos++] = digits[k];
+		else
+			txt[pos++] = '0';
+	}
+	return buf_append(out, txt, (size_t)pos);
 }
 
 int json_write_raw(struct buf *out, const char *s, size_t n)

@@ -132,8 +132,9 @@ int json_write_cstr(struct buf *out, const char *s);
 /* Append "key": (with Python's ": " separator). ASCII-only. */
 int json_write_key(struct buf *out, const char *key);
 int json_write_int(struct buf *out, int64_t v);
-/* Shortest text that reads back as v, kept a float for Python ("3.0").
- * Returns -1 without writing for NaN/inf. */
+/* v exactly as Python's repr(float) / json.dumps writes it (shortest
+ * round-trip digits: "3.0", "0.1", "1e+16", "1e-05"). Returns -1 without
+ * writing for NaN/inf. Assumes the C numeric locale. */
 int json_write_double(struct buf *out, double v);
 /* Append raw, already-valid JSON text. */
 int json_write_raw(struct buf *out, const char *s, size_t n);

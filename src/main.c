@@ -8,11 +8,13 @@
 
 #include <curl/curl.h>
 
+#include "client.h"
 #include "config.h"
 #include "doctor.h"
 #include "log.h"
 #include "trust.h"
 #include "version.h"
+#include "worker.h"
 
 #define EXIT_CONFIG 100
 
@@ -57,20 +59,23 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(cmd, "worker") && strcmp(cmd, "doctor")) {
+	int is_client = !strcmp(cmd, "submit") || !strcmp(cmd, "call");
+	if (strcmp(cmd, "worker") && strcmp(cmd, "doctor") && !is_client) {
 		fprintf(stderr, "tryon-worker: unknown command \"%s\"\n", cmd);
 		usage(stderr);
 		return 2;
 	}
 
+	/* Client commands report configuration errors as usage errors (2). */
+	int exit_config = is_client ? CLIENT_EXIT_USAGE : EXIT_CONFIG;
 	if (config_load(&cfg, err, sizeof err) < 0) {
 		fprintf(stderr, "tryon-worker: invalid configuration: %s\n", err);
-		return EXIT_CONFIG;
+		return exit_config;
 	}
 	if (log_level_parse(cfg.log_level, &level) < 0) {
 		fprintf(stderr, "tryon-worker: invalid configuration: TRYON_LOG_LEVEL: must be error, warn, info or debug\n");
 		config_free(&cfg);
-		return EXIT_CONFIG;
+		return exit_config;
 	}
 	log_init(level, getenv("JOURNAL_STREAM") != NULL);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -81,14 +86,15 @@ int main(int argc, char **argv)
 	if (trust_store_init(&ts, cfg.ca_file, err, sizeof err) < 0) {
 		fprintf(stderr, "tryon-worker: invalid configuration: %s\n", err);
 		config_free(&cfg);
-		return EXIT_CONFIG;
+		return exit_config;
 	}
 
 	if (!strcmp(cmd, "doctor")) {
 		rc = doctor_run(&cfg, &ts, stdout) ? 1 : 0;
+	} else if (is_client) {
+		rc = client_main(&cfg, &ts, argc - 1, argv + 1);
 	} else {
-		fprintf(stderr, "tryon-worker: the worker is not built yet (issue 3)\n");
-		rc = 1;
+		rc = worker_run(&cfg, &ts);
 	}
 	trust_store_free(&ts);
 	config_free(&cfg);

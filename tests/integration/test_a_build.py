@@ -63,7 +63,8 @@ def test_runs_in_empty_chroot(s):
 
 
 def doctor(s, base, ca_file=None, **env):
-    e = s.base_env(FAL_QUEUE_URL=base, TRYON_CA_FILE=ca_file, FAL_KEY="x" * 8, **env)
+    e = s.base_env(FAL_QUEUE_URL=base, TRYON_CA_FILE=ca_file, FAL_KEY="x" * 8,
+                   CELERY_BROKER_URL=s.redis().url(4), CELERY_RESULT_BACKEND=s.redis().url(5), **env)
     return s.run(["doctor"], env=e, timeout=30)
 
 

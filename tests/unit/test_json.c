@@ -91,6 +91,32 @@ static void test_depth_limit(void)
 		s[JSON_MAX_DEPTH + k] = ']';
 	}
 	CHECK(parses(s, 2 * JSON_MAX_DEPTH));
+	{
+		struct json_doc d;
+
+		CHECK(json_parse(&d, s, 2 * JSON_MAX_DEPTH, 0, NULL, 0) == 0);
+		CHECK(d.ntoks == JSON_MAX_DEPTH);
+		CHECK(json_skip(&d, 0) == JSON_MAX_DEPTH);
+		CHECK(json_skip(&d, JSON_MAX_DEPTH - 1) == JSON_MAX_DEPTH);
+		json_doc_free(&d);
+	}
+	{
+		/* objects: each level adds a key token to walk past */
+		struct buf o;
+		struct json_doc d;
+
+		buf_init(&o);
+		for (k = 0; k < JSON_MAX_DEPTH; k++)
+			buf_append_str(&o, k ? "\"a\": {" : "{");
+		for (k = 0; k < JSON_MAX_DEPTH; k++)
+			buf_append_char(&o, '}');
+		CHECK(json_parse(&d, o.data, o.len, 0, NULL, 0) == 0);
+		CHECK(d.ntoks == 2 * JSON_MAX_DEPTH - 1);
+		CHECK(json_skip(&d, 1) == 2);
+		CHECK(json_skip(&d, 2) == d.ntoks);
+		json_doc_free(&d);
+		buf_free(&o);
+	}
 	for (k = 0; k <= JSON_MAX_DEPTH; k++) {
 		s[k] = '[';
 		s[JSON_MAX_DEPTH + 1 + k] = ']';
@@ -361,6 +387,14 @@ static void test_write_numbers(void)
 	CHECK(dbl_is(1e-7, "1e-07"));
 	CHECK(dbl_is(2.5e-3, "0.0025"));
 	CHECK(dbl_is(1.7976931348623157e308, "1.7976931348623157e+308"));
+	/* Python's repr switches notation at 1e16 and 1e-4 */
+	CHECK(dbl_is(1e15, "1000000000000000.0"));
+	CHECK(dbl_is(9999999999999998.0, "9999999999999998.0"));
+	CHECK(dbl_is(1e-4, "0.0001"));
+	CHECK(dbl_is(1.5e-5, "1.5e-05"));
+	CHECK(dbl_is(123456789.125, "123456789.125"));
+	CHECK(dbl_is(5e-324, "5e-324"));
+	CHECK(dbl_is(1e22, "1e+22"));
 	buf_init(&b);
 	CHECK(json_write_double(&b, NAN) < 0);
 	CHECK(json_write_double(&b, INFINITY) < 0);
