@@ -271,3 +271,48 @@ def time_limit(seconds):
         fn.time_limit = seconds
         return fn
     return deco
+
+
+class Worker:
+    """The static binary running as a worker; ready when it logs worker.ready."""
+
+    def __init__(self, session, env, name="worker", wait_ready=True):
+        self.session = session
+        self.env = env
+        self.name = name
+        self.proc = session.start(name, [BINARY, "worker"], env=env)
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=15):
+        wait_for(lambda: "event=worker.ready" in self.proc.stderr_text() or not self.proc.alive(),
+                 timeout, f"{self.name} to be ready")
+        assert self.proc.alive(), f"{self.name} died:\n{self.proc.stderr_text()[-3000:]}"
+
+    def log(self):
+        return self.proc.stderr_text()
+
+    def stop(self, timeout=40):
+        return self.proc.stop(timeout)
+
+
+def worker_env(session, redis, broker_db=4, result_db=5, **extra):
+    """Environment for a worker against `redis`, like the seed: broker and
+    results in separate DBs of one server, password with + / =."""
+    env = session.base_env(CELERY_BROKER_URL=redis.url(broker_db),
+                           CELERY_RESULT_BACKEND=redis.url(result_db),
+                           TRYON_ENABLE_TEST_TASKS="1")
+    env.update({k: str(v) for k, v in extra.items() if v is not None})
+    return env
+
+
+def celery_app(broker_url, backend_url, **conf):
+    """A Python Celery client configured like the app server (the seed)."""
+    from celery import Celery
+    app = Celery("app", broker=broker_url, backend=backend_url)
+    app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
+                    task_acks_late=True, worker_prefetch_multiplier=1,
+                    task_default_queue="tryon_queue", result_expires=3600,
+                    broker_connection_retry_on_startup=True)
+    app.conf.update(**conf)
+    return app
