@@ -531,7 +531,8 @@ static void dispatch(struct redis_conn *c, double now)
 		if (r == 0)
 			break;
 		if (r < 0) {
-			conn_fail(c, now, "protocol error: %s", resp_reader_error(&c->reader));
+			const char *e = resp_reader_error(&c->reader);
+			conn_fail(c, now, "%s%s", strncmp(e, "protocol error", 14) ? "protocol error: " : "", e);
 			break;
 		}
 		handle_reply(c, v, now);

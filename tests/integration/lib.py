@@ -316,3 +316,49 @@ def celery_app(broker_url, backend_url, **conf):
                     broker_connection_retry_on_startup=True)
     app.conf.update(**conf)
     return app
+
+
+PYAPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyapp")
+
+
+class PythonWorker:
+    """A real Debian python3-celery worker running tests/integration/pyapp."""
+
+    def __init__(self, session, broker_url, backend_url, name="py@localhost", concurrency=2):
+        env = {"PATH": "/usr/bin:/bin", "CELERY_BROKER_URL": broker_url,
+               "CELERY_RESULT_BACKEND": backend_url, "PYTHONPATH": PYAPP, "HOME": session.tmp}
+        self.proc = session.start("pyworker", [PYTHON, "-m", "celery", "-A", "app.tasks", "worker",
+                                               "-Q", "tryon_queue", "-c", str(concurrency), "-n", name,
+                                               "--without-gossip", "--without-mingle",
+                                               "--without-heartbeat", "-l", "info"],
+                                  env=env, cwd=PYAPP)
+        wait_for(lambda: "ready." in self.proc.stderr_text() or not self.proc.alive(), 30,
+                 "the Python worker to be ready")
+        assert self.proc.alive(), self.proc.stderr_text()[-3000:]
+
+    def stop(self):
+        return self.proc.stop(10)
+
+
+def all_task_ids_in_redis(client, queues=("tryon_queue",), node_keys=()):
+    """Task ids found in the queue lists, unacked and our in-flight lists."""
+    import base64
+    found = {"queue": [], "unacked": [], "inflight": []}
+
+    def task_id(raw):
+        env = json.loads(raw)
+        if env.get("headers", {}).get("id"):
+            return env["headers"]["id"]
+        body = json.loads(base64.b64decode(env["body"]))
+        return body.get("id")
+
+    for q in queues:
+        for suffix in ("", "\x06\x163", "\x06\x166", "\x06\x169"):
+            for raw in client.lrange(q + suffix, 0, -1):
+                found["queue"].append(task_id(raw))
+    for raw in client.hvals("unacked"):
+        found["unacked"].append(task_id(json.dumps(json.loads(raw)[0])))
+    for key in client.keys("tryon-worker.inflight.*"):
+        for raw in client.lrange(key, 0, -1):
+            found["inflight"].append(task_id(raw))
+    return found
