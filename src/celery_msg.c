@@ -399,6 +399,8 @@ out:
 
 void celery_envelope_free(struct celery_envelope *env)
 {
+	if (!env)
+		return;
 	char **strs[] = {
 		&env->content_type, &env->content_encoding, &env->body_encoding,
 		&env->delivery_tag, &env->exchange, &env->routing_key,
@@ -407,11 +409,8 @@ void celery_envelope_free(struct celery_envelope *env)
 		&env->group, &env->eta_str, &env->expires_str, &env->origin,
 		&env->argsrepr, &env->kwargsrepr,
 	};
-	size_t k;
 
-	if (!env)
-		return;
-	for (k = 0; k < sizeof strs / sizeof strs[0]; k++)
+	for (size_t k = 0; k < sizeof strs / sizeof strs[0]; k++)
 		free(*strs[k]);
 	memset(env, 0, sizeof *env);
 }

@@ -88,7 +88,8 @@ struct celery_envelope {
  *   4. content-type check, body decode; v1: body parse, then task, id;
  *   5. remaining request fields (eta, expires, retries, timelimit, ...).
  * Hence task_id is set whenever the id itself was readable, even for a v2
- * message with a refused content type. The caller owns *env afterwards in
+ * message with a refused content type. A v2 body is decoded (base64) but
+ * not parsed here; celery_body_parse does that (in the child). The caller owns *env afterwards in
  * both cases and must call celery_envelope_free. */
 int celery_envelope_parse(const char *json, size_t len, size_t max_len,
 			  struct celery_envelope *env, char *err,

@@ -62,6 +62,29 @@ static int get_seconds(const char *name, double def, double lo, double hi, doubl
 	return 0;
 }
 
+/* A plain non-negative number (prices). */
+static int get_number(const char *name, double def, double lo, double hi, double *out,
+		      char *err, size_t errlen)
+{
+	const char *v = env(name);
+	char *end;
+	double d;
+
+	if (!v) {
+		*out = def;
+		return 0;
+	}
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !isfinite(d) || d < lo || d > hi) {
+		snprintf(err, errlen, "%s: must be a number from %g to %g, got \"%.40s\"",
+			 name, lo, hi, v);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
 static int get_bool(const char *name, int *out, char *err, size_t errlen)
 {
 	const char *v = env(name);
@@ -175,6 +198,16 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    get_int("TRYON_MAX_MESSAGE_BYTES", 1 << 20, 1024, 64 << 20, &cfg->max_message_bytes, err, errlen) < 0 ||
 	    get_bool("TRYON_ENABLE_TEST_TASKS", &cfg->enable_test_tasks, err, errlen) < 0 ||
 	    get_bool("TRYON_TASK_EVENTS", &cfg->task_events, err, errlen) < 0)
+		goto fail;
+	if (get_number("TRYON_PRICE_PRIMARY", 0.05, 0, 1000, &cfg->price_primary, err, errlen) < 0 ||
+	    get_number("TRYON_PRICE_BACKUP", 0.075, 0, 1000, &cfg->price_backup, err, errlen) < 0 ||
+	    get_seconds("TRYON_HEDGE_AFTER", 3, 0, 3600, &cfg->hedge_after, err, errlen) < 0 ||
+	    get_seconds("TRYON_BACKUP_LATENCY", 12, 0.1, 3600, &cfg->backup_latency, err, errlen) < 0 ||
+	    get_seconds("TRYON_MODEL_POLL_INTERVAL", 0.5, 0.05, 10, &cfg->model_poll_interval, err, errlen) < 0 ||
+	    get_int("TRYON_MAX_DATA_URI_BYTES", 8 << 20, 0, 64 << 20, &cfg->max_data_uri_bytes, err, errlen) < 0 ||
+	    get_int("TRYON_BREAKER_THRESHOLD", 5, 1, 1000, &cfg->breaker_threshold, err, errlen) < 0 ||
+	    get_seconds("TRYON_BREAKER_COOLDOWN", 30, 0.1, 86400, &cfg->breaker_cooldown, err, errlen) < 0 ||
+	    get_seconds("TRYON_CACHE_TIMEOUT", 0.5, 0.01, 10, &cfg->cache_timeout, err, errlen) < 0)
 		goto fail;
 	if (cfg->soft_time_limit >= cfg->time_limit) {
 		snprintf(err, errlen, "TRYON_SOFT_TIME_LIMIT: must be below TRYON_TIME_LIMIT (%g >= %g)",

@@ -39,6 +39,22 @@ struct config {
 	int enable_test_tasks;       /* TRYON_ENABLE_TEST_TASKS */
 	int task_events;             /* TRYON_TASK_EVENTS */
 	int max_message_bytes;       /* TRYON_MAX_MESSAGE_BYTES */
+	/* The try-on job (issue 5; docs/CONFIG.md). */
+	double price_primary;        /* TRYON_PRICE_PRIMARY, USD per accepted submit */
+	double price_backup;         /* TRYON_PRICE_BACKUP, USD per accepted submit */
+	double hedge_after;          /* TRYON_HEDGE_AFTER, s the primary may sit IN_QUEUE
+					before the backup is submitted too; 0 = never */
+	double backup_latency;       /* TRYON_BACKUP_LATENCY, s assumed for the backup
+					(for a 25 s soft limit) until the parent has
+					observed it */
+	double model_poll_interval;  /* TRYON_MODEL_POLL_INTERVAL, s: longest gap between
+					status polls (they start at 50 ms and double) */
+	int max_data_uri_bytes;      /* TRYON_MAX_DATA_URI_BYTES; 0 = data URIs refused */
+	int breaker_threshold;       /* TRYON_BREAKER_THRESHOLD: consecutive transient
+					failures that open an endpoint's breaker */
+	double breaker_cooldown;     /* TRYON_BREAKER_COOLDOWN, s open before a probe */
+	double cache_timeout;        /* TRYON_CACHE_TIMEOUT, s: cache connect and each
+					command (a slow cache is skipped, not waited for) */
 };
 
 /* Read the environment (getenv) into cfg. Returns 0, or -1 with err naming

@@ -25,7 +25,7 @@ static const char *const production_tasks[] = {
 static const char *const all_tasks[] = {
 	TASK_VIRTUAL_TRYON, TASK_HEALTH_CHECK,
 	"tryon.test.sleep", "tryon.test.allocate", "tryon.test.crash",
-	"tryon.test.fail", "tryon.test.exit", "tryon.test.echo", NULL,
+	"tryon.test.fail", "tryon.test.exit", "tryon.test.echo", "tryon.test.flaky", NULL,
 };
 
 const char *const *tasks_registered(const struct config *cfg)
@@ -218,6 +218,15 @@ void tasks_run(const struct task_ctx *ctx, struct buf *out)
 		celery_body_str(&body, celery_body_arg(&body, 0), &msg, NULL, err, sizeof err);
 		record_failure(out, "RuntimeError", "builtins", msg ? msg : "test failure", 1);
 		free(msg);
+	} else if (!strcmp(t, "tryon.test.flaky")) {
+		/* Fails (retryably) until the message has been retried n times. */
+		double n;
+		if (arg_double(&body, 0, "failures", &n, out) == 0) {
+			if ((double)env->retries < n)
+				record_failure(out, "RuntimeError", "builtins", "flaky: failing this time", 1);
+			else
+				record_success(out, "\"ok\"", 4);
+		}
 	} else if (!strcmp(t, "tryon.test.echo")) {
 		record_success(out, body.args_json, body.args_len);
 	} else {

@@ -9,6 +9,7 @@
 #include "celery_msg.h"
 #include "config.h"
 #include "trust.h"
+#include "tryon_state.h"
 
 #define TASK_VIRTUAL_TRYON "app.tasks.virtual_tryon"
 #define TASK_HEALTH_CHECK  "app.tasks.health_check"
@@ -22,6 +23,8 @@ struct task_ctx {
 	int slots_busy, slots_total;
 	double backup_latency;      /* observed backup model latency (s), 0 = unknown */
 	const char *breaker_state;  /* JSON object from the parent, or NULL */
+	struct tryon_hints hints;   /* virtual_tryon: breaker gates and latencies from
+				       tryon_state_hints (all zero: allow both, unknown) */
 };
 
 /* 1 if name is a task this worker runs (test tasks only when enabled). */

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "proc.h"
 #include "record.h"
+#include "recovery.h"
 #include "redis_conn.h"
 #include "redis_url.h"
 #include "resp.h"
@@ -103,6 +104,14 @@ struct worker {
 	char hostname_origin[300];
 	int sig_fd;
 	struct slot *child_slot;   /* set in the child only: the job to run */
+	struct buf alive_key;
+	double next_heartbeat, next_maintenance, next_restore, next_renew;
+	pid_t maint_pid;
+	int maint_restore;         /* this maintenance run also does restore_visible */
+	int maint_reconcile;       /* ... and reconciles our held set */
+	double maint_forked_at;    /* wall clock at fork */
+	const char **keep;         /* tags we hold, snapshot for the maintenance child */
+	int n_keep;
 };
 
 /* -- clocks ------------------------------------------------------------ */
@@ -937,68 +946,134 @@ static void recover_inflight(struct worker *w)
 		w->recovering = 1;
 }
 
-/* Messages our held set names, from a previous run of this node that died
- * holding them: requeued to the front, counted as a delivery. Runs once at
- * start, before we hold anything. */
-static int recover_held_sync(struct worker *w)
+/* At start, before we hold anything: requeue what a previous run of this
+ * node held when it died (counted as a delivery) and its in-flight list. */
+static int recover_own_sync(struct worker *w)
 {
 	char err[256];
 	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "recovery",
 				     .connect_timeout = 5, .io_timeout = 5 };
 	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
-	int n = 0;
+	struct recovery_stats st = { 0 };
 
 	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0) {
 		log_warn("broker.recovery_skipped", "reason=\"%s\"", err);
 		redis_conn_free(c);
 		return -1;
 	}
-	struct resp_value *tags = redis_conn_callv(c, 5, err, sizeof err, "SMEMBERS", w->held_key.data, NULL);
-	for (size_t i = 0; tags && tags->type == RESP_ARRAY && i < tags->n_elems; i++) {
-		const char *tag = tags->elems[i]->str;
-		struct resp_value *val = redis_conn_callv(c, 5, err, sizeof err, "HGET", KOMBU_UNACKED, tag, NULL);
-		struct json_doc d;
-		if (!val || val->type != RESP_BULK) {
-			resp_value_free(redis_conn_callv(c, 5, err, sizeof err, "SREM", w->held_key.data, tag, NULL));
-			resp_value_free(val);
-			continue;
-		}
-		/* The value is [envelope, exchange, routing_key]. */
-		if (json_parse(&d, val->str, val->len, 1 << 20, err, sizeof err) == 0) {
-			int envtok = json_arr_get(&d, 0, 0);
-			size_t s, e;
-			json_tok_span(&d, envtok, &s, &e);
-			struct msg m = { 0 };
-			m.raw = val->str + s;
-			m.raw_len = e - s;
-			char perr[256];
-			if (envtok >= 0 && celery_envelope_parse(m.raw, m.raw_len, (size_t)w->cfg->max_message_bytes,
-								  &m.env, perr, sizeof perr) == 0 && m.env.routing_key) {
-				struct finish f;
-				memset(&f, 0, sizeof f);
-				m.queue = m.env.routing_key;
-				requeue_prepare(&f, &m, m.env.deliveries + 1, "rpush");
-				const char *keys[] = { KOMBU_UNACKED, KOMBU_UNACKED_INDEX, w->held_key.data, "", f.target.data };
-				size_t klens[] = { strlen(KOMBU_UNACKED), strlen(KOMBU_UNACKED_INDEX), w->held_key.len, 0, f.target.len };
-				char bdb[16];
-				snprintf(bdb, sizeof bdb, "%d", w->broker_url.db);
-				const char *args[] = { tag, "", "0", "-1", bdb, "rpush", f.push.data };
-				size_t alens[] = { strlen(tag), 0, 1, 2, strlen(bdb), 5, f.push.len };
-				resp_value_free(scripts_call_sync(c, SCRIPT_FINISH, 5, 5, keys, klens, 7, args, alens, err, sizeof err));
-				log_info("broker.recovered", "id=%s queue=%s from=held deliveries=%lld",
-					 m.env.task_id, m.queue, (long long)m.env.deliveries + 1);
-				buf_free(&f.push);
-				buf_free(&f.target);
-				n++;
-			}
-			celery_envelope_free(&m.env);
-			json_doc_free(&d);
-		}
-		resp_value_free(val);
-	}
-	resp_value_free(tags);
+	recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 1, 1, INFINITY, NULL, 0, &st);
+	if (st.held || st.inflight || st.dead)
+		log_info("broker.recovered_own", "held=%d inflight=%d dead=%d", st.held, st.inflight, st.dead);
 	redis_conn_free(c);
-	return n;
+	return 0;
+}
+
+/* -- maintenance: liveness, dead nodes, visibility ---------------------- */
+
+/* Runs in a short-lived child so that the parent's loop never blocks on
+ * these multi-step, synchronous Redis conversations. */
+static int maintenance_main(void *arg, int record_fd)
+{
+	struct worker *w = arg;
+	char err[256];
+	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "maintenance",
+				     .connect_timeout = 5, .io_timeout = 5 };
+	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
+	struct recovery_stats st = { 0 };
+
+	(void)record_fd;
+	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0)
+		return 1;
+	recovery_dead_nodes(c, w->cfg, w->broker_url.db, w->cfg->hostname, &st);
+	if (w->maint_reconcile)
+		/* Recorded by us but unknown to us (a RECORD reply lost with the
+		 * connection): they never ran, so they go back uncounted. Tags
+		 * recorded after the fork are newer than the cutoff. */
+		recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 0, 0,
+			      w->maint_forked_at - 2.0, w->keep, w->n_keep, &st);
+	if (w->maint_restore)
+		recovery_restore_visible(c, w->cfg, w->broker_url.db, wall_now(), &st);
+	redis_conn_free(c);
+	return 0;
+}
+
+static void collect_held_tags(struct worker *w)
+{
+	int n = 0, cap = w->n_slots + w->n_ready + w->n_eta + w->n_pending;
+	free(w->keep);
+	w->keep = calloc((size_t)cap + 1, sizeof *w->keep);
+	w->n_keep = 0;
+	if (!w->keep)
+		return;
+	for (int i = 0; i < w->n_slots; i++)
+		if (w->slots[i].state != SLOT_FREE && w->slots[i].msg && n < cap)
+			w->keep[n++] = w->slots[i].msg->env.delivery_tag;
+	for (struct msg *m = w->ready; m && n < cap; m = m->next)
+		w->keep[n++] = m->env.delivery_tag;
+	for (struct msg *m = w->eta; m && n < cap; m = m->next)
+		w->keep[n++] = m->env.delivery_tag;
+	for (struct finish *f = w->pending; f && n < cap; f = f->next)
+		if (f->msg && f->msg->env.delivery_tag && !f->drop_inflight)
+			w->keep[n++] = f->msg->env.delivery_tag;
+	w->n_keep = n;
+}
+
+static void on_renew_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	(void)c, (void)r, (void)err, (void)arg;
+}
+
+/* Heartbeat, score renewal and the maintenance child, on their timers. */
+static void maintenance_tick(struct worker *w, double now)
+{
+	if (!redis_conn_is_ready(w->cmd))
+		return;
+	if (now >= w->next_heartbeat) {
+		const char *argv[] = { "SET", w->alive_key.data, w->hostname_origin, "PX", "15000" };
+		redis_conn_command(w->cmd, NULL, NULL, 0, 5, argv, NULL);
+		const char *sadd[] = { "SADD", TRYON_NODES_SET, w->cfg->hostname };
+		redis_conn_command(w->cmd, NULL, NULL, 0, 3, sadd, NULL);
+		w->next_heartbeat = now + 5;
+	}
+	if (now >= w->next_renew) {
+		/* Fresh unacked_index scores: kombu's restore_visible (ours or a
+		 * Python worker's) must never take a message we still hold. */
+		collect_held_tags(w);
+		if (w->n_keep) {
+			char ts[32];
+			snprintf(ts, sizeof ts, "%.6f", wall_now());
+			const char **args = calloc((size_t)w->n_keep + 1, sizeof *args);
+			if (args) {
+				args[0] = ts;
+				for (int i = 0; i < w->n_keep; i++)
+					args[1 + i] = w->keep[i];
+				const char *keys[] = { KOMBU_UNACKED_INDEX, KOMBU_UNACKED };
+				scripts_call(w->cmd, SCRIPT_RENEW, 2, keys, NULL, 1 + w->n_keep, args, NULL, on_renew_reply, w);
+				free(args);
+			}
+		}
+		double every = w->cfg->visibility_timeout / 4.0;
+		w->next_renew = now + (every < 60 ? every : 60);
+	}
+	if (now >= w->next_maintenance && !w->maint_pid && !w->draining) {
+		char err[256];
+		int fd = -1;
+		struct proc_limits lim = { 256, 0, 64 };
+		w->maint_restore = now >= w->next_restore;
+		w->maint_reconcile = !w->fetching && !w->n_unrecorded;
+		w->maint_forked_at = wall_now();
+		collect_held_tags(w);
+		w->maint_pid = proc_spawn(&lim, maintenance_main, w, &fd, err, sizeof err);
+		if (fd >= 0)
+			close(fd);
+		if (w->maint_pid < 0) {
+			w->maint_pid = 0;
+			log_warn("maintenance.spawn_failed", "reason=\"%s\"", err);
+		}
+		if (w->maint_restore)
+			w->next_restore = now + 60;
+		w->next_maintenance = now + 5;
+	}
 }
 
 /* -- connections -------------------------------------------------------- */
@@ -1038,6 +1113,10 @@ static void reap_children(struct worker *w)
 	pid_t pid;
 
 	while ((pid = proc_reap_one(&status, &ru)) > 0) {
+		if (pid == w->maint_pid) {
+			w->maint_pid = 0;
+			continue;
+		}
 		for (int i = 0; i < w->n_slots; i++) {
 			struct slot *s = &w->slots[i];
 			if (s->state == SLOT_RUNNING && s->pid == pid) {
@@ -1152,6 +1231,8 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	w.started_wall = wall_now();
 	buf_init(&w.inflight_key);
 	buf_init(&w.held_key);
+	buf_init(&w.alive_key);
+	kombu_node_key(&w.alive_key, "alive", cfg->hostname);
 	kombu_node_key(&w.inflight_key, "inflight", cfg->hostname);
 	kombu_node_key(&w.held_key, "held", cfg->hostname);
 	{
@@ -1209,7 +1290,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		 cfg->hostname, version_string, red, cfg->concurrency, cfg->n_queues, (int)getpid());
 	if (!cfg->cache_url)
 		log_warn("cache.disabled", "reason=\"REDIS_CACHE_URL is not set: every try-on calls the model API\"");
-	recover_held_sync(&w);
+	recover_own_sync(&w);
 
 	double now = redis_now();
 	redis_conn_start(w.consume, now);
@@ -1233,6 +1314,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		run_ready(&w);
 		fetch(&w);
 		finish_reap(&w);
+		maintenance_tick(&w, now);
 
 		if (w.draining) {
 			int running = 0;
@@ -1278,6 +1360,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		}
 		if (w.draining)
 			deadline = min_d(deadline, w.drain_deadline);
+		deadline = min_d(deadline, min_d(w.next_heartbeat, min_d(w.next_renew, w.next_maintenance)));
 		int timeout = deadline <= now ? 0 : (int)ceil((deadline - now) * 1000);
 		if (poll(pfds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
 			log_error("worker.poll_failed", "reason=\"%s\"", strerror(errno));
@@ -1360,6 +1443,8 @@ out:
 		nx = m->next, msg_free(m);
 	buf_free(&w.inflight_key);
 	buf_free(&w.held_key);
+	buf_free(&w.alive_key);
+	free(w.keep);
 	redis_url_free(&w.broker_url);
 	redis_url_free(&w.result_url);
 	return rc;
