@@ -35,7 +35,7 @@ FUZZ_TIME ?= 20
 UNIT_LIBS_test_redis_url = src/redis_url.c -lcurl
 FUZZ_LIBS_fuzz_redis_url = src/redis_url.c -lcurl
 
-.PHONY: all deps test unit integration fuzz fuzz-build bench bench-smoke clean distclean demo FORCE
+.PHONY: all deps test unit integration fuzz fuzz-build bench bench-smoke chaos clean distclean demo FORCE
 all: $(BUILD)/tryon-worker
 
 deps:
@@ -70,7 +70,7 @@ $(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) tests/unit/harness.h | $(STAMP)
 	@mkdir -p $(@D)
 	$(HOSTCC) -std=c11 $(WARN) -O1 -g $(SAN) -D_GNU_SOURCE -Isrc -Itests/unit -I$(GEN) -o $@ $< $(PURE_SRCS) $(UNIT_LIBS_$*)
 
-test: $(BUILD)/tryon-worker $(UNIT_BINS)
+test: $(BUILD)/tryon-worker $(UNIT_BINS) $(FUZZ_BINS)
 	tests/run.sh
 
 unit: $(UNIT_BINS)
@@ -86,6 +86,11 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) | $(STAMP)
 fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	tests/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BINS)
+
+# The chaos run by hand: 10,000 tasks through SIGKILLs and a Redis restart
+# (CI runs 1,000 as part of make test).
+chaos: $(BUILD)/tryon-worker
+	TRYON_CHAOS_TASKS=$${TRYON_CHAOS_TASKS:-10000} /usr/bin/python3 tests/integration/runner.py -k test_chaos_short
 
 demo: $(BUILD)/tryon-worker
 	tests/demo.sh

@@ -35,6 +35,13 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
 		[ $rc -ne 0 ] && [ "$f" = 0 ] && total_f=$((total_f + 1))
 	done
 fi
+if [ "$what" = fuzz ] || [ "$what" = all ]; then
+	# A bounded smoke run of every fuzzer (make fuzz runs them longer).
+	echo "== fuzz (${TRYON_FUZZ_SECONDS:-10}s each)"
+	tests/run-fuzz.sh "${TRYON_FUZZ_SECONDS:-10}" build/fuzz/fuzz_* >"$log" 2>&1
+	cat "$log"
+	count fuzz
+fi
 if [ "$what" = integration ] || [ "$what" = all ]; then
 	echo "== integration"
 	/usr/bin/python3 tests/integration/runner.py 2>&1 | tee "$log"

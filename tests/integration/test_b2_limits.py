@@ -265,3 +265,39 @@ def chaos(s, n_tasks, seed=7):
 def test_chaos_short(s):
     n = int(os.environ.get("TRYON_CHAOS_TASKS", "1000"))
     chaos(s, n)
+
+
+@time_limit(60)
+def test_restores_what_a_dead_python_worker_left_in_unacked(s):
+    """kombu's restore_visible, done by our node: an unacked entry older than
+    the visibility timeout (a dead Python worker's) is requeued and runs."""
+    r, env, app = setup(s, TRYON_VISIBILITY_TIMEOUT=10)
+    res = app.send_task("tryon.test.echo", args=["restored"], queue="tryon_queue")
+    c = r.client(4)
+    raw = c.rpop("tryon_queue")
+    tag = json.loads(raw)["properties"]["delivery_tag"]
+    c.hset("unacked", tag, json.dumps([json.loads(raw), "", "tryon_queue"]))
+    c.zadd("unacked_index", {tag: time.time() - 100})
+    w = Worker(s, env)
+    assert res.get(timeout=20) == ["restored"]
+    assert c.hlen("unacked") == 0 and c.get("unacked_mutex") is None
+    assert "from=unacked" in w.log()
+
+
+@time_limit(60)
+def test_second_signal_requeues_and_exits_at_once(s):
+    r, env, app = setup(s)
+    w = Worker(s, env)
+    tasks = [app.send_task("tryon.test.sleep", args=[30], queue="tryon_queue") for _ in range(2)]
+    wait_for(lambda: all(started_pid(w, t.id) for t in tasks), 10, "2 running jobs")
+    t0 = time.monotonic()
+    w.proc.signal(signal.SIGTERM)
+    wait_for(lambda: "event=worker.draining" in w.log(), 5, "draining")
+    w.proc.signal(signal.SIGINT)
+    assert w.proc.wait(10) == 0
+    assert time.monotonic() - t0 < 5
+    c = r.client(4)
+    assert c.llen("tryon_queue") == 2 and c.hlen("unacked") == 0
+    # Requeued untouched (not counted as a loss).
+    for raw in c.lrange("tryon_queue", 0, -1):
+        assert json.loads(raw)["headers"].get("x-tryon-deliveries", 0) == 0
