@@ -33,6 +33,8 @@
 #define DEFAULT_HEALTH 30.0
 /* Per process call, so one busy connection cannot starve the loop. */
 #define RX_BUDGET ((size_t)1 << 20)
+/* An output buffer bigger than this is released once drained. */
+#define OUT_KEEP ((size_t)1 << 20)
 
 enum pending_kind {
 	PK_USER,
@@ -83,7 +85,8 @@ struct redis_conn {
 	char connect_err[160];             /* last per-address failure */
 	struct tls_state *tls;             /* rediss:// only; owned */
 	struct resp_reader reader;
-	struct buf out;                    /* encoded commands not yet sent */
+	struct buf out;                    /* encoded commands; sent up to out_off */
+	size_t out_off;
 
 	struct pending *q;                 /* ring of replies awaited */
 	size_t q_head, q_len, q_cap;
@@ -95,7 +98,8 @@ struct redis_conn {
 	double backoff;                    /* next delay before jitter */
 	double down_since;
 	int in_pubsub;                     /* server is in subscribed mode */
-	int down_logged;
+	int down_logged;                   /* 0, or the outage was logged: 1 at
+					      debug (sync use), 2 at warn */
 	int depth;                         /* calls into the conn in progress */
 	int sync;                          /* inside a sync call: log quietly */
 	unsigned long failures;
@@ -250,6 +254,7 @@ static void close_socket(struct redis_conn *c)
 	resp_reader_reset(&c->reader);
 	buf_free(&c->out);
 	buf_init(&c->out);
+	c->out_off = 0;
 	c->in_pubsub = 0;
 	c->gen++;
 }
@@ -295,7 +300,7 @@ static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
 		log_event(c->sync ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "redis.down",
 			  "conn=%s url=%s state=%s error=%s", c->name, c->redacted,
 			  state_names[was], q);
-		c->down_logged = 1;
+		c->down_logged = c->sync ? 1 : 2;
 		c->down_since = now;
 	} else {
 		log_debug("redis.retry_failed", "conn=%s url=%s state=%s error=%s retry_in=%.2fs",
@@ -312,7 +317,7 @@ static void become_ready(struct redis_conn *c, double now)
 	c->last_tx = now;
 	c->last_error[0] = '\0';
 	if (c->down_logged) {
-		log_event(c->sync ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "redis.up",
+		log_event(c->down_logged == 2 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "redis.up",
 			  "conn=%s url=%s down_for=%.1fs", c->name, c->redacted, now - c->down_since);
 		c->down_logged = 0;
 	}
@@ -735,7 +740,7 @@ static void start_connect(struct redis_conn *c, double now)
 	rc = getaddrinfo(c->url.host, port, &hints, &c->ai);
 	if (rc == EAI_NONAME) {
 		/* Not an address literal: the one blocking step (see header). */
-		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+		hints.ai_flags = AI_NUMERICSERV;
 		rc = getaddrinfo(c->url.host, port, &hints, &c->ai);
 	}
 	if (rc != 0) {
@@ -781,6 +786,30 @@ void redis_conn_start(struct redis_conn *c, double now)
 
 /* ---- I/O --------------------------------------------------------------- */
 
+static size_t out_pending(const struct redis_conn *c)
+{
+	return c->out.len - c->out_off;
+}
+
+/* Sending from an offset and compacting rarely keeps a big pipeline or a
+ * large value from being memmoved once per partial send. */
+static void out_sent(struct redis_conn *c, size_t n)
+{
+	c->out_off += n;
+	if (c->out_off == c->out.len) {
+		if (c->out.cap > OUT_KEEP) {
+			buf_free(&c->out);
+			buf_init(&c->out);
+		} else {
+			buf_reset(&c->out);
+		}
+		c->out_off = 0;
+	} else if (c->out_off >= 65536 && c->out_off * 2 >= c->out.len) {
+		buf_consume(&c->out, c->out_off);
+		c->out_off = 0;
+	}
+}
+
 static int feed(struct redis_conn *c, const void *p, size_t n, char *why, size_t whylen)
 {
 	if (resp_reader_feed(&c->reader, p, n) < 0) {
@@ -795,10 +824,10 @@ static int feed(struct redis_conn *c, const void *p, size_t n, char *why, size_t
  * on error or EOF (bytes read before it are already fed). */
 static int io_plain(struct redis_conn *c, int can_read, double now, char *why, size_t whylen)
 {
-	while (c->out.len) {
-		ssize_t n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+	while (out_pending(c)) {
+		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
 		if (n > 0) {
-			buf_consume(&c->out, (size_t)n);
+			out_sent(c, (size_t)n);
 			c->last_tx = now;
 			continue;
 		}
@@ -867,12 +896,12 @@ static int io_tls(struct redis_conn *c, int can_read, double now, char *why, siz
 			c->last_rx = now;
 			progress = 1;
 		}
-		if ((st & BR_SSL_SENDAPP) && c->out.len) {
+		if ((st & BR_SSL_SENDAPP) && out_pending(c)) {
 			b = br_ssl_engine_sendapp_buf(eng, &len);
-			if (len > c->out.len)
-				len = c->out.len;
-			memcpy(b, c->out.data, len);
-			buf_consume(&c->out, len);
+			if (len > out_pending(c))
+				len = out_pending(c);
+			memcpy(b, c->out.data + c->out_off, len);
+			out_sent(c, len);
 			br_ssl_engine_sendapp_ack(eng, len);
 			/* Otherwise BearSSL waits for a full record. */
 			br_ssl_engine_flush(eng, 0);
@@ -949,7 +978,7 @@ static void do_io(struct redis_conn *c, short revents, double now)
 			return;
 		}
 		/* Callbacks may have queued more: send it now, not a loop later. */
-		if (!c->out.len)
+		if (!out_pending(c))
 			return;
 		can_read = 0;
 	}
@@ -1001,10 +1030,10 @@ int redis_conn_pollfd(const struct redis_conn *c, struct pollfd *pfd)
 			unsigned st = br_ssl_engine_current_state(&c->tls->sc.eng);
 			if (st & BR_SSL_RECVREC)
 				ev |= POLLIN;
-			if ((st & BR_SSL_SENDREC) || ((st & BR_SSL_SENDAPP) && c->out.len))
+			if ((st & BR_SSL_SENDREC) || ((st & BR_SSL_SENDAPP) && out_pending(c)))
 				ev |= POLLOUT;
 		} else {
-			ev = POLLIN | (c->out.len ? POLLOUT : 0);
+			ev = POLLIN | (out_pending(c) ? POLLOUT : 0);
 		}
 		break;
 	default:
@@ -1308,7 +1337,7 @@ struct resp_value *redis_conn_call(struct redis_conn *c, double timeout, char *e
 	c->sync++;
 	/* A link idle for a while may have been closed by the server; notice
 	 * that now (cheaply) and reconnect, rather than fail the command. */
-	if (c->state == REDIS_READY && !c->q_len && !c->out.len) {
+	if (c->state == REDIS_READY && !c->q_len && !out_pending(c)) {
 		struct pollfd pfd;
 		if (redis_conn_pollfd(c, &pfd) && poll(&pfd, 1, 0) > 0)
 			process_inner(c, pfd.revents, redis_now());

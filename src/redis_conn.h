@@ -81,11 +81,12 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, si
 void redis_conn_free(struct redis_conn *c);
 
 /* Begin connecting (async): from DOWN or BACKOFF; no-op when already
- * connecting or READY. The host is resolved with AI_NUMERICHOST; a host name
- * falls back to a blocking getaddrinfo here, so the parent should use IP
- * addresses or /etc/hosts names (which resolve without network I/O).
- * Connect failures are not reported here: the conn goes to BACKOFF and
- * retries by itself. */
+ * connecting or READY. The host is resolved with AI_NUMERICHOST first; a host
+ * name falls back to a blocking getaddrinfo, here and on every reconnect
+ * (from redis_conn_tick), so the parent should use IP addresses or
+ * /etc/hosts names, which resolve without network I/O. All addresses are
+ * tried in order. Connect failures are not reported here: the conn goes to
+ * BACKOFF and retries by itself (pending callbacks: none yet). */
 void redis_conn_start(struct redis_conn *c, double now);
 
 /* 1 in READY (commands accepted), else 0. */
