@@ -18,6 +18,8 @@
 #define CELERY_CTL_EVENT_EXCHANGE "celeryev"
 /* Token limit for control envelopes and bodies (they are small). */
 #define CELERY_CTL_MAX_TOKENS 65536
+/* Longest glob pattern we evaluate (bytes); longer ones do not match. */
+#define CELERY_CTL_MAX_PATTERN 1024
 /* worker.heartbeat cadence of Celery's Heart (seconds), sent as "freq". */
 #define CELERY_CTL_HEARTBEAT_FREQ 2.0
 /* Monitors drop a node after timestamp + freq * 2 (events/state.py). */

@@ -11,6 +11,7 @@
 #include "client.h"
 #include "config.h"
 #include "doctor.h"
+#include "healthcheck.h"
 #include "log.h"
 #include "trust.h"
 #include "version.h"
@@ -25,7 +26,7 @@ static void usage(FILE *out)
 "       tryon-worker doctor          check configuration, broker, backend, cache, model API\n"
 "       tryon-worker submit PERSON_URL GARMENT_URL [--wait SECONDS] [--queue Q]\n"
 "       tryon-worker call TASK_NAME [ARGS_JSON [KWARGS_JSON]] [--wait SECONDS] [--queue Q]\n"
-"       tryon-worker healthcheck     exit 0 if the local worker is ready, else 1\n"
+"       tryon-worker healthcheck [PATH]  exit 0 if the local worker answers PATH (/readyz) with 200, else 1\n"
 "       tryon-worker --version | --help\n"
 "\n"
 "Configuration comes from the environment (see tryon-worker(8), docs/CONFIG.md):\n"
@@ -58,6 +59,17 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;
+	}
+	if (!strcmp(cmd, "healthcheck")) {
+		/* Only the address matters: a container health check must not
+		 * fail on configuration the worker itself has already accepted. */
+		const char *addr = getenv("TRYON_HTTP_ADDR");
+		const char *path = argc > 2 ? argv[2] : HEALTHCHECK_DEFAULT_PATH;
+		if (argc > 3 || path[0] != '/' || strpbrk(path, " \t\r\n")) {
+			usage(stderr);
+			return 2;
+		}
+		return healthcheck_run(addr ? addr : "127.0.0.1:9808", path, HEALTHCHECK_TIMEOUT, stdout);
 	}
 	int is_client = !strcmp(cmd, "submit") || !strcmp(cmd, "call");
 	if (strcmp(cmd, "worker") && strcmp(cmd, "doctor") && !is_client) {

@@ -295,7 +295,7 @@ static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
 	c->deadline = now + delay;
 	c->backoff = fmin(c->backoff * 2, REDIS_BACKOFF_MAX);
 	log_quote(q, sizeof q, c->last_error);
-	if (!c->down_logged) {
+	if (c->down_logged < (c->sync ? 1 : 2)) {
 		/* Once per outage; sync callers get the message in err instead. */
 		log_event(c->sync ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "redis.down",
 			  "conn=%s url=%s state=%s error=%s", c->name, c->redacted,
@@ -1006,7 +1006,8 @@ static void process_inner(struct redis_conn *c, short revents, double now)
 
 void redis_conn_process(struct redis_conn *c, short revents, double now)
 {
-	if (!c || c->state == REDIS_CLOSED)
+	/* From inside one of its own callbacks: ignored (see the header). */
+	if (!c || c->state == REDIS_CLOSED || c->depth > 0)
 		return;
 	conn_enter(c);
 	process_inner(c, revents, now);
@@ -1107,7 +1108,7 @@ static void tick_inner(struct redis_conn *c, double now)
 
 void redis_conn_tick(struct redis_conn *c, double now)
 {
-	if (!c || c->state == REDIS_CLOSED)
+	if (!c || c->state == REDIS_CLOSED || c->depth > 0)
 		return;
 	conn_enter(c);
 	tick_inner(c, now);

@@ -1,12 +1,9 @@
-/* redis_conn: one connection to one Redis server (TCP, TLS via BearSSL, or a
- * unix socket), the only module that owns Redis sockets. It connects, sends
- * AUTH/SELECT, pipelines commands, matches replies to callbacks, delivers
- * pub/sub messages, health-checks idle links and reconnects with backoff.
- * Driven either from the owner's poll() loop (never blocks, except a
- * getaddrinfo for a non-numeric host, see redis_conn_start) or synchronously
- * with a timeout. It must not print, exit, or keep global state, and logs
- * only the redacted URL. Not thread-safe: one conn, one thread, one process
- * (a child after fork() makes its own conn and never touches the parent's). */
+/* redis_conn: owns the socket of one connection to one Redis server (TCP,
+ * TLS via BearSSL, unix): connect, AUTH/SELECT, pipelined commands matched to
+ * callbacks, pub/sub delivery, idle health PINGs, reconnect with backoff.
+ * Driven from the owner's poll() loop (never blocks but for getaddrinfo of a
+ * host name) or synchronously with a timeout. It must not print, exit, keep
+ * global state, or log anything but the redacted URL. One thread, one process. */
 #ifndef TRYON_REDIS_CONN_H
 #define TRYON_REDIS_CONN_H
 #include <poll.h>
@@ -18,6 +15,17 @@
 #include "trust.h"
 
 struct redis_conn;   /* opaque */
+
+/* Callback rules. Callbacks run only inside redis_conn_process, _tick, _free
+ * and the sync calls, never inside redis_conn_command or _start. Inside one,
+ * the conn's own callbacks may: queue commands (redis_conn_command), take
+ * the reply, read state, and free the conn (the memory goes when the
+ * outermost call returns; pending callbacks are called first with "closed";
+ * the owner must then drop its pointer). They must not call the sync
+ * functions on that conn (refused with an error) and calls to its
+ * redis_conn_process/_tick are ignored. After fork() a child must not touch
+ * the parent's conns at all, not even to free them (that would run the
+ * parent's callbacks in the child): it makes its own. */
 
 enum redis_conn_state {
 	REDIS_DOWN,            /* created, not started */
@@ -85,8 +93,8 @@ void redis_conn_free(struct redis_conn *c);
  * name falls back to a blocking getaddrinfo, here and on every reconnect
  * (from redis_conn_tick), so the parent should use IP addresses or
  * /etc/hosts names, which resolve without network I/O. All addresses are
- * tried in order. Connect failures are not reported here: the conn goes to
- * BACKOFF and retries by itself (pending callbacks: none yet). */
+ * tried in order. Calls no callback. Connect failures are not reported
+ * here: the conn goes to BACKOFF and retries by itself. */
 void redis_conn_start(struct redis_conn *c, double now);
 
 /* 1 in READY (commands accepted), else 0. */
@@ -128,18 +136,19 @@ double redis_conn_next_deadline(const struct redis_conn *c);
  * send the health PING. Calls callbacks like redis_conn_process. */
 void redis_conn_tick(struct redis_conn *c, double now);
 
+/* The current state. */
 enum redis_conn_state redis_conn_state(const struct redis_conn *c);
 /* Static lower-case name of the current state ("ready", "backoff", ...). */
 const char *redis_conn_state_name(const struct redis_conn *c);
-/* The last connection error ("" if none); valid until the next call into c.
- * Never holds the password. */
+/* The last connection error, "" once READY again; valid until the next
+ * call into c. Never holds the password. */
 const char *redis_conn_last_error(const struct redis_conn *c);
 /* The redacted URL the conn logs with. Valid for the conn's lifetime. */
 const char *redis_conn_url(const struct redis_conn *c);
 
 /* Synchronous use: blocks up to timeout seconds in poll(); never call these
- * from the parent's loop nor from a callback of the same conn (they return
- * an error then). They connect first when the conn is not READY, skipping
+ * from the parent's loop; from a callback of the same conn they are refused
+ * with an error. They connect first when the conn is not READY, skipping
  * any backoff (the caller decided to wait), and they deliver other replies
  * and messages that arrive meanwhile to their callbacks. Errors do not
  * reconnect by themselves: the next sync call does. They log failures at

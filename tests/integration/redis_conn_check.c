@@ -76,13 +76,17 @@ static const char *vdesc(const struct resp_value *v, char *buf, size_t n)
 
 /* ---- fake servers on 127.0.0.1 -------------------------------------- */
 
-enum fake_mode { FAKE_SILENT, FAKE_CLOSE, FAKE_GARBAGE };
+/* SILENT: accepts, never answers. CLOSE: closes at once. GARBAGE: sends
+ * HTTP. PONG_ONCE: answers the first command with +PONG, then goes quiet
+ * (a hung server, as the health check must notice). */
+enum fake_mode { FAKE_SILENT, FAKE_CLOSE, FAKE_GARBAGE, FAKE_PONG_ONCE };
 
 struct fake {
 	int lfd;
 	int port;
 	enum fake_mode mode;
 	int fds[64];
+	int answered[64];
 	int nfds;
 	int accepts;
 	double accept_times[64];
@@ -133,10 +137,24 @@ static void fake_accept(struct fake *f)
 			ssize_t w = write(fd, junk, sizeof junk - 1);
 			(void)w;
 		}
-		if (f->nfds < 64)
+		if (f->nfds < 64) {
+			f->answered[f->nfds] = 0;
 			f->fds[f->nfds++] = fd;
-		else
+		} else {
 			close(fd);
+		}
+	}
+}
+
+static void fake_read(struct fake *f, int i)
+{
+	char tmp[4096];
+	ssize_t n = read(f->fds[i], tmp, sizeof tmp);
+
+	if (n > 0 && !f->answered[i]) {
+		f->answered[i] = 1;
+		ssize_t w = write(f->fds[i], "+PONG\r\n", 7);
+		(void)w;
 	}
 }
 
@@ -184,6 +202,11 @@ static int loop_until(struct redis_conn **conns, int n, struct fake *f, double s
 			pfds[np].fd = f->lfd;
 			pfds[np].events = POLLIN;
 			owner[np++] = -1;
+			for (int i = 0; f->mode == FAKE_PONG_ONCE && i < f->nfds && np < 16; i++) {
+				pfds[np].fd = f->fds[i];
+				pfds[np].events = POLLIN;
+				owner[np++] = -2 - i;
+			}
 		}
 		double ms = ceil((until - now) * 1000);
 		int r = poll(pfds, (nfds_t)np, ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms);
@@ -191,8 +214,10 @@ static int loop_until(struct redis_conn **conns, int n, struct fake *f, double s
 		for (int k = 0; r > 0 && k < np; k++) {
 			if (!pfds[k].revents)
 				continue;
-			if (owner[k] < 0)
+			if (owner[k] == -1)
 				fake_accept(f);
+			else if (owner[k] < -1)
+				fake_read(f, -2 - owner[k]);
 			else if (conns[owner[k]])
 				redis_conn_process(conns[owner[k]], pfds[k].revents, now);
 		}
@@ -865,6 +890,32 @@ static void check_fakes(void)
 	      "%s", redis_conn_state_name(c));
 	free(logged);
 	redis_conn_free(c);
+	redis_url_free(&u);
+	fake_close(&f);
+
+	/* Answers the connect PING, then hangs: the idle health PING must
+	 * time out and take the connection down. */
+	fake_open(&f, FAKE_PONG_ONCE);
+	snprintf(url, sizeof url, "redis://127.0.0.1:%d", f.port);
+	redis_url_parse(url, &u, err, sizeof err);
+	struct redis_conn_opts o3 = { .url = &u, .name = "hung", .io_timeout = 0.3, .health_interval = 0.3 };
+	c = redis_conn_new(&o3, err, sizeof err);
+	redis_conn_start(c, redis_now());
+	int up = loop_until(&c, 1, &f, 2, conn_ready, &c);
+	t0 = redis_now();
+	int down = up && loop_until(&c, 1, &f, 3, has_error, &c);
+	took = redis_now() - t0;
+	check(up && down && strstr(redis_conn_last_error(c), "timeout") && took > 0.5 && took < 1.0,
+	      "health PING after 0.3 s idle detects a hung server", "\"%s\" after %.2fs",
+	      redis_conn_last_error(c), took);
+	/* Freeing with a command pending calls it back with "closed". */
+	struct block_state b = { 0 };
+	loop_until(&c, 1, &f, 2, conn_ready, &c);
+	const char *ping[1] = { "PING" };
+	rc = redis_conn_command(c, on_block, &b, 0, 1, ping, NULL);
+	redis_conn_free(c);
+	check(rc == 0 && b.done && !b.r && !strcmp(b.err, "closed"), "free calls pending callbacks with \"closed\"",
+	      "rc=%d err=%s", rc, b.err);
 	redis_url_free(&u);
 	fake_close(&f);
 

@@ -208,7 +208,7 @@ def test_redis_restart_mid_stream_loses_nothing(s):
     wait_for(lambda: all(c5.exists(f"celery-task-meta-{i}") for i in ids), 60, "all 60 results")
     assert w.proc.alive()
     assert r.client(4).hlen("unacked") == 0
-    assert "event=redis.down" in w.log() or "redis" in w.log()
+    assert "event=redis.down" in w.log() and "event=redis.up" in w.log()
 
 
 def chaos(s, n_tasks, seed=7):

@@ -1,0 +1,428 @@
+"""Issue 5: the try-on job, proven with the real Python Celery client, the
+static worker, real redis-servers and the HTTPS model API stand-in.
+
+Broker/results live in DBs 7/8 of the session's redis-server and the cache
+in DB 9, all flushed at the start of each test; every test also uses URLs
+of its own. Time limits are a few seconds and the stand-in's models take
+0.2-1 s so that the whole file runs in about a minute."""
+import json
+import os
+import time
+import uuid
+
+import lib
+from lib import Skip, Standin, Worker, celery_app, time_limit, wait_for, worker_env
+
+PRIMARY = "fal-ai/flux-2-lora-gallery/virtual-tryon"
+BACKUP = "fal-ai/fashn/tryon/v1.6"
+TASK = "app.tasks.virtual_tryon"
+BROKER_DB, RESULT_DB, CACHE_DB = 7, 8, 9
+
+
+def urls(tag=""):
+    u = uuid.uuid4().hex[:12]
+    return (f"https://img.example.com/person-{tag}{u}.png",
+            f"https://img.example.com/garment-{tag}{u}.png")
+
+
+class Env:
+    """One test's world: stand-in, worker(s), client app."""
+
+    def __init__(self, s, cache="shared", model_time=0.3, workers=1, fal_key=lib.FAL_KEY,
+                 standin=None, **extra):
+        self.s = s
+        self.r = s.redis()
+        for db in (BROKER_DB, RESULT_DB, CACHE_DB):
+            self.r.client(db).flushdb()
+        self.st = standin or Standin(s, model_time=model_time)
+        if cache == "shared":
+            self.cache_url = self.r.url(CACHE_DB)
+            self.cache = self.r.client(CACHE_DB)
+        elif cache is None:
+            self.cache_url = None
+            self.cache = None
+        else:                      # a private lib.Redis
+            self.cache_url = cache.url(0)
+            self.cache = cache.client(0)
+        opts = dict(FAL_QUEUE_URL=self.st.base, TRYON_CA_FILE=os.path.join(s.ca(), "ca.pem"),
+                    FAL_KEY=fal_key, REDIS_CACHE_URL=self.cache_url,
+                    TRYON_SOFT_TIME_LIMIT=5, TRYON_TIME_LIMIT=8, TRYON_RETRY_COUNTDOWN=0.5,
+                    TRYON_HEDGE_AFTER=1)
+        opts.update(extra)
+        self.env = worker_env(s, self.r, broker_db=BROKER_DB, result_db=RESULT_DB, **opts)
+        self.workers = [Worker(s, self.env, name=f"worker{i}") for i in range(workers)]
+        self.app = celery_app(self.r.url(BROKER_DB), self.r.url(RESULT_DB))
+
+    def send(self, person, garment, kwargs=False):
+        if kwargs:
+            return self.app.send_task(TASK, kwargs={"person_url": person, "garment_url": garment},
+                                      queue="tryon_queue")
+        return self.app.send_task(TASK, args=[person, garment], queue="tryon_queue")
+
+    def run(self, person, garment, timeout=20, **kw):
+        """(result or exception, seconds)."""
+        t0 = time.monotonic()
+        res = self.send(person, garment, **kw)
+        try:
+            v = res.get(timeout=timeout)
+        except Exception as e:  # noqa: BLE001 - the task's exception is the value
+            v = e
+        return v, time.monotonic() - t0
+
+    def log(self):
+        return "".join(w.log() for w in self.workers)
+
+    def submits(self, ep=None):
+        c = self.st.stats()["submits"]
+        return c.get(ep, 0) if ep else sum(c.values())
+
+    def cancels(self, ep):
+        return self.st.stats()["cancels"].get(ep, 0)
+
+
+def standin_url(v):
+    return isinstance(v, str) and v.startswith("https://fal.media/files/standin/")
+
+
+def tryon_ready(env):
+    """1 if the parent was wired with tryon_state (it logs tryon.ready)."""
+    return "event=tryon.ready" in env.log()
+
+
+@time_limit(60)
+def test_miss_then_primary_then_cache_hit(s):
+    e = Env(s)
+    p, g = urls()
+    v, dt = e.run(p, g)
+    assert standin_url(v), v
+    st = e.st.stats()
+    assert st["submits"] == {PRIMARY: 1}, st["submits"]
+    assert st["last_bodies"][PRIMARY] == {
+        "image_urls": [p, g], "prompt": "A person wearing the garment, virtual try-on",
+        "guidance_scale": 2.5, "num_inference_steps": 40}, st["last_bodies"]
+    assert st["last_user_agent"].startswith("tryon-worker/"), st["last_user_agent"]
+    # The start deadline is sent, and it leaves room for the backup.
+    assert 1 <= st["request_timeouts"][PRIMARY][0] < 5, st["request_timeouts"]
+    # Cached under tryon: + 16 hex chars of sha256(person|garment), with the TTL.
+    import hashlib
+    key = "tryon:" + hashlib.sha256(f"{p}|{g}".encode()).hexdigest()[:16]
+    assert e.cache.get(key).decode() == v
+    assert 86000 < e.cache.ttl(key) <= 86400
+    assert not e.cache.keys("tryon:lock:*"), "lock left behind"
+    # The same pair again: from the cache, no model call, fast.
+    v2, dt2 = e.run(p, g)
+    assert v2 == v
+    assert e.submits() == 1
+    assert dt2 < 1.0, dt2
+    # kwargs work the same way (and hit the same key).
+    v3, _ = e.run(p, g, kwargs=True)
+    assert v3 == v and e.submits() == 1
+    log = e.log()
+    assert "event=tryon.cache_hit" in log
+    assert p not in log and g not in log, "URL arguments must not be logged"
+
+
+@time_limit(60)
+def test_primary_500_then_backup(s):
+    e = Env(s)
+    e.st.config(PRIMARY, "status:500")
+    p, g = urls()
+    v, dt = e.run(p, g)
+    assert standin_url(v), v
+    st = e.st.stats()
+    assert st["submits"] == {PRIMARY: 1, BACKUP: 1}, st["submits"]
+    assert st["last_bodies"][BACKUP] == {"model_image": p, "garment_image": g}
+    assert dt < 4, dt
+
+
+@time_limit(60)
+def test_primary_422_then_backup_and_both_refuse_is_permanent(s):
+    e = Env(s)
+    e.st.config(PRIMARY, "status:422")
+    p, g = urls()
+    v, _ = e.run(p, g)
+    assert standin_url(v), v
+    e.st.config(BACKUP, "status:422")
+    p, g = urls()
+    res = e.send(p, g)
+    try:
+        res.get(timeout=15)
+        raise AssertionError("no exception")
+    except RuntimeError as x:
+        assert "HTTP 422" in str(x), x
+    assert res.state == "FAILURE"
+    time.sleep(1.0)   # a retry (countdown 0.5 s) would have submitted again
+    assert e.submits(PRIMARY) == 2 and e.submits(BACKUP) == 2, e.st.stats()["submits"]
+
+
+@time_limit(60)
+def test_primary_hanging_backup_before_soft_limit(s):
+    e = Env(s, TRYON_HEDGE_AFTER=0)
+    e.st.config(PRIMARY, "hang")
+    p, g = urls()
+    v, dt = e.run(p, g)
+    assert standin_url(v), v
+    # Soft limit 5 s: the backup was started early enough to finish in it.
+    assert dt < 5, dt
+    st = e.st.stats()
+    assert st["submits"] == {PRIMARY: 1, BACKUP: 1}, st["submits"]
+    assert st["cancels"].get(PRIMARY) == 1, st["cancels"]
+    assert "event=tryon.give_up" in e.log()
+
+
+@time_limit(60)
+def test_primary_in_queue_hedge_wins_loser_cancelled(s):
+    e = Env(s, TRYON_HEDGE_AFTER=0.5)
+    e.st.config(PRIMARY, "in_queue")
+    p, g = urls()
+    v, dt = e.run(p, g)
+    assert standin_url(v), v
+    assert dt < 3, dt
+    st = e.st.stats()
+    assert st["submits"] == {PRIMARY: 1, BACKUP: 1}, st["submits"]
+    assert st["cancels"] == {PRIMARY: 1}, st["cancels"]
+    assert "event=tryon.hedge" in e.log()
+
+
+@time_limit(60)
+def test_hedge_loser_backup_cancelled_when_primary_wins(s):
+    # The primary starts late but is quick; the hedged backup is slow.
+    e = Env(s, TRYON_HEDGE_AFTER=0.3)
+    e.st.config(PRIMARY, "ok", queue_time=0.6, delay=0.2)
+    e.st.config(BACKUP, "ok", delay=3)
+    p, g = urls()
+    v, dt = e.run(p, g)
+    assert standin_url(v), v
+    st = e.st.stats()
+    assert st["submits"] == {PRIMARY: 1, BACKUP: 1}, st["submits"]
+    assert st["cancels"] == {BACKUP: 1}, st["cancels"]
+    assert dt < 2.5, dt
+
+
+@time_limit(60)
+def test_both_failing_retry_then_success(s):
+    e = Env(s)
+    e.st.config(PRIMARY, "fail_n:1:status:500")
+    e.st.config(BACKUP, "fail_n:1:status:503")
+    p, g = urls()
+    res = e.send(p, g)
+    states = set()
+
+    def done():
+        states.add(res.state)
+        return res.state in ("SUCCESS", "FAILURE")
+    wait_for(done, 20, "the task to finish", interval=0.01)
+    assert "RETRY" in states, states
+    v = res.get(timeout=1)
+    assert standin_url(v), v
+    assert e.submits(PRIMARY) == 2 and e.submits(BACKUP) == 1, e.st.stats()["submits"]
+
+
+@time_limit(60)
+def test_401_fails_fast_no_backup_no_retry(s):
+    e = Env(s, fal_key="wrong-key-id:wrong-secret-0000")
+    p, g = urls()
+    res = e.send(p, g)
+    try:
+        res.get(timeout=10)
+        raise AssertionError("no exception")
+    except RuntimeError as x:
+        assert "HTTP 401" in str(x), x
+        assert "wrong-secret" not in str(x)
+    assert res.state == "FAILURE"
+    time.sleep(1.0)
+    st = e.st.stats()
+    assert st["auth_failures"] == 1, st       # one submit, no backup, no retry
+    assert st["submits"] == {}, st["submits"]
+    assert "wrong-secret" not in e.log()
+
+
+@time_limit(60)
+def test_missing_fal_key_is_permanent(s):
+    e = Env(s, fal_key=None)
+    p, g = urls()
+    v, dt = e.run(p, g)
+    assert isinstance(v, RuntimeError) and "FAL_KEY is not set" in str(v), v
+    assert e.st.stats()["auth_failures"] == 0 and e.submits() == 0
+
+
+@time_limit(60)
+def test_invalid_urls_value_error_no_model_call(s):
+    e = Env(s)
+    p, g = urls()
+    cases = [
+        ([p, "ftp://example.com/g.png"], "garment_url"),
+        (["https://exa mple.com/p.png", g], "person_url"),
+        (["https://example.com/p\n.png", g], "person_url"),
+        (["/relative/p.png", g], "person_url"),
+        ([p, "https://example.com/" + "a" * 2100], "garment_url"),
+        ([p, "data:image/png;base64,abc"], "garment_url"),
+        ([p, 42], "garment_url"),
+        ([p], "garment_url"),
+    ]
+    results = [(e.app.send_task(TASK, args=a, queue="tryon_queue"), which) for a, which in cases]
+    for res, which in results:
+        try:
+            res.get(timeout=15)
+            raise AssertionError("no exception")
+        except ValueError as x:
+            assert which in str(x), (which, str(x))
+        assert res.state == "FAILURE"
+    # A data: URI is accepted and handed to the model as is.
+    data = "data:image/png;base64," + "iVBORw0KGgoAAAAN" * 10
+    v, _ = e.run(data, g)
+    assert standin_url(v), v
+    assert e.st.stats()["last_bodies"][PRIMARY]["image_urls"][0] == data
+    time.sleep(0.7)
+    assert e.submits() == 1, e.st.stats()["submits"]
+
+
+@time_limit(60)
+def test_cache_server_stopped_tasks_still_succeed(s):
+    cache = s.new_redis()
+    e = Env(s, cache=cache)
+    p, g = urls()
+    v, _ = e.run(p, g)
+    assert standin_url(v), v
+    cache.proc.stop()
+    for _ in range(3):
+        p, g = urls()
+        v, dt = e.run(p, g)
+        assert standin_url(v), v
+        assert dt < 3, dt
+    log = e.log()
+    assert "event=task.failed" not in log
+    if tryon_ready(e):
+        # The parent logs the outage once, not once per job.
+        assert log.count("event=tryon.cache_down") == 1, log
+    # Back up: cached again.
+    cache.start()
+    p, g = urls()
+    v, _ = e.run(p, g)
+    wait_for(lambda: cache.client(0).dbsize() >= 1, 5, "the result cached again")
+
+
+@time_limit(60)
+def test_cache_garbage_is_a_miss(s):
+    e = Env(s)
+    p, g = urls()
+    import hashlib
+    key = "tryon:" + hashlib.sha256(f"{p}|{g}".encode()).hexdigest()[:16]
+    e.cache.set(key, b"\xff not a url")
+    v, _ = e.run(p, g)
+    assert standin_url(v), v
+    assert e.cache.get(key).decode() == v       # replaced by the real result
+    e.cache.delete(key)
+    e.cache.rpush(key, "wrong type")
+    v, _ = e.run(p, g)
+    assert standin_url(v), v
+
+
+@time_limit(90)
+def test_singleflight_20_identical_two_workers(s):
+    e = Env(s, model_time=1.0, workers=2)
+    p, g = urls()
+    results = [e.send(p, g) for _ in range(20)]
+    values = [r.get(timeout=40) for r in results]
+    assert len(set(values)) == 1 and standin_url(values[0]), values
+    assert e.submits() == 1, e.st.stats()["submits"]
+    log = e.log()
+    assert "event=tryon.singleflight_wait" in log
+    assert not e.cache.keys("tryon:lock:*")
+
+
+@time_limit(60)
+def test_singleflight_holder_fails_waiter_goes_on(s):
+    e = Env(s, model_time=0.5)
+    # The first job's calls both fail (not retryable here: 422s); the
+    # waiter then takes the lock itself and succeeds.
+    e.st.config(PRIMARY, "fail_n:1:error", delay=0.8)
+    e.st.config(BACKUP, "fail_n:1:status:422")
+    p, g = urls()
+    a = e.send(p, g)
+    time.sleep(0.05)
+    b = e.send(p, g)
+    try:
+        a.get(timeout=15)
+    except RuntimeError:
+        pass
+    v = b.get(timeout=15)
+    assert standin_url(v), v
+    assert a.state == "FAILURE"
+    assert "event=tryon.singleflight_wait" in e.log()
+    assert e.submits(PRIMARY) == 2, e.st.stats()["submits"]
+
+
+@time_limit(90)
+def test_breaker_opens_then_backup_direct(s):
+    e = Env(s, TRYON_BREAKER_THRESHOLD=2, TRYON_BREAKER_COOLDOWN=60, TRYON_CONCURRENCY=1)
+    if not tryon_ready(e):
+        raise Skip("the worker's parent does not run tryon_state yet (worker.c wiring pending)")
+    e.st.config(PRIMARY, "status:503")
+    for _ in range(2):
+        v, _ = e.run(*urls())
+        assert standin_url(v), v
+    wait_for(lambda: "event=tryon.breaker" in e.log(), 5, "the breaker to open")
+    assert "to=open" in e.log()
+    before = e.submits(PRIMARY)
+    for _ in range(3):
+        v, dt = e.run(*urls())
+        assert standin_url(v), v
+    assert e.submits(PRIMARY) == before, e.st.stats()["submits"]
+    assert e.submits(BACKUP) == 5
+
+
+@time_limit(90)
+def test_breaker_probe_closes_after_cooldown(s):
+    e = Env(s, TRYON_BREAKER_THRESHOLD=1, TRYON_BREAKER_COOLDOWN=1.5, TRYON_CONCURRENCY=1)
+    if not tryon_ready(e):
+        raise Skip("the worker's parent does not run tryon_state yet (worker.c wiring pending)")
+    e.st.config(PRIMARY, "fail_n:1:status:500")
+    v, _ = e.run(*urls())
+    assert standin_url(v), v
+    v, _ = e.run(*urls())          # open: straight to the backup
+    assert e.submits(PRIMARY) == 1
+    time.sleep(1.6)
+    v, _ = e.run(*urls())          # the probe: the primary works again
+    assert e.submits(PRIMARY) == 2 and e.submits(BACKUP) == 2, e.st.stats()["submits"]
+    log = e.log()
+    assert "to=half_open" in log and "from=half_open to=closed" in log, log
+
+
+@time_limit(90)
+def test_both_breakers_open_fail_fast(s):
+    e = Env(s, TRYON_BREAKER_THRESHOLD=1, TRYON_BREAKER_COOLDOWN=60, TRYON_CONCURRENCY=1,
+            TRYON_MAX_RETRIES=0)
+    if not tryon_ready(e):
+        raise Skip("the worker's parent does not run tryon_state yet (worker.c wiring pending)")
+    e.st.config(PRIMARY, "status:500")
+    e.st.config(BACKUP, "status:500")
+    v, _ = e.run(*urls())
+    assert isinstance(v, RuntimeError), v
+    n = e.submits()
+    v, dt = e.run(*urls())
+    assert isinstance(v, RuntimeError) and "circuit breakers" in str(v), v
+    assert e.submits() == n and dt < 1.5, dt
+
+
+@time_limit(90)
+def test_backup_latency_hint_moves_the_give_up_point(s):
+    # With the backup's latency known (0.3 s), a hanging primary is given
+    # up late, leaving it most of the soft limit; unknown, it is scaled
+    # from the seed's 12 s of 25 s.
+    e = Env(s, TRYON_HEDGE_AFTER=0, TRYON_CONCURRENCY=1)
+    if not tryon_ready(e):
+        raise Skip("the worker's parent does not run tryon_state yet (worker.c wiring pending)")
+    e.st.config(PRIMARY, "status:500")
+    v, _ = e.run(*urls())          # teaches the parent the backup's latency
+    e.st.config(PRIMARY, "hang")
+    v, dt = e.run(*urls())
+    assert standin_url(v), v
+    assert 3.0 < dt < 5, dt
+    assert e.cancels(PRIMARY) == 1
+
+
+@time_limit(30)
+def test_tryon_never_shows_the_key(s):
+    hits = [h for h in s.secrets_found() if h[1] in (lib.FAL_KEY, "fake-secret-cafe-4567")]
+    assert not hits, hits

@@ -1,0 +1,373 @@
+/* Tests of the HTTP server over loopback, in one thread: the test plays the
+ * worker's loop (httpd_pollfds, poll, httpd_process) and the clients, and
+ * passes its own clock so time limits are tested without sleeping.
+ * Links src/httpd.c and src/log.c (Makefile: UNIT_LIBS_test_httpd). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "httpd.h"
+
+static int handled;
+
+static void handler(void *arg, const char *path, struct httpd_response *r)
+{
+	(void)arg;
+	handled++;
+	if (!strcmp(path, "/metrics")) {
+		r->status = 200;
+		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		buf_append_str(&r->body, "up 1\n");
+	} else if (!strcmp(path, "/readyz")) {
+		r->status = 503;
+		buf_append_str(&r->body, "not ready: broker disconnected\n");
+	} else if (!strcmp(path, "/big")) {
+		r->status = 200;
+		for (int i = 0; i < 100000; i++)
+			buf_append_str(&r->body, "0123456789");
+	}
+}
+
+/* One turn of the loop: poll for up to ms, then process at time now. */
+static void turn(struct httpd *h, double now, int ms)
+{
+	struct pollfd pfds[HTTPD_MAX_POLLFDS];
+	int n = httpd_pollfds(h, pfds, HTTPD_MAX_POLLFDS);
+	poll(pfds, (nfds_t)n, ms);
+	httpd_process(h, pfds, n, now, handler, NULL);
+}
+
+static int connect_to(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Read everything until the server closes (or 400 turns pass); returns
+ * the bytes in out (NUL-terminated), -1 if the server never closed. */
+static int read_all(struct httpd *h, int fd, double now, struct buf *out)
+{
+	char tmp[65536];
+	for (int i = 0; i < 400; i++) {
+		turn(h, now, 5);
+		for (;;) {
+			ssize_t n = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+			if (n > 0) {
+				buf_append(out, tmp, (size_t)n);
+				continue;
+			}
+			if (n == 0 || (n < 0 && errno == ECONNRESET))
+				return 0;
+			break;
+		}
+	}
+	return -1;
+}
+
+static int exchange(struct httpd *h, const char *req, size_t len, struct buf *out)
+{
+	int fd = connect_to(httpd_port(h));
+	if (fd < 0)
+		return -1;
+	if (len && send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	int rc = read_all(h, fd, 100.0, out);
+	close(fd);
+	return rc;
+}
+
+static struct httpd *open_server(void)
+{
+	char err[200];
+	struct httpd *h = httpd_open("127.0.0.1:0", err, sizeof err);
+	if (!h)
+		fprintf(stderr, "httpd_open: %s\n", err);
+	return h;
+}
+
+static int status_of(const struct buf *b)
+{
+	int st = 0;
+	if (!b->data || sscanf(b->data, "HTTP/1.1 %d ", &st) != 1)
+		return -1;
+	return st;
+}
+
+static const char *body_of(const struct buf *b)
+{
+	const char *p = b->data ? strstr(b->data, "\r\n\r\n") : NULL;
+	return p ? p + 4 : "";
+}
+
+static void test_get_head_and_routes(void)
+{
+	struct httpd *h = open_server();
+	struct buf b;
+	CHECK(h != NULL);
+	if (!h)
+		return;
+	CHECK(httpd_port(h) > 0);
+
+	buf_init(&b);
+	const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK(exchange(h, get, strlen(get), &b) == 0);
+	CHECK(status_of(&b) == 200);
+	CHECK(strstr(b.data, "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n") != NULL);
+	CHECK(strstr(b.data, "\r\nContent-Length: 5\r\n") != NULL);
+	CHECK(strstr(b.data, "\r\nConnection: close\r\n") != NULL);
+	CHECK(strstr(b.data, "\r\nDate: ") != NULL);
+	CHECK(!strcmp(body_of(&b), "up 1\n"));
+
+	buf_reset(&b);
+	const char *head = "HEAD /metrics HTTP/1.0\r\n\r\n";
+	CHECK(exchange(h, head, strlen(head), &b) == 0);
+	CHECK(status_of(&b) == 200 && strstr(b.data, "Content-Length: 5\r\n") && !*body_of(&b));
+
+	buf_reset(&b);
+	const char *query = "GET /readyz?verbose=1 HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK(exchange(h, query, strlen(query), &b) == 0);
+	CHECK(status_of(&b) == 503 && strstr(body_of(&b), "not ready"));
+
+	buf_reset(&b);
+	const char *nf = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK(exchange(h, nf, strlen(nf), &b) == 0);
+	CHECK(status_of(&b) == 404);
+
+	buf_reset(&b);
+	int before = handled;
+	const char *post = "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+	CHECK(exchange(h, post, strlen(post), &b) == 0);
+	CHECK(status_of(&b) == 405 && strstr(b.data, "\r\nAllow: GET, HEAD\r\n"));
+	CHECK(handled == before);   /* the handler never saw it */
+
+	CHECK(httpd_stats(h)->requests == 5);
+	buf_free(&b);
+	httpd_close(h);
+}
+
+static void test_bad_requests(void)
+{
+	static const struct {
+		const char *req;
+		int status;
+	} cases[] = {
+		{ "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03garbage", 400 },
+		{ "GET / HTTP/1.1\r\n\r\n", 400 },
+		{ "GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505 },
+		{ "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789", 413 },
+	};
+	struct httpd *h = open_server();
+	struct buf b;
+	if (!h) {
+		CHECK(0);
+		return;
+	}
+	buf_init(&b);
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		buf_reset(&b);
+		CHECK(exchange(h, cases[i].req, strlen(cases[i].req), &b) == 0);
+		if (status_of(&b) != cases[i].status)
+			fprintf(stderr, "case %zu: %s\n", i, b.data ? b.data : "(nothing)");
+		CHECK(status_of(&b) == cases[i].status);
+	}
+	/* A head that never ends: 431 at 8 KiB, the connection is closed. */
+	char *big = malloc(20000);
+	size_t n = (size_t)sprintf(big, "GET / HTTP/1.1\r\nHost: x\r\n");
+	while (n < 19000)
+		n += (size_t)sprintf(big + n, "X-A: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+	buf_reset(&b);
+	CHECK(exchange(h, big, n, &b) == 0);
+	CHECK(status_of(&b) == 431);
+	free(big);
+	/* Half a request, then the client's FIN: closed without an answer. */
+	buf_reset(&b);
+	int fd = connect_to(httpd_port(h));
+	CHECK(send(fd, "GET /metr", 9, MSG_NOSIGNAL) == 9);
+	shutdown(fd, SHUT_WR);
+	CHECK(read_all(h, fd, 100.0, &b) == 0 && b.len == 0);
+	close(fd);
+	CHECK(httpd_stats(h)->bad_requests == 5);
+	buf_free(&b);
+	httpd_close(h);
+}
+
+static void test_trickled_request_and_big_response(void)
+{
+	struct httpd *h = open_server();
+	struct buf b;
+	if (!h) {
+		CHECK(0);
+		return;
+	}
+	buf_init(&b);
+	int fd = connect_to(httpd_port(h));
+	const char *req = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+	for (const char *p = req; *p; p++) {
+		CHECK(send(fd, p, 1, MSG_NOSIGNAL) == 1);
+		turn(h, 100.0, 1);
+	}
+	CHECK(read_all(h, fd, 100.5, &b) == 0);
+	CHECK(status_of(&b) == 200 && strlen(body_of(&b)) == 1000000);
+	close(fd);
+	buf_free(&b);
+	httpd_close(h);
+}
+
+static void test_slowloris_is_dropped(void)
+{
+	struct httpd *h = open_server();
+	struct buf b;
+	if (!h) {
+		CHECK(0);
+		return;
+	}
+	CHECK(httpd_next_deadline(h) == HUGE_VAL);
+	buf_init(&b);
+	int fd = connect_to(httpd_port(h));
+	CHECK(send(fd, "GET /metrics HTTP/1.1\r\nHo", 25, MSG_NOSIGNAL) == 25);
+	turn(h, 1000.0, 50);   /* accepted at t=1000 */
+	turn(h, 1000.0, 5);
+	CHECK(httpd_next_deadline(h) == 1000.0 + HTTPD_REQUEST_TIMEOUT);
+	turn(h, 1004.9, 5);    /* still within its time */
+	CHECK(send(fd, "s", 1, MSG_NOSIGNAL) == 1);
+	turn(h, 1004.95, 5);
+	CHECK(httpd_next_deadline(h) == 1000.0 + HTTPD_REQUEST_TIMEOUT);
+	CHECK(read_all(h, fd, 1005.0, &b) == 0);   /* at the deadline: 408 and closed */
+	CHECK(status_of(&b) == 408);
+	CHECK(httpd_stats(h)->timeouts == 1);
+	CHECK(httpd_next_deadline(h) == HUGE_VAL);
+	close(fd);
+	buf_free(&b);
+	httpd_close(h);
+}
+
+static void test_client_cap(void)
+{
+	struct httpd *h = open_server();
+	int fds[HTTPD_MAX_CLIENTS + 1];
+	struct buf b;
+	if (!h) {
+		CHECK(0);
+		return;
+	}
+	buf_init(&b);
+	for (int i = 0; i < HTTPD_MAX_CLIENTS; i++) {
+		fds[i] = connect_to(httpd_port(h));
+		CHECK(fds[i] >= 0);
+	}
+	for (int i = 0; i < 10; i++)
+		turn(h, 10.0, 5);
+	/* One more: refused at once with 503, the others unharmed. */
+	fds[HTTPD_MAX_CLIENTS] = connect_to(httpd_port(h));
+	CHECK(read_all(h, fds[HTTPD_MAX_CLIENTS], 10.0, &b) == 0);
+	CHECK(status_of(&b) == 503);
+	CHECK(httpd_stats(h)->rejected == 1);
+	const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK(send(fds[0], get, strlen(get), MSG_NOSIGNAL) == (ssize_t)strlen(get));
+	buf_reset(&b);
+	CHECK(read_all(h, fds[0], 10.0, &b) == 0);
+	CHECK(status_of(&b) == 200);
+	/* A slot is free again: a new client is served. */
+	buf_reset(&b);
+	CHECK(exchange(h, get, strlen(get), &b) == 0 && status_of(&b) == 200);
+	for (int i = 0; i <= HTTPD_MAX_CLIENTS; i++)
+		close(fds[i]);
+	/* Clients that went away are noticed. */
+	for (int i = 0; i < 10; i++)
+		turn(h, 11.0, 5);
+	CHECK(httpd_next_deadline(h) == HUGE_VAL);
+	buf_free(&b);
+	httpd_close(h);
+}
+
+static void test_pipelined_bytes_do_not_cut_the_answer(void)
+{
+	struct httpd *h = open_server();
+	struct buf b;
+	if (!h) {
+		CHECK(0);
+		return;
+	}
+	buf_init(&b);
+	const char *two = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK(exchange(h, two, strlen(two), &b) == 0);
+	CHECK(status_of(&b) == 200 && !strcmp(body_of(&b), "up 1\n"));
+	buf_free(&b);
+	httpd_close(h);
+}
+
+static void test_parse_addr(void)
+{
+	static const struct {
+		const char *addr;
+		int ok, family, port;
+	} cases[] = {
+		{ "127.0.0.1:9808", 1, AF_INET, 9808 },
+		{ "0.0.0.0:0", 1, AF_INET, 0 },
+		{ "localhost:9808", 1, AF_INET, 9808 },
+		{ "[::1]:9808", 1, AF_INET6, 9808 },
+		{ "[::]:80", 1, AF_INET6, 80 },
+		{ "::1:9808", 0, 0, 0 },
+		{ "127.0.0.1", 0, 0, 0 },
+		{ "127.0.0.1:", 0, 0, 0 },
+		{ ":9808", 0, 0, 0 },
+		{ "127.0.0.1:65536", 0, 0, 0 },
+		{ "127.0.0.1:-1", 0, 0, 0 },
+		{ "127.0.0.1:80x", 0, 0, 0 },
+		{ "example.com:80", 0, 0, 0 },
+		{ "[127.0.0.1]:80", 0, 0, 0 },
+		{ "[::1]80", 0, 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		char err[128] = "";
+		int rc = httpd_parse_addr(cases[i].addr, &ss, &len, err, sizeof err);
+		CHECK((rc == 0) == cases[i].ok);
+		if (rc == 0 && cases[i].ok) {
+			int port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+								 : ((struct sockaddr_in6 *)&ss)->sin6_port);
+			CHECK(ss.ss_family == cases[i].family && port == cases[i].port);
+		} else if (rc < 0) {
+			CHECK(err[0] != '\0');
+		}
+	}
+	char err[128];
+	struct httpd *h = open_server();
+	CHECK(h != NULL);
+	if (h) {
+		char addr[64];
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", httpd_port(h));
+		CHECK(httpd_open(addr, err, sizeof err) == NULL && strstr(err, "in use"));
+	}
+	httpd_close(h);
+	httpd_close(NULL);
+}
+
+int main(void)
+{
+	RUN(test_get_head_and_routes);
+	RUN(test_bad_requests);
+	RUN(test_trickled_request_and_big_response);
+	RUN(test_slowloris_is_dropped);
+	RUN(test_client_cap);
+	RUN(test_pipelined_bytes_do_not_cut_the_answer);
+	RUN(test_parse_addr);
+	return harness_report();
+}
