@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "redis_url.h"
+
 static char *dup_or_null(const char *s)
 {
 	return s ? strdup(s) : NULL;
@@ -104,8 +106,16 @@ static int get_bool(const char *name, int *out, char *err, size_t errlen)
 static int url_scheme_ok(const char *name, const char *url, char *err, size_t errlen)
 {
 	if (!strncmp(url, "redis://", 8) || !strncmp(url, "rediss://", 9) ||
-	    !strncmp(url, "unix://", 7))
+	    !strncmp(url, "unix://", 7)) {
+		struct redis_url u;
+		char why[256];
+		if (redis_url_parse(url, &u, why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s: %s", name, why);
+			return -1;
+		}
+		redis_url_free(&u);
 		return 0;
+	}
 	/* Print only the scheme: the rest may hold a password. */
 	const char *colon = strchr(url, ':');
 	int n = colon ? (int)(colon - url) : 0;

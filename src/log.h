@@ -3,7 +3,7 @@
  * with a time stamp first unless journald adds its own (JOURNAL_STREAM set,
  * then a syslog <N> priority prefix instead). The level and mode are set once
  * at start-up by main (log_init); they are this module's only state. Callers
- * never pass secrets: URLs go through url_redact first. */
+ * never pass secrets: URLs go through redis_url_redact first. */
 #ifndef TRYON_LOG_H
 #define TRYON_LOG_H
 

@@ -192,6 +192,23 @@ static char *fill_empty_host(const char *url, size_t slen, int is_unix, int *bad
 	return s;
 }
 
+/* curl decodes %XX in a host name but only normalises a literal one ("3"
+ * becomes 0.0.0.3, "%33" stays "3"), so the same URL could name two
+ * servers; host names never need %-encoding, so refuse it (an IPv6 zone,
+ * "[fe80::1%25eth0]", is not a host name). */
+static int host_has_pct(const char *url, size_t slen)
+{
+	const char *auth = url + slen + 3;
+	size_t an = strcspn(auth, "/?#");
+	const char *host = auth;
+
+	for (size_t i = 0; i < an; i++)
+		if (auth[i] == '@')
+			host = auth + i + 1;
+	an -= (size_t)(host - auth);
+	return host[0] != '[' && memchr(host, '%', an) != NULL;
+}
+
 /* Fetch one part; NULL when absent. *rc gets the curl code for real errors. */
 static char *get_part(CURLU *h, CURLUPart part, unsigned flags, CURLUcode *rc)
 {
@@ -260,6 +277,10 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 	if (!fixed) {
 		set_err(err, errlen, bad ? "unix URL must not name a host: use unix:///path/to/socket"
 				     : "out of memory");
+		goto out;
+	}
+	if (!is_unix && host_has_pct(fixed, slen)) {
+		set_err(err, errlen, "invalid Redis URL: %%-encoding in the host name");
 		goto out;
 	}
 	h = curl_url();
@@ -374,6 +395,13 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		}
 		if (hn == 0 || hn > 253) {
 			set_err(err, errlen, "invalid Redis URL: host name empty or longer than 253 bytes");
+			goto out;
+		}
+		/* DNS names are ASCII (curl here has no IDN support) and an
+		 * address is hex, digits, dots and colons. */
+		if (strspn(hb, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:") < hn) {
+			set_err(err, errlen, "invalid Redis URL: host name has characters other than "
+				"letters, digits, '-', '.' and '_'");
 			goto out;
 		}
 		size_t zn = zone ? strlen(zone) : 0;

@@ -443,3 +443,1461 @@ static const char ev_revoked[] =
 	"key\\\": \\\"task.multi\\\"}, \\\"priority\\\": 0, \\\"body_encod"
 	"ing\\\": \\\"base64\\\", \\\"delivery_tag\\\": \\\"f42321de-7ef5-"
 	"4815-8c66-ffa04f979432\\\"}}";
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Undo redis-cli MONITOR's quoting (sdscatrepr): \" \\ \n \r \t \a \b and
+ * \xHH. Returns a malloc'd NUL-terminated copy; *n its length. */
+static char *mon(const char *in, size_t *n)
+{
+	size_t len = strlen(in), i, k = 0;
+	char *out = malloc(len + 1);
+
+	for (i = 0; i < len; i++) {
+		if (in[i] != '\\' || i + 1 == len) {
+			out[k++] = in[i];
+			continue;
+		}
+		switch (in[++i]) {
+		case 'n': out[k++] = '\n'; break;
+		case 'r': out[k++] = '\r'; break;
+		case 't': out[k++] = '\t'; break;
+		case 'a': out[k++] = '\a'; break;
+		case 'b': out[k++] = '\b'; break;
+		case 'x':
+			out[k++] = (char)(hexval(in[i + 1]) * 16 + hexval(in[i + 2]));
+			i += 2;
+			break;
+		default: out[k++] = in[i]; break;
+		}
+	}
+	out[k] = '\0';
+	if (n)
+		*n = k;
+	return out;
+}
+
+static int parse_vec(const char *vec, struct celery_ctl_request *r)
+{
+	size_t n;
+	char *env = mon(vec, &n), err[200] = "";
+	int rc = celery_ctl_parse(env, n, 1 << 20, r, err, sizeof err);
+
+	if (rc < 0)
+		fprintf(stderr, "parse: %s\n", err);
+	free(env);
+	return rc;
+}
+
+/* Fields of a captured envelope (all malloc'd; body base64-decoded). */
+struct env_parts {
+	char *env;
+	size_t env_len;
+	char *body;
+	size_t body_len;
+	char *ticket;
+	char *hostname_hdr;
+	int64_t clock;
+	char *exchange;
+	char *routing_key;
+	char *tag;
+};
+
+static char *str_at(const struct json_doc *d, int obj, const char *key)
+{
+	int t = json_obj_get(d, obj, key);
+	char *s = NULL;
+
+	if (t >= 0 && json_kind(d, t) == JSON_K_STRING)
+		json_tok_strdup(d, t, &s, NULL, NULL, 0);
+	return s;
+}
+
+static void parts_get(const char *vec, struct env_parts *p)
+{
+	struct json_doc d;
+	struct buf b64;
+	int h, pr, di, t;
+
+	memset(p, 0, sizeof *p);
+	p->env = mon(vec, &p->env_len);
+	if (json_parse(&d, p->env, p->env_len, 0, NULL, 0) < 0)
+		return;
+	h = json_obj_get(&d, 0, "headers");
+	pr = json_obj_get(&d, 0, "properties");
+	di = json_obj_get(&d, pr, "delivery_info");
+	p->ticket = str_at(&d, h, "ticket");
+	p->hostname_hdr = str_at(&d, h, "hostname");
+	t = json_obj_get(&d, h, "clock");
+	if (t >= 0)
+		json_tok_int64(&d, t, &p->clock, NULL, 0);
+	p->exchange = str_at(&d, di, "exchange");
+	p->routing_key = str_at(&d, di, "routing_key");
+	p->tag = str_at(&d, pr, "delivery_tag");
+	buf_init(&b64);
+	json_tok_unescape(&d, json_obj_get(&d, 0, "body"), &b64, NULL, 0);
+	p->body = malloc(base64_decoded_max(b64.len) + 1);
+	base64_decode(b64.data, b64.len, (unsigned char *)p->body,
+		      base64_decoded_max(b64.len) + 1, &p->body_len, NULL, 0);
+	p->body[p->body_len] = '\0';
+	buf_free(&b64);
+	json_doc_free(&d);
+}
+
+static void parts_free(struct env_parts *p)
+{
+	free(p->env);
+	free(p->body);
+	free(p->ticket);
+	free(p->hostname_hdr);
+	free(p->exchange);
+	free(p->routing_key);
+	free(p->tag);
+}
+
+static int buf_is(const struct buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	int ok = b->len == n && memcmp(b->data, s, n) == 0;
+
+	if (!ok)
+		fprintf(stderr, "  got:  %.*s\n  want: %s\n", (int)b->len,
+			b->data ? b->data : "", s);
+	return ok;
+}
+
+static int buf_is_n(const struct buf *b, const char *s, size_t n)
+{
+	int ok = b->len == n && memcmp(b->data, s, n) == 0;
+
+	if (!ok)
+		fprintf(stderr, "  got:  %.*s\n  want: %.*s\n", (int)b->len,
+			b->data ? b->data : "", (int)n, s);
+	return ok;
+}
+
+/* Rebuild a reply envelope for request `req_vec` from the captured reply's
+ * own fields (clock, tag) and reply value, and compare whole envelopes. */
+static int reply_matches(const char *req_vec, const char *rep_vec,
+			 const char *value)
+{
+	struct celery_ctl_request r;
+	struct env_parts p;
+	struct buf out, list;
+	char err[200] = "";
+	int ok;
+
+	if (parse_vec(req_vec, &r) < 0)
+		return 0;
+	parts_get(rep_vec, &p);
+	buf_init(&out);
+	buf_init(&list);
+	ok = celery_ctl_reply_build(&out, &r, "w1@vm", value, strlen(value),
+				    p.clock, p.tag, err, sizeof err) == 0;
+	ok = ok && buf_is_n(&out, p.env, p.env_len);
+	ok = ok && celery_ctl_reply_list(&list, &r) == 0;
+	if (ok) {
+		/* the LPUSH key of the capture */
+		char want[200];
+
+		snprintf(want, sizeof want, "%s.reply.celery.pidbox",
+			 p.routing_key);
+		ok = buf_is(&list, want);
+	}
+	buf_free(&out);
+	buf_free(&list);
+	parts_free(&p);
+	celery_ctl_request_free(&r);
+	return ok;
+}
+
+static const char *const no_names[] = { NULL };
+
+static struct celery_ctl_state base_state(void)
+{
+	struct celery_ctl_state st;
+
+	memset(&st, 0, sizeof st);
+	st.hostname = "w1@vm";
+	st.task_names = no_names;
+	return st;
+}
+
+/* Run celery_ctl_handle on a body given as JSON text. */
+static int handle_body(const char *body, const struct celery_ctl_state *st,
+		       struct buf *out, struct celery_ctl_action *act)
+{
+	struct celery_ctl_request r;
+	char err[200] = "";
+	int rc;
+
+	memset(&r, 0, sizeof r);
+	if (celery_ctl_parse_body(body, strlen(body), &r, err, sizeof err) <
+	    0) {
+		fprintf(stderr, "parse_body: %s\n", err);
+		celery_ctl_request_free(&r);
+		return -1;
+	}
+	rc = celery_ctl_handle(&r, st, out, act, err, sizeof err);
+	celery_ctl_request_free(&r);
+	return rc;
+}
+
+static int handle_is(const char *body, const struct celery_ctl_state *st,
+		     const char *want)
+{
+	struct celery_ctl_action act;
+	struct buf out;
+	int ok;
+
+	buf_init(&out);
+	ok = handle_body(body, st, &out, &act) == 0 && buf_is(&out, want);
+	celery_ctl_action_free(&act);
+	buf_free(&out);
+	return ok;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static void test_parse_ping(void)
+{
+	struct celery_ctl_request r;
+
+	CHECK(parse_vec(req_ping, &r) == 0);
+	CHECK(r.method && !strcmp(r.method, "ping"));
+	CHECK(r.ticket && !strcmp(r.ticket, "2a6315bc-12fc-469f-88d9-3a7ae4c34044"));
+	CHECK(r.has_reply);
+	CHECK(r.reply_exchange && !strcmp(r.reply_exchange, "reply.celery.pidbox"));
+	CHECK(r.reply_routing_key &&
+	      !strcmp(r.reply_routing_key, "553724a2-b739-3d3a-8bcf-56879cf4c988"));
+	CHECK(r.clock == 1);
+	CHECK(r.has_expires && r.expires == 1795677521.7987752);
+	CHECK(r.dest_tok < 0 && !r.pattern && !r.matcher);
+	CHECK(r.args_tok >= 0 && !r.args_bad);
+	CHECK(celery_ctl_addressed(&r, "w1@vm") == CELERY_CTL_ADDR_YES);
+	CHECK(celery_ctl_addressed(&r, "anyone@else") == CELERY_CTL_ADDR_YES);
+	CHECK(celery_ctl_method_of(r.method) == CELERY_CTL_M_PING);
+	celery_ctl_request_free(&r);
+	CHECK(r.method == NULL && r.body == NULL);
+	celery_ctl_request_free(&r); /* twice is fine */
+}
+
+static void test_parse_destination(void)
+{
+	struct celery_ctl_request r;
+
+	CHECK(parse_vec(req_ping_dest, &r) == 0);
+	CHECK(r.dest_tok >= 0);
+	CHECK(celery_ctl_addressed(&r, "w1@vm") == CELERY_CTL_ADDR_YES);
+	CHECK(celery_ctl_addressed(&r, "w2@vm") == CELERY_CTL_ADDR_NO);
+	CHECK(celery_ctl_addressed(&r, "w1@v") == CELERY_CTL_ADDR_NO);
+	celery_ctl_request_free(&r);
+	CHECK(parse_vec(req_ping_nobody, &r) == 0);
+	CHECK(celery_ctl_addressed(&r, "w1@vm") == CELERY_CTL_ADDR_NO);
+	celery_ctl_request_free(&r);
+}
+
+static void test_parse_registered_active(void)
+{
+	struct celery_ctl_request r;
+	const char *p;
+	size_t n;
+
+	CHECK(parse_vec(req_registered, &r) == 0);
+	CHECK(!strcmp(r.method, "registered"));
+	CHECK(celery_ctl_arg_raw(&r, "taskinfoitems", &p, &n) == 0 &&
+	      n == 2 && !memcmp(p, "[]", 2));
+	CHECK(celery_ctl_arg_raw(&r, "nope", &p, &n) == -2);
+	CHECK(celery_ctl_method_of(r.method) == CELERY_CTL_M_REGISTERED);
+	celery_ctl_request_free(&r);
+	/* raw text of a string argument keeps its quotes */
+	CHECK(parse_vec(req_revoke, &r) == 0);
+	CHECK(celery_ctl_arg_raw(&r, "signal", &p, &n) == 0 && n == 9 &&
+	      !memcmp(p, "\"SIGTERM\"", 9));
+	celery_ctl_request_free(&r);
+	CHECK(parse_vec(req_active, &r) == 0);
+	CHECK(!strcmp(r.method, "active") && r.has_reply);
+	CHECK(!strcmp(r.ticket, "c1bfd960-1dc2-404c-ad56-94e3a462dc2d"));
+	celery_ctl_request_free(&r);
+}
+
+static void test_parse_revoke_casts(void)
+{
+	struct celery_ctl_request r;
+	char **ids, *s;
+	size_t n;
+	int b, sig;
+
+	/* app.control.revoke(id): a cast, no ticket, no reply_to */
+	CHECK(parse_vec(req_revoke, &r) == 0);
+	CHECK(!strcmp(r.method, "revoke") && !r.has_reply && !r.ticket);
+	CHECK(r.clock == 1);
+	CHECK(celery_ctl_arg_ids(&r, "task_id", &ids, &n, NULL) == 0 && n == 1 &&
+	      !strcmp(ids[0], "7a75525b-5ef6-496a-b14a-00e12ae1d6d0"));
+	celery_ctl_ids_free(ids, n);
+	CHECK(celery_ctl_arg_bool(&r, "terminate", &b) == 0 && b == 0);
+	CHECK(celery_ctl_arg_str(&r, "signal", &s) == 0 && !strcmp(s, "SIGTERM"));
+	free(s);
+	CHECK(celery_ctl_arg_str(&r, "terminate", &s) == -1 && !s);
+	CHECK(celery_ctl_signum(&r, "signal", &sig, NULL) == 0 && sig == SIGTERM);
+	celery_ctl_request_free(&r);
+
+	CHECK(parse_vec(req_revoke_term, &r) == 0);
+	CHECK(r.clock == 2);
+	CHECK(celery_ctl_arg_bool(&r, "terminate", &b) == 0 && b == 1);
+	celery_ctl_request_free(&r);
+}
+
+static void test_parse_other_methods(void)
+{
+	struct celery_ctl_request r;
+	char *s;
+
+	CHECK(parse_vec(req_hello, &r) == 0);
+	CHECK(!strcmp(r.method, "hello") && r.clock == 5);
+	CHECK(celery_ctl_arg_str(&r, "from_node", &s) == 0 && !strcmp(s, "x@y"));
+	free(s);
+	celery_ctl_request_free(&r);
+	CHECK(parse_vec(req_stats, &r) == 0);
+	CHECK(celery_ctl_method_of(r.method) == CELERY_CTL_M_STATS && r.clock == 9);
+	celery_ctl_request_free(&r);
+	CHECK(parse_vec(req_unknown, &r) == 0);
+	CHECK(celery_ctl_method_of(r.method) == CELERY_CTL_M_UNKNOWN);
+	celery_ctl_request_free(&r);
+	/* `celery events` broadcasts a heartbeat cast when it connects */
+	CHECK(parse_vec(req_heartbeat, &r) == 0);
+	CHECK(celery_ctl_method_of(r.method) == CELERY_CTL_M_HEARTBEAT);
+	CHECK(!r.has_reply && !r.ticket);
+	celery_ctl_request_free(&r);
+
+	CHECK(celery_ctl_method_of("dump_active") == CELERY_CTL_M_ACTIVE);
+	CHECK(celery_ctl_method_of("dump_tasks") == CELERY_CTL_M_REGISTERED);
+	CHECK(celery_ctl_method_of("dump_schedule") == CELERY_CTL_M_SCHEDULED);
+	CHECK(celery_ctl_method_of("rate_limit") == CELERY_CTL_M_UNSUPPORTED);
+	CHECK(celery_ctl_method_of(NULL) == CELERY_CTL_M_UNKNOWN);
+	CHECK(celery_ctl_method_of("Ping") == CELERY_CTL_M_UNKNOWN);
+}
+
+static void test_parse_errors(void)
+{
+	static const char *const bad[] = {
+		"", "not json", "[]",
+		/* pickle: ContentDisallowed, never run */
+		"{\"body\": \"gAN9\", \"content-type\": \"application/x-python-serialize\", "
+		"\"properties\": {\"body_encoding\": \"base64\"}}",
+		/* bad base64 */
+		"{\"body\": \"e30\", \"content-type\": \"application/json\", "
+		"\"properties\": {\"body_encoding\": \"base64\"}}",
+		/* {} has no method */
+		"{\"body\": \"e30=\", \"content-type\": \"application/json\", "
+		"\"properties\": {\"body_encoding\": \"base64\"}}",
+		/* body not a string */
+		"{\"body\": {}, \"content-type\": \"application/json\"}",
+		/* unknown body encoding */
+		"{\"body\": \"x\", \"content-type\": \"application/json\", "
+		"\"properties\": {\"body_encoding\": \"rot13\"}}",
+	};
+	static const char *const bad_bodies[] = {
+		"{\"method\": 5}", "{\"method\": null}", "[\"ping\"]",
+		"{\"method\": \"ping\", \"reply_to\": {\"exchange\": \"x\"}}",
+		"{\"method\": \"ping\", \"reply_to\": \"rk\"}",
+		"{\"method\": \"pi\\u0000ng\"}",
+		"{\"method\": \"ping\", \"pattern\": 5, \"matcher\": \"glob\"}",
+	};
+	struct celery_ctl_request r;
+	char err[200];
+	size_t i;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = '\0';
+		CHECK(celery_ctl_parse(bad[i], strlen(bad[i]), 1 << 20, &r, err,
+				       sizeof err) == -1);
+		CHECK(err[0] != '\0');
+		celery_ctl_request_free(&r);
+	}
+	for (i = 0; i < sizeof bad_bodies / sizeof bad_bodies[0]; i++) {
+		memset(&r, 0, sizeof r);
+		CHECK(celery_ctl_parse_body(bad_bodies[i], strlen(bad_bodies[i]),
+					    &r, err, sizeof err) == -1);
+		celery_ctl_request_free(&r);
+	}
+	/* size limit */
+	{
+		size_t n;
+		char *env = mon(req_ping, &n);
+
+		CHECK(celery_ctl_parse(env, n, n - 1, &r, err, sizeof err) == -1);
+		celery_ctl_request_free(&r);
+		CHECK(celery_ctl_parse(env, n, n, &r, err, sizeof err) == 0);
+		celery_ctl_request_free(&r);
+		free(env);
+	}
+	/* a plain (not base64) body is what kombu sends without encoding */
+	{
+		const char *plain =
+			"{\"body\": \"{\\\"method\\\": \\\"ping\\\", \\\"reply_to\\\": "
+			"null}\", \"content-type\": \"application/json\", "
+			"\"headers\": {\"clock\": 1.5}, \"properties\": {}}";
+
+		CHECK(celery_ctl_parse(plain, strlen(plain), 4096, &r, err,
+				       sizeof err) == 0);
+		CHECK(!strcmp(r.method, "ping") && !r.has_reply && r.clock == 0);
+		celery_ctl_request_free(&r);
+	}
+	/* falsy reply_to is a cast; falsy arguments are {} */
+	{
+		const char *b = "{\"method\": \"ping\", \"reply_to\": {}, "
+				"\"arguments\": []}";
+
+		memset(&r, 0, sizeof r);
+		CHECK(celery_ctl_parse_body(b, strlen(b), &r, err, sizeof err) == 0);
+		CHECK(!r.has_reply && r.args_tok < 0 && !r.args_bad);
+		celery_ctl_request_free(&r);
+	}
+}
+
+static void test_addressing(void)
+{
+	static const struct {
+		const char *body;
+		const char *host;
+		int want;
+	} cases[] = {
+		{ "{\"method\": \"ping\", \"destination\": []}", "w1@vm", 1 },
+		{ "{\"method\": \"ping\", \"destination\": [\"a\", \"w1@vm\"]}", "w1@vm", 1 },
+		{ "{\"method\": \"ping\", \"destination\": [5, null]}", "w1@vm", 0 },
+		/* Python's `in` on a string is a substring test */
+		{ "{\"method\": \"ping\", \"destination\": \"xw1@vmx\"}", "w1@vm", 1 },
+		{ "{\"method\": \"ping\", \"destination\": \"w2@vm\"}", "w1@vm", 0 },
+		{ "{\"method\": \"ping\", \"destination\": {\"w1@vm\": 1}}", "w1@vm", 1 },
+		{ "{\"method\": \"ping\", \"destination\": 7}", "w1@vm", -1 },
+		/* destination wins over a pattern */
+		{ "{\"method\": \"ping\", \"destination\": [\"x\"], \"pattern\": \"*\", "
+		  "\"matcher\": \"glob\"}", "w1@vm", 0 },
+		{ "{\"method\": \"ping\", \"pattern\": \"w1@*\", \"matcher\": \"glob\"}", "w1@vm", 1 },
+		{ "{\"method\": \"ping\", \"pattern\": \"x*\", \"matcher\": \"glob\"}", "w1@vm", 0 },
+		{ "{\"method\": \"ping\", \"pattern\": \"w?@v[a-m]\", \"matcher\": \"glob\"}", "w1@vm", 1 },
+		{ "{\"method\": \"ping\", \"pattern\": \"w[!1]@vm\", \"matcher\": \"glob\"}", "w1@vm", 0 },
+		{ "{\"method\": \"ping\", \"pattern\": \"W1@VM\", \"matcher\": \"glob\"}", "w1@vm", 0 },
+		{ "{\"method\": \"ping\", \"pattern\": \"[z-a]*\", \"matcher\": \"glob\"}", "w1@vm", 0 },
+		/* translate() drops the reversed range b-a with its ends:
+		 * [\-c] (checked against Python 3.11's fnmatch) */
+		{ "{\"method\": \"ping\", \"pattern\": \"[b-a-c]\", \"matcher\": \"glob\"}", "b", 0 },
+		{ "{\"method\": \"ping\", \"pattern\": \"[b-a-c]\", \"matcher\": \"glob\"}", "-", 1 },
+		{ "{\"method\": \"ping\", \"pattern\": \"[b-a-a-c]\", \"matcher\": \"glob\"}", "b", 1 },
+		{ "{\"method\": \"ping\", \"pattern\": \"w.@\", \"matcher\": \"pcre\"}", "w1@vm", -1 },
+		/* a pattern without a matcher addresses everyone */
+		{ "{\"method\": \"ping\", \"pattern\": \"x*\"}", "w1@vm", 1 },
+		{ "{\"method\": \"ping\", \"pattern\": \"\", \"matcher\": \"glob\"}", "w1@vm", 1 },
+	};
+	struct celery_ctl_request r;
+	char err[200];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int got;
+
+		memset(&r, 0, sizeof r);
+		CHECK(celery_ctl_parse_body(cases[i].body, strlen(cases[i].body),
+					    &r, err, sizeof err) == 0);
+		got = celery_ctl_addressed(&r, cases[i].host);
+		if (got != cases[i].want)
+			fprintf(stderr, "  case %zu: got %d\n", i, got);
+		CHECK(got == cases[i].want);
+		celery_ctl_request_free(&r);
+	}
+}
+
+static void test_args(void)
+{
+	const char *b =
+		"{\"method\": \"x\", \"arguments\": {\"s\": \"a\", \"n\": 2, \"f\": 2.5, "
+		"\"z\": null, \"t\": true, \"e\": \"\", \"l\": [\"a\", \"b\", \"a\"], "
+		"\"li\": [\"a\", 5], \"ld\": [{}], \"d\": {}, \"i\": 3, \"big\": 1e400, "
+		"\"sig\": \"KILL\", \"sig2\": \"SIGUSR1\", \"sig3\": 9, \"sig4\": \"kill\", "
+		"\"sig5\": \"FOO\", \"sig6\": 0, \"sig7\": 99}}";
+	struct celery_ctl_request r;
+	struct buf why;
+	char **ids, *s, err[200];
+	size_t n;
+	int v, sig;
+	double f;
+	int64_t i;
+
+	memset(&r, 0, sizeof r);
+	CHECK(celery_ctl_parse_body(b, strlen(b), &r, err, sizeof err) == 0);
+	CHECK(celery_ctl_arg_str(&r, "s", &s) == 0 && !strcmp(s, "a"));
+	free(s);
+	CHECK(celery_ctl_arg_str(&r, "z", &s) == -2 && !s);
+	CHECK(celery_ctl_arg_str(&r, "none", &s) == -2);
+	CHECK(celery_ctl_arg_int(&r, "n", &i) == 0 && i == 2);
+	CHECK(celery_ctl_arg_int(&r, "f", &i) == -1);
+	CHECK(celery_ctl_arg_double(&r, "f", &f) == 0 && f == 2.5);
+	CHECK(celery_ctl_arg_double(&r, "big", &f) == -1);
+	CHECK(celery_ctl_arg_double(&r, "s", &f) == -1);
+	CHECK(celery_ctl_arg_bool(&r, "t", &v) == 0 && v == 1);
+	CHECK(celery_ctl_arg_bool(&r, "e", &v) == 0 && v == 0);
+	CHECK(celery_ctl_arg_bool(&r, "d", &v) == 0 && v == 0);
+	CHECK(celery_ctl_arg_bool(&r, "l", &v) == 0 && v == 1);
+	CHECK(celery_ctl_arg_bool(&r, "z", &v) == -2);
+	/* maybe_list + set(): order kept, duplicates dropped */
+	CHECK(celery_ctl_arg_ids(&r, "l", &ids, &n, NULL) == 0 && n == 2 &&
+	      !strcmp(ids[0], "a") && !strcmp(ids[1], "b"));
+	celery_ctl_ids_free(ids, n);
+	CHECK(celery_ctl_arg_ids(&r, "s", &ids, &n, NULL) == 0 && n == 1);
+	celery_ctl_ids_free(ids, n);
+	CHECK(celery_ctl_arg_ids(&r, "z", &ids, &n, NULL) == 0 && n == 0);
+	CHECK(celery_ctl_arg_ids(&r, "none", &ids, &n, NULL) == -2);
+	buf_init(&why);
+	CHECK(celery_ctl_arg_ids(&r, "li", &ids, &n, &why) == -1 && !ids);
+	CHECK(buf_is(&why, "TypeError('sequence item 1: expected str instance, int found')"));
+	buf_reset(&why);
+	CHECK(celery_ctl_arg_ids(&r, "ld", &ids, &n, &why) == -1);
+	CHECK(buf_is(&why, "TypeError(\"unhashable type: 'dict'\")"));
+	buf_reset(&why);
+	CHECK(celery_ctl_arg_ids(&r, "f", &ids, &n, &why) == -1);
+	CHECK(buf_is(&why, "TypeError('sequence item 0: expected str instance, float found')"));
+	buf_reset(&why);
+	/* signals.signum, texts as a 5.2.6 worker replied here */
+	CHECK(celery_ctl_signum(&r, "sig", &sig, &why) == 0 && sig == SIGKILL);
+	CHECK(celery_ctl_signum(&r, "sig2", &sig, &why) == 0 && sig == SIGUSR1);
+	CHECK(celery_ctl_signum(&r, "sig3", &sig, &why) == 0 && sig == 9);
+	CHECK(celery_ctl_signum(&r, "none", &sig, &why) == 0 && sig == SIGTERM);
+	CHECK(celery_ctl_signum(&r, "z", &sig, &why) == 0 && sig == SIGTERM);
+	CHECK(celery_ctl_signum(&r, "sig6", &sig, &why) == 0 && sig == SIGTERM);
+	CHECK(why.len == 0);
+	CHECK(celery_ctl_signum(&r, "sig4", &sig, &why) == -1);
+	CHECK(buf_is(&why, "TypeError('signal name must be uppercase string.')"));
+	buf_reset(&why);
+	CHECK(celery_ctl_signum(&r, "sig5", &sig, &why) == -1);
+	CHECK(buf_is(&why, "AttributeError(\"module 'signal' has no attribute 'SIGFOO'\")"));
+	buf_reset(&why);
+	CHECK(celery_ctl_signum(&r, "sig7", &sig, &why) == -1);
+	buf_free(&why);
+	celery_ctl_request_free(&r);
+
+	CHECK(celery_ctl_clock_adjust(3, 1) == 4);
+	CHECK(celery_ctl_clock_adjust(3, 9) == 10);
+	CHECK(celery_ctl_clock_adjust(INT64_MAX, 1) == INT64_MAX);
+}
+
+/* ---- replies, byte for byte ------------------------------------------- */
+
+static void test_reply_ping_bytes(void)
+{
+	CHECK(reply_matches(req_ping, rep_ping, "{\"ok\": \"pong\"}"));
+	/* and the value as celery_ctl_handle builds it */
+	{
+		struct celery_ctl_state st = base_state();
+
+		CHECK(handle_is("{\"method\": \"ping\"}", &st, "{\"ok\": \"pong\"}"));
+	}
+}
+
+static void test_reply_active_bytes(void)
+{
+	struct celery_ctl_task t;
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct celery_ctl_request r;
+	struct buf body;
+	char err[200];
+
+	memset(&t, 0, sizeof t);
+	t.id = "0195e496-0383-4ab9-a67f-fc26a275ea51";
+	t.name = "tasks.sleeper";
+	t.args_json = "[3]";
+	t.kwargs_json = "{}";
+	t.time_start = 1795677520.0610673;
+	t.acknowledged = 1;
+	t.exchange = "";
+	t.routing_key = "celery";
+	t.pid = 10586;
+	st.active = &t;
+	st.n_active = 1;
+	buf_init(&body);
+	CHECK(parse_vec(req_active, &r) == 0);
+	CHECK(celery_ctl_handle(&r, &st, &body, &act, err, sizeof err) == 0);
+	CHECK(act.reply == 1 && act.act == CELERY_CTL_ACT_NONE);
+	CHECK(reply_matches(req_active, rep_active, body.data));
+	celery_ctl_action_free(&act);
+	celery_ctl_request_free(&r);
+	buf_free(&body);
+}
+
+static void test_reply_registered_bytes(void)
+{
+	/* given unsorted, with a builtin that Celery leaves out */
+	static const char *const names[] = {
+		"tasks.spawn", "tasks.add", "tasks.soft_limited", "tasks.auto_retry",
+		"tasks.sleeper", "tasks.die_early", "celery.chord_unlock",
+		"tasks.retry_me", "tasks.die_late", "tasks.noresult",
+		"tasks.die_late_noreject", "tasks.hard_limited", "tasks.fail",
+		"tasks.fail_custom",
+	};
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct celery_ctl_request r;
+	struct buf body;
+	char err[200];
+
+	st.task_names = names;
+	st.n_task_names = sizeof names / sizeof names[0];
+	buf_init(&body);
+	CHECK(parse_vec(req_registered, &r) == 0);
+	CHECK(celery_ctl_handle(&r, &st, &body, &act, err, sizeof err) == 0);
+	CHECK(reply_matches(req_registered, rep_registered, body.data));
+	celery_ctl_action_free(&act);
+	celery_ctl_request_free(&r);
+	buf_free(&body);
+}
+
+static void test_reply_unknown_bytes(void)
+{
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct celery_ctl_request r;
+	struct buf body;
+	char err[200];
+
+	buf_init(&body);
+	CHECK(parse_vec(req_unknown, &r) == 0);
+	CHECK(celery_ctl_addressed(&r, "w1@vm") == CELERY_CTL_ADDR_YES);
+	CHECK(celery_ctl_handle(&r, &st, &body, &act, err, sizeof err) == 0);
+	CHECK(buf_is(&body, "{\"error\": \"KeyError('no_such_cmd')\"}"));
+	CHECK(act.reply == 1 && act.act == CELERY_CTL_ACT_NONE);
+	CHECK(reply_matches(req_unknown, rep_unknown, body.data));
+	celery_ctl_action_free(&act);
+	celery_ctl_request_free(&r);
+	buf_free(&body);
+}
+
+static void test_reply_hello_bytes(void)
+{
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct celery_ctl_request r;
+	struct buf body;
+	char err[200];
+
+	/* the app clock stood at 6: forward() gives the 7 of the capture */
+	st.clock = 6;
+	buf_init(&body);
+	CHECK(parse_vec(req_hello, &r) == 0);
+	CHECK(celery_ctl_handle(&r, &st, &body, &act, err, sizeof err) == 0);
+	CHECK(buf_is(&body, "{\"revoked\": {}, \"clock\": 7}"));
+	CHECK(act.clock_used && act.clock_value == 7);
+	CHECK(act.act == CELERY_CTL_ACT_SYNC && act.n_ids == 0);
+	CHECK(reply_matches(req_hello, rep_hello, body.data));
+	celery_ctl_action_free(&act);
+	celery_ctl_request_free(&r);
+	buf_free(&body);
+}
+
+static void test_reply_header_clock_sequence(void)
+{
+	/* kombu's mailbox clock: adjust(request clock) then forward() for the
+	 * reply header: 1 -> 3, then 1 -> 5 (monitor7), 5 -> 7, 9 -> 11
+	 * (monitor19). */
+	int64_t c = 0;
+
+	c = celery_ctl_clock_adjust(c, 1);
+	CHECK(++c == 3);
+	c = celery_ctl_clock_adjust(c, 1);
+	CHECK(++c == 5);
+	c = 3;
+	c = celery_ctl_clock_adjust(c, 5);
+	CHECK(++c == 7);
+	c = celery_ctl_clock_adjust(c, 9);
+	CHECK(++c == 11);
+}
+
+/* The keys of JSON object tok, in order, comma-joined into out. */
+static void keys_of(const struct json_doc *d, int tok, struct buf *out)
+{
+	int i, k = tok + 1;
+	char *s;
+
+	for (i = 0; i < d->toks[tok].size; i++) {
+		json_tok_strdup(d, k, &s, NULL, NULL, 0);
+		buf_printf(out, "%s%s", i ? "," : "", s);
+		free(s);
+		k = json_skip(d, json_skip(d, k));
+	}
+}
+
+static void test_reply_stats_shape(void)
+{
+	static const char *const tn[] = { "app.tasks.virtual_tryon" };
+	static const int64_t tc[] = { 3 };
+	static const int64_t procs[] = { 30128 };
+	struct rusage ru;
+	struct celery_ctl_stats s;
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct celery_ctl_request r;
+	struct env_parts p;
+	struct json_doc ours, theirs;
+	struct buf body, ko, kt;
+	char err[200];
+	int to, tt, po, pt;
+
+	memset(&ru, 0, sizeof ru);
+	ru.ru_utime.tv_sec = 0;
+	ru.ru_utime.tv_usec = 223221;
+	ru.ru_stime.tv_usec = 97139;
+	ru.ru_maxrss = 45112;
+	ru.ru_nvcsw = 498;
+	memset(&s, 0, sizeof s);
+	s.total_names = tn;
+	s.total_counts = tc;
+	s.n_total = 1;
+	s.pid = 30125;
+	s.clock = 8;
+	s.uptime = 8.4;
+	s.max_concurrency = 1;
+	s.processes = procs;
+	s.n_processes = 1;
+	s.soft_time_limit = 25;
+	s.time_limit = 30;
+	s.broker_host = "127.0.0.1";
+	s.broker_port = 6399;
+	s.broker_db = 0;
+	s.visibility_timeout = 3600;
+	s.prefetch_count = 4;
+	s.rusage = &ru;
+	st.stats = &s;
+	buf_init(&body);
+	CHECK(parse_vec(req_stats, &r) == 0);
+	CHECK(celery_ctl_handle(&r, &st, &body, &act, err, sizeof err) == 0);
+	CHECK(json_parse(&ours, body.data, body.len, 0, err, sizeof err) == 0);
+	parts_get(rep_stats, &p);
+	CHECK(json_parse(&theirs, p.body, p.body_len, 0, err, sizeof err) == 0);
+	tt = json_obj_get(&theirs, 0, "w1@vm");
+	/* top-level keys: exactly Celery's, in its order */
+	buf_init(&ko);
+	buf_init(&kt);
+	keys_of(&ours, 0, &ko);
+	keys_of(&theirs, tt, &kt);
+	CHECK(buf_is_n(&ko, kt.data, kt.len));
+	/* the rusage dict: same keys; values written like Python's */
+	buf_reset(&ko);
+	buf_reset(&kt);
+	to = json_obj_get(&ours, 0, "rusage");
+	keys_of(&ours, to, &ko);
+	keys_of(&theirs, json_obj_get(&theirs, tt, "rusage"), &kt);
+	CHECK(buf_is_n(&ko, kt.data, kt.len));
+	CHECK(strstr(body.data, "\"utime\": 0.223221, \"stime\": 0.09713899999999999, "
+				"\"maxrss\": 45112") != NULL);
+	/* clock is a string, uptime an int, as in the capture */
+	CHECK(strstr(body.data, "\"pid\": 30125, \"clock\": \"8\", \"uptime\": 8, ") != NULL);
+	CHECK(strstr(body.data, "\"total\": {\"app.tasks.virtual_tryon\": 3}") != NULL);
+	/* every pool and broker key we send is one Celery sends (plus the
+	 * pool implementation name of later Celery versions) */
+	po = json_obj_get(&ours, 0, "pool");
+	pt = json_obj_get(&theirs, tt, "pool");
+	{
+		int i, k = po + 1;
+
+		for (i = 0; i < ours.toks[po].size; i++) {
+			char *key;
+
+			json_tok_strdup(&ours, k, &key, NULL, NULL, 0);
+			CHECK(!strcmp(key, "implementation") ||
+			      json_obj_get(&theirs, pt, key) >= 0);
+			free(key);
+			k = json_skip(&ours, json_skip(&ours, k));
+		}
+		po = json_obj_get(&ours, 0, "broker");
+		pt = json_obj_get(&theirs, tt, "broker");
+		for (i = 0, k = po + 1; i < ours.toks[po].size; i++) {
+			char *key;
+
+			json_tok_strdup(&ours, k, &key, NULL, NULL, 0);
+			CHECK(json_obj_get(&theirs, pt, key) >= 0);
+			free(key);
+			k = json_skip(&ours, json_skip(&ours, k));
+		}
+	}
+	CHECK(strstr(body.data, "\"max-concurrency\": 1, \"processes\": [30128], "
+				"\"max-tasks-per-child\": \"N/A\", "
+				"\"put-guarded-by-semaphore\": false, "
+				"\"timeouts\": [25, 30]") != NULL);
+	CHECK(strstr(body.data, "\"virtual_host\": \"0\", \"port\": 6399") != NULL);
+	CHECK(strstr(body.data, "\"transport_options\": {\"visibility_timeout\": 3600}") != NULL);
+	CHECK(strstr(body.data, "\"prefetch_count\": 4, \"rusage\": {") != NULL);
+	CHECK(!strstr(body.data, "password"));
+	buf_free(&ko);
+	buf_free(&kt);
+	json_doc_free(&ours);
+	json_doc_free(&theirs);
+	parts_free(&p);
+	celery_ctl_action_free(&act);
+	celery_ctl_request_free(&r);
+	buf_free(&body);
+
+	/* no rusage, no stats */
+	buf_init(&body);
+	s.rusage = NULL;
+	s.uptime = 2.5; /* round half to even, like Python's round() */
+	CHECK(celery_ctl_body_stats(&body, &s) == 0);
+	CHECK(strstr(body.data, "\"rusage\": \"N/A\"}") != NULL);
+	CHECK(strstr(body.data, "\"uptime\": 2, ") != NULL);
+	buf_free(&body);
+	st.stats = NULL;
+	CHECK(handle_is("{\"method\": \"stats\"}", &st,
+			"{\"error\": \"stats unavailable\"}"));
+}
+
+/* A 5.2.6 worker's replies for held tasks, captured here with the same
+ * stack (inspect reserved / scheduled / query_task while 2 of 3 sleepers
+ * ran and one add() waited for its countdown). */
+static void test_reply_reserved_scheduled(void)
+{
+	struct celery_ctl_task rsv, sch, act_t;
+	struct celery_ctl_state st = base_state();
+	struct buf b;
+
+	memset(&rsv, 0, sizeof rsv);
+	rsv.id = "2f4c0c2e-1cb9-49d2-b932-e3f0113eacff";
+	rsv.name = "tasks.sleeper";
+	rsv.args_json = "[6]";
+	rsv.routing_key = "celery";
+	sch = rsv;
+	sch.id = "23c9da25-aa82-4d7b-8a64-fa4a2fe9c5c3";
+	sch.name = "tasks.add";
+	sch.args_json = "[1, 2]";
+	sch.eta = "2026-11-26T08:16:10.417374+00:00";
+	act_t = rsv;
+	act_t.id = "9a4cce90-56bd-48b9-b066-64afdc47c247";
+	act_t.time_start = 1795680910.4200752;
+	act_t.acknowledged = 1;
+	act_t.pid = 14623;
+	st.reserved = &rsv;
+	st.n_reserved = 1;
+	st.scheduled = &sch;
+	st.n_scheduled = 1;
+	st.active = &act_t;
+	st.n_active = 1;
+	CHECK(handle_is("{\"method\": \"reserved\"}", &st,
+		"[{\"id\": \"2f4c0c2e-1cb9-49d2-b932-e3f0113eacff\", \"name\": \"tasks.sleeper\", "
+		"\"args\": [6], \"kwargs\": {}, \"type\": \"tasks.sleeper\", \"hostname\": \"w1@vm\", "
+		"\"time_start\": null, \"acknowledged\": false, \"delivery_info\": {\"exchange\": \"\", "
+		"\"routing_key\": \"celery\", \"priority\": 0, \"redelivered\": null}, "
+		"\"worker_pid\": null}]"));
+	CHECK(handle_is("{\"method\": \"scheduled\"}", &st,
+		"[{\"eta\": \"2026-11-26T08:16:10.417374+00:00\", \"priority\": 6, \"request\": "
+		"{\"id\": \"23c9da25-aa82-4d7b-8a64-fa4a2fe9c5c3\", \"name\": \"tasks.add\", "
+		"\"args\": [1, 2], \"kwargs\": {}, \"type\": \"tasks.add\", \"hostname\": \"w1@vm\", "
+		"\"time_start\": null, \"acknowledged\": false, \"delivery_info\": {\"exchange\": \"\", "
+		"\"routing_key\": \"celery\", \"priority\": 0, \"redelivered\": null}, "
+		"\"worker_pid\": null}}]"));
+	CHECK(handle_is("{\"method\": \"query_task\", \"arguments\": {\"ids\": "
+			"[\"9a4cce90-56bd-48b9-b066-64afdc47c247\", \"nope\"]}}", &st,
+		"{\"9a4cce90-56bd-48b9-b066-64afdc47c247\": [\"active\", "
+		"{\"id\": \"9a4cce90-56bd-48b9-b066-64afdc47c247\", \"name\": \"tasks.sleeper\", "
+		"\"args\": [6], \"kwargs\": {}, \"type\": \"tasks.sleeper\", \"hostname\": \"w1@vm\", "
+		"\"time_start\": 1795680910.4200752, \"acknowledged\": true, \"delivery_info\": "
+		"{\"exchange\": \"\", \"routing_key\": \"celery\", \"priority\": 0, "
+		"\"redelivered\": null}, \"worker_pid\": 14623}]}"));
+	CHECK(handle_is("{\"method\": \"query_task\"}", &st,
+		"{\"error\": \"TypeError(\\\"query_task() missing 1 required positional "
+		"argument: 'ids'\\\")\"}"));
+	{
+		struct celery_ctl_state empty = base_state();
+
+		CHECK(handle_is("{\"method\": \"active\"}", &empty, "[]"));
+		CHECK(handle_is("{\"method\": \"dump_reserved\"}", &empty, "[]"));
+	}
+	/* redelivered true, type != name (shadow), kwargs given */
+	buf_init(&b);
+	rsv.redelivered = 1;
+	rsv.type = "other.name";
+	rsv.kwargs_json = "{\"a\": 1}";
+	rsv.priority = 9;
+	CHECK(celery_ctl_body_tasks(&b, "h", &rsv, 1) == 0);
+	CHECK(strstr(b.data, "\"kwargs\": {\"a\": 1}, \"type\": \"other.name\"") != NULL);
+	CHECK(strstr(b.data, "\"priority\": 9, \"redelivered\": true}") != NULL);
+	/* invalid raw JSON: refused, buffer untouched */
+	buf_reset(&b);
+	buf_append_str(&b, "keep");
+	rsv.args_json = "[1,";
+	CHECK(celery_ctl_body_tasks(&b, "h", &rsv, 1) == -1);
+	CHECK(buf_is(&b, "keep"));
+	rsv.args_json = "[]";
+	rsv.id = NULL;
+	CHECK(celery_ctl_body_tasks(&b, "h", &rsv, 1) == -1);
+	CHECK(buf_is(&b, "keep"));
+	buf_free(&b);
+}
+
+static void test_handle_revoke(void)
+{
+	struct celery_ctl_task running;
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b;
+
+	memset(&running, 0, sizeof running);
+	running.id = "run-1";
+	running.name = "tryon.test.sleep";
+	st.active = &running;
+	st.n_active = 1;
+	buf_init(&b);
+
+	/* `celery control revoke abc def` sends a list */
+	CHECK(handle_body("{\"method\": \"revoke\", \"arguments\": {\"task_id\": "
+			  "[\"abc\", \"def\"]}, \"reply_to\": {\"exchange\": "
+			  "\"reply.celery.pidbox\", \"routing_key\": \"k\"}}",
+			  &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"tasks abc, def flagged as revoked\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_REVOKE && !act.terminate && act.reply);
+	CHECK(act.n_ids == 2 && !strcmp(act.ids[1], "def"));
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+
+	/* the cast of app.control.revoke(id): acts, no reply */
+	{
+		struct celery_ctl_request r;
+		char err[200];
+
+		CHECK(parse_vec(req_revoke, &r) == 0);
+		CHECK(celery_ctl_handle(&r, &st, &b, &act, err, sizeof err) == 0);
+		CHECK(!act.reply && act.act == CELERY_CTL_ACT_REVOKE);
+		CHECK(act.n_ids == 1 && !act.terminate);
+		celery_ctl_action_free(&act);
+		celery_ctl_request_free(&r);
+		buf_reset(&b);
+		/* revoke(id, terminate=True) cast, id not held */
+		CHECK(parse_vec(req_revoke_term, &r) == 0);
+		CHECK(celery_ctl_handle(&r, &st, &b, &act, err, sizeof err) == 0);
+		CHECK(act.terminate && act.signum == SIGTERM);
+		CHECK(buf_is(&b, "{\"ok\": \"terminate: tasks unknown\"}"));
+		celery_ctl_action_free(&act);
+		celery_ctl_request_free(&r);
+		buf_reset(&b);
+	}
+
+	/* terminate a running task: only held ids are listed */
+	CHECK(handle_body("{\"method\": \"revoke\", \"arguments\": {\"task_id\": "
+			  "[\"x\", \"run-1\"], \"terminate\": true, \"signal\": \"KILL\"}}",
+			  &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"terminate: run-1\"}"));
+	CHECK(act.terminate && act.signum == SIGKILL && act.n_ids == 2);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+
+	/* `celery control terminate SIGTERM <id>` */
+	CHECK(handle_body("{\"method\": \"terminate\", \"arguments\": {\"signal\": "
+			  "\"SIGTERM\", \"task_id\": [\"run-1\"]}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"terminate: run-1\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_REVOKE && act.terminate && act.signum == SIGTERM);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+
+	/* a bad signal still flags the ids revoked, terminates nothing */
+	CHECK(handle_body("{\"method\": \"revoke\", \"arguments\": {\"task_id\": "
+			  "\"zzz\", \"terminate\": true, \"signal\": \"kill\"}}",
+			  &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"error\": \"TypeError('signal name must be uppercase string.')\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_REVOKE && !act.terminate && act.n_ids == 1);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	CHECK(handle_is("{\"method\": \"revoke\", \"arguments\": {\"task_id\": \"zzz\", "
+			"\"terminate\": true, \"signal\": \"FOO\"}}", &st,
+			"{\"error\": \"AttributeError(\\\"module 'signal' has no attribute "
+			"'SIGFOO'\\\")\"}"));
+
+	/* missing arguments: Python's TypeError, as captured */
+	CHECK(handle_body("{\"method\": \"revoke\", \"arguments\": {}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"error\": \"TypeError(\\\"revoke() missing 1 required "
+			 "positional argument: 'task_id'\\\")\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_NONE);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	CHECK(handle_is("{\"method\": \"terminate\"}", &st,
+			"{\"error\": \"TypeError(\\\"terminate() missing 2 required positional "
+			"arguments: 'signal' and 'task_id'\\\")\"}"));
+	/* task_id null: an empty set */
+	CHECK(handle_is("{\"method\": \"revoke\", \"arguments\": {\"task_id\": null}}", &st,
+			"{\"ok\": \"tasks  flagged as revoked\"}"));
+	CHECK(handle_is("{\"method\": \"revoke\", \"arguments\": {\"task_id\": [1]}}", &st,
+			"{\"error\": \"TypeError('sequence item 0: expected str instance, "
+			"int found')\"}"));
+	buf_free(&b);
+}
+
+static void test_handle_misc(void)
+{
+	static const char *const rv[] = { "r1", "r2" };
+	static const double rts[] = { 12.5, 13.0 };
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b;
+
+	buf_init(&b);
+	/* shutdown: WorkerShutdown is a SystemExit, no reply */
+	CHECK(handle_body("{\"method\": \"shutdown\", \"reply_to\": {\"exchange\": "
+			  "\"e\", \"routing_key\": \"k\"}}", &st, &b, &act) == 0);
+	CHECK(act.act == CELERY_CTL_ACT_SHUTDOWN && act.reply == 0 && b.len == 0);
+	celery_ctl_action_free(&act);
+	/* heartbeat: the handler returns None */
+	CHECK(handle_body("{\"method\": \"heartbeat\"}", &st, &b, &act) == 0);
+	CHECK(act.act == CELERY_CTL_ACT_HEARTBEAT && buf_is(&b, "null"));
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+
+	CHECK(handle_body("{\"method\": \"enable_events\"}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"task events enabled\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_EVENTS_ON);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	CHECK(handle_is("{\"method\": \"disable_events\"}", &st,
+			"{\"ok\": \"task events already disabled\"}"));
+	st.task_events = 1;
+	CHECK(handle_is("{\"method\": \"enable_events\"}", &st,
+			"{\"ok\": \"task events already enabled\"}"));
+	CHECK(handle_body("{\"method\": \"disable_events\"}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"task events disabled\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_EVENTS_OFF);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+
+	st.clock = 41;
+	CHECK(handle_is("{\"method\": \"clock\"}", &st, "{\"clock\": 41}"));
+	st.revoked = rv;
+	st.revoked_ts = rts;
+	st.n_revoked = 2;
+	CHECK(handle_is("{\"method\": \"revoked\"}", &st, "[\"r1\", \"r2\"]"));
+	CHECK(handle_is("{\"method\": \"dump_revoked\"}", &st, "[\"r1\", \"r2\"]"));
+	/* hello from a peer carries its revoked ids: merged, returned */
+	CHECK(handle_body("{\"method\": \"hello\", \"arguments\": {\"from_node\": \"p@h\", "
+			  "\"revoked\": {\"r2\": [1.0, \"r2\"], \"p1\": [2.0, \"p1\"]}}}",
+			  &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"revoked\": {\"r1\": [12.5, \"r1\"], \"r2\": [13.0, \"r2\"], "
+			 "\"p1\": [0.0, \"p1\"]}, \"clock\": 42}"));
+	CHECK(act.act == CELERY_CTL_ACT_SYNC && act.n_ids == 2 &&
+	      !strcmp(act.ids[1], "p1") && act.clock_value == 42);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* our own hello comes back as None */
+	CHECK(handle_is("{\"method\": \"hello\", \"arguments\": {\"from_node\": \"w1@vm\"}}",
+			&st, "null"));
+	CHECK(handle_is("{\"method\": \"hello\"}", &st,
+			"{\"error\": \"TypeError(\\\"hello() missing 1 required positional "
+			"argument: 'from_node'\\\")\"}"));
+
+	CHECK(handle_is("{\"method\": \"rate_limit\"}", &st,
+			"{\"error\": \"rate_limit is not supported by tryon-worker\"}"));
+	/* unknown beats bad arguments, as handlers[method] comes first */
+	CHECK(handle_is("{\"method\": \"nope\", \"arguments\": [1]}", &st,
+			"{\"error\": \"KeyError('nope')\"}"));
+	CHECK(handle_is("{\"method\": \"ping\", \"arguments\": [1]}", &st,
+			"{\"error\": \"TypeError('ping() argument after ** must be a "
+			"mapping, not list')\"}"));
+	/* Python's repr picks its quotes */
+	CHECK(handle_is("{\"method\": \"it's\"}", &st,
+			"{\"error\": \"KeyError(\\\"it's\\\")\"}"));
+	CHECK(handle_is("{\"method\": \"a\\\"b'c\"}", &st,
+			"{\"error\": \"KeyError('a\\\"b\\\\'c')\"}"));
+	CHECK(handle_is("{\"method\": \"x\\ny\\u0001\\u00e9\\u00a0\"}", &st,
+			"{\"error\": \"KeyError('x\\\\ny\\\\x01\\u00e9\\\\xa0')\"}"));
+	/* celery_ctl_body_missing with three names */
+	{
+		static const char *const three[] = { "a", "b", "c" };
+
+		buf_reset(&b);
+		CHECK(celery_ctl_body_missing(&b, "f", three, 3) == 0);
+		CHECK(buf_is(&b, "{\"error\": \"TypeError(\\\"f() missing 3 required "
+				 "positional arguments: 'a', 'b', and 'c'\\\")\"}"));
+	}
+	buf_free(&b);
+}
+
+static void test_names(void)
+{
+	struct celery_ctl_request r;
+	struct buf k, m;
+	char err[200];
+
+	buf_init(&k);
+	buf_init(&m);
+	CHECK(celery_ctl_channel(&k, 0) == 0 && buf_is(&k, "/0.celery.pidbox"));
+	buf_reset(&k);
+	CHECK(celery_ctl_channel(&k, 4) == 0 && buf_is(&k, "/4.celery.pidbox"));
+	buf_reset(&k);
+	CHECK(celery_ctl_event_channel(&k, 0, "worker-heartbeat") == 0 &&
+	      buf_is(&k, "/0.celeryev/worker.heartbeat"));
+	buf_reset(&k);
+	/* as monitor7 line 65: SADD _kombu.binding.celery.pidbox */
+	CHECK(celery_ctl_node_binding(&k, &m, "w1@vm") == 0);
+	CHECK(buf_is(&k, "_kombu.binding.celery.pidbox"));
+	CHECK(buf_is(&m, "\x06\x16\x06\x16w1@vm.celery.pidbox"));
+	buf_reset(&k);
+	buf_reset(&m);
+	/* the binding the client added in monitor7 line 109 */
+	CHECK(parse_vec(req_ping, &r) == 0);
+	CHECK(celery_ctl_reply_binding(&k, &m, &r) == 0);
+	CHECK(buf_is(&k, "_kombu.binding.reply.celery.pidbox"));
+	CHECK(buf_is(&m, "553724a2-b739-3d3a-8bcf-56879cf4c988\x06\x16\x06\x16"
+			 "553724a2-b739-3d3a-8bcf-56879cf4c988.reply.celery.pidbox"));
+	celery_ctl_request_free(&r);
+	buf_reset(&k);
+	buf_reset(&m);
+	/* casts have nowhere to reply */
+	CHECK(parse_vec(req_revoke, &r) == 0);
+	CHECK(celery_ctl_reply_binding(&k, &m, &r) == -1 && k.len == 0);
+	CHECK(celery_ctl_reply_list(&k, &r) == -1 && k.len == 0);
+	CHECK(celery_ctl_reply_build(&k, &r, "w1@vm", "null", 4, 1, "t", err,
+				     sizeof err) == -1 && k.len == 0);
+	celery_ctl_request_free(&r);
+	/* an invalid reply value is refused */
+	CHECK(parse_vec(req_ping, &r) == 0);
+	CHECK(celery_ctl_reply_build(&k, &r, "w1@vm", "{", 1, 1, "t", err,
+				     sizeof err) == -1 && k.len == 0);
+	celery_ctl_request_free(&r);
+	buf_free(&k);
+	buf_free(&m);
+}
+
+/* ---- events, byte for byte -------------------------------------------- */
+
+static int num_at(const char *js, size_t n, const char *key, double *v)
+{
+	struct json_doc d;
+	int t, base, rc = -1;
+
+	if (json_parse(&d, js, n, 0, NULL, 0) < 0)
+		return -1;
+	base = json_kind(&d, 0) == JSON_K_ARRAY ? 1 : 0;
+	t = json_obj_get(&d, base, key);
+	if (t >= 0 && json_tok_double(&d, t, v, NULL, 0) == 0)
+		rc = 0;
+	json_doc_free(&d);
+	return rc;
+}
+
+static char *text_at(const char *js, size_t n, const char *key)
+{
+	struct json_doc d;
+	char *s = NULL;
+	int base;
+
+	if (json_parse(&d, js, n, 0, NULL, 0) < 0)
+		return NULL;
+	base = json_kind(&d, 0) == JSON_K_ARRAY ? 1 : 0;
+	s = str_at(&d, base, key);
+	json_doc_free(&d);
+	return s;
+}
+
+static void fill_base(const struct env_parts *p, struct celery_ctl_event_base *b)
+{
+	double v = 0;
+
+	memset(b, 0, sizeof *b);
+	b->hostname = "w1@vm";
+	b->delivery_tag = p->tag;
+	num_at(p->body, p->body_len, "pid", &v);
+	b->pid = (int64_t)v;
+	num_at(p->body, p->body_len, "clock", &v);
+	b->clock = (int64_t)v;
+	num_at(p->body, p->body_len, "timestamp", &b->timestamp);
+}
+
+static void check_worker_event(const char *vec, const char *type,
+			       const char *channel)
+{
+	struct env_parts p;
+	struct celery_ctl_event_base b;
+	struct celery_ctl_worker_event w;
+	struct buf ch, out;
+	double v = 0;
+	char err[200];
+
+	parts_get(vec, &p);
+	fill_base(&p, &b);
+	memset(&w, 0, sizeof w);
+	num_at(p.body, p.body_len, "active", &v);
+	w.active = (int64_t)v;
+	num_at(p.body, p.body_len, "processed", &v);
+	w.processed = (int64_t)v;
+	{
+		/* loadavg: the capture's values, with float noise added to
+		 * show the 2-digit rounding */
+		struct json_doc d;
+		int t, i;
+
+		json_parse(&d, p.body, p.body_len, 0, NULL, 0);
+		t = json_obj_get(&d, 0, "loadavg");
+		for (i = 0; i < 3; i++) {
+			json_tok_double(&d, json_arr_get(&d, t, i), &w.loadavg[i],
+					NULL, 0);
+			w.loadavg[i] += 0.0012;
+		}
+		json_doc_free(&d);
+	}
+	w.sw_ident = "py-celery";
+	w.sw_ver = "5.2.6";
+	buf_init(&ch);
+	buf_init(&out);
+	CHECK(celery_ctl_event_worker(&ch, &out, 0, type, &b, &w, err,
+				      sizeof err) == 0);
+	CHECK(buf_is(&ch, channel));
+	CHECK(buf_is_n(&out, p.env, p.env_len));
+	buf_free(&ch);
+	buf_free(&out);
+	parts_free(&p);
+}
+
+static void test_worker_events_bytes(void)
+{
+	struct celery_ctl_event_base b;
+	struct celery_ctl_worker_event w;
+	struct buf ch, out;
+	char err[200];
+
+	check_worker_event(ev_online, "worker-online", "/0.celeryev/worker.online");
+	check_worker_event(ev_heartbeat, "worker-heartbeat",
+			   "/0.celeryev/worker.heartbeat");
+	check_worker_event(ev_offline, "worker-offline", "/0.celeryev/worker.offline");
+
+	/* our defaults: sw_ident tryon-worker, freq 2.0, other db */
+	memset(&b, 0, sizeof b);
+	memset(&w, 0, sizeof w);
+	b.hostname = "celery@h";
+	b.delivery_tag = "tag";
+	b.timestamp = 1.5;
+	w.loadavg[0] = 0.125;
+	w.loadavg[1] = 0.135;
+	w.loadavg[2] = 2.675;
+	buf_init(&ch);
+	buf_init(&out);
+	CHECK(celery_ctl_event_worker(&ch, &out, 4, "worker-heartbeat", &b, &w,
+				      err, sizeof err) == 0);
+	CHECK(buf_is(&ch, "/4.celeryev/worker.heartbeat"));
+	CHECK(strstr(out.data, "\"headers\": {\"hostname\": \"celery@h\"}") != NULL);
+	CHECK(strstr(out.data, "\"delivery_info\": {\"exchange\": \"celeryev\", "
+			       "\"routing_key\": \"worker.heartbeat\"}") != NULL);
+	/* missing tag or hostname: refused, nothing appended */
+	b.delivery_tag = NULL;
+	buf_reset(&ch);
+	buf_reset(&out);
+	CHECK(celery_ctl_event_worker(&ch, &out, 0, "worker-online", &b, &w, err,
+				      sizeof err) == -1);
+	CHECK(ch.len == 0 && out.len == 0);
+	buf_free(&ch);
+	buf_free(&out);
+}
+
+/* Decode our envelope's body for field checks. */
+static char *our_body(const struct buf *env)
+{
+	struct json_doc d;
+	struct buf b64;
+	unsigned char *raw;
+	size_t n = 0;
+
+	json_parse(&d, env->data, env->len, 0, NULL, 0);
+	buf_init(&b64);
+	json_tok_unescape(&d, json_obj_get(&d, 0, "body"), &b64, NULL, 0);
+	raw = malloc(base64_decoded_max(b64.len) + 1);
+	base64_decode(b64.data, b64.len, raw, base64_decoded_max(b64.len) + 1, &n,
+		      NULL, 0);
+	raw[n] = '\0';
+	buf_free(&b64);
+	json_doc_free(&d);
+	return (char *)raw;
+}
+
+static void test_worker_event_defaults(void)
+{
+	struct celery_ctl_event_base b;
+	struct celery_ctl_worker_event w;
+	struct buf ch, out;
+	char err[200], *body;
+
+	memset(&b, 0, sizeof b);
+	memset(&w, 0, sizeof w);
+	b.hostname = "celery@h";
+	b.delivery_tag = "tag";
+	b.timestamp = 1.5;
+	b.utcoffset = -1;
+	b.pid = 7;
+	b.clock = 9;
+	w.loadavg[0] = 0.125;
+	w.loadavg[1] = 0.135;
+	w.loadavg[2] = 2.675;
+	w.sw_ver = "0.1.0";
+	buf_init(&ch);
+	buf_init(&out);
+	CHECK(celery_ctl_event_worker(&ch, &out, 0, "worker-online", &b, &w, err,
+				      sizeof err) == 0);
+	body = our_body(&out);
+	/* round(x, 2) as Python: 0.12, 0.14, 2.67 */
+	CHECK(!strcmp(body, "{\"hostname\": \"celery@h\", \"utcoffset\": -1, \"pid\": 7, "
+			    "\"clock\": 9, \"freq\": 2.0, \"active\": 0, \"processed\": 0, "
+			    "\"loadavg\": [0.12, 0.14, 2.67], \"sw_ident\": \"tryon-worker\", "
+			    "\"sw_ver\": \"0.1.0\", \"sw_sys\": \"Linux\", \"timestamp\": 1.5, "
+			    "\"type\": \"worker-online\"}"));
+	free(body);
+	buf_free(&ch);
+	buf_free(&out);
+}
+
+static void check_task_event(const char *vec, int type)
+{
+	struct env_parts p;
+	struct celery_ctl_event_base b;
+	struct celery_ctl_task_ev t;
+	struct buf ch, out;
+	char err[200], *f[12];
+	double v = 0;
+	size_t i;
+
+	parts_get(vec, &p);
+	fill_base(&p, &b);
+	memset(&t, 0, sizeof t);
+	memset(f, 0, sizeof f);
+	t.type = type;
+	t.multi = 1;
+	t.uuid = f[0] = text_at(p.body, p.body_len, "uuid");
+	t.name = f[1] = text_at(p.body, p.body_len, "name");
+	t.args_repr = f[2] = text_at(p.body, p.body_len, "args");
+	t.kwargs_repr = f[3] = text_at(p.body, p.body_len, "kwargs");
+	t.root_id = f[4] = text_at(p.body, p.body_len, "root_id");
+	t.parent_id = f[5] = text_at(p.body, p.body_len, "parent_id");
+	t.eta = f[6] = text_at(p.body, p.body_len, "eta");
+	t.expires = f[7] = text_at(p.body, p.body_len, "expires");
+	t.result_repr = f[8] = text_at(p.body, p.body_len, "result");
+	t.exception_repr = f[9] = text_at(p.body, p.body_len, "exception");
+	t.traceback = f[10] = text_at(p.body, p.body_len, "traceback");
+	if (num_at(p.body, p.body_len, "retries", &v) == 0)
+		t.retries = (int64_t)v;
+	num_at(p.body, p.body_len, "runtime", &t.runtime);
+	if (type == CELERY_CTL_EV_REVOKED)
+		t.expired = strstr(p.body, "\"expired\": true") != NULL;
+	buf_init(&ch);
+	buf_init(&out);
+	CHECK(celery_ctl_event_task(&ch, &out, 0, &b, &t, err, sizeof err) == 0);
+	CHECK(buf_is(&ch, "/0.celeryev/task.multi"));
+	CHECK(buf_is_n(&out, p.env, p.env_len));
+	for (i = 0; i < sizeof f / sizeof f[0]; i++)
+		free(f[i]);
+	buf_free(&ch);
+	buf_free(&out);
+	parts_free(&p);
+}
+
+static void test_task_events_bytes(void)
+{
+	check_task_event(ev_received, CELERY_CTL_EV_RECEIVED);
+	check_task_event(ev_started, CELERY_CTL_EV_STARTED);
+	check_task_event(ev_succeeded, CELERY_CTL_EV_SUCCEEDED);
+	check_task_event(ev_failed, CELERY_CTL_EV_FAILED);
+	check_task_event(ev_retry_received, CELERY_CTL_EV_RECEIVED);
+	check_task_event(ev_retried, CELERY_CTL_EV_RETRIED);
+	check_task_event(ev_revoked, CELERY_CTL_EV_REVOKED);
+}
+
+static void test_task_events_single(void)
+{
+	static const struct {
+		int type;
+		const char *channel;
+		const char *fields;
+	} cases[] = {
+		{ CELERY_CTL_EV_STARTED, "/0.celeryev/task.started", "\"uuid\": \"u\", \"timestamp\"" },
+		{ CELERY_CTL_EV_SUCCEEDED, "/0.celeryev/task.succeeded",
+		  "\"uuid\": \"u\", \"result\": \"'https://x/y.png'\", \"runtime\": 1.25, " },
+		{ CELERY_CTL_EV_REJECTED, "/0.celeryev/task.rejected",
+		  "\"uuid\": \"u\", \"requeue\": true, " },
+		{ CELERY_CTL_EV_REVOKED, "/0.celeryev/task.revoked",
+		  "\"uuid\": \"u\", \"terminated\": true, \"signum\": 15, \"expired\": false, " },
+		{ CELERY_CTL_EV_FAILED, "/0.celeryev/task.failed",
+		  "\"uuid\": \"u\", \"exception\": \"ValueError('boom')\", "
+		  "\"traceback\": \"Traceback\\n\\u00e9\", " },
+	};
+	struct celery_ctl_event_base b;
+	struct celery_ctl_task_ev t;
+	struct buf ch, out;
+	char err[200], *body;
+	size_t i;
+
+	memset(&b, 0, sizeof b);
+	b.hostname = "h";
+	b.delivery_tag = "tag";
+	b.timestamp = 2.0;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		memset(&t, 0, sizeof t);
+		t.type = cases[i].type;
+		t.uuid = "u";
+		t.result_repr = "'https://x/y.png'";
+		t.runtime = 1.25;
+		t.requeue = 1;
+		t.terminated = 1;
+		t.signum = SIGTERM;
+		t.exception_repr = "ValueError('boom')";
+		t.traceback = "Traceback\n\xc3\xa9";
+		buf_init(&ch);
+		buf_init(&out);
+		CHECK(celery_ctl_event_task(&ch, &out, 0, &b, &t, err, sizeof err) == 0);
+		CHECK(buf_is(&ch, cases[i].channel));
+		body = our_body(&out);
+		CHECK(body[0] == '{' && strstr(body, cases[i].fields) != NULL);
+		CHECK(strstr(body, "\"timestamp\": 2.0, \"type\": \"task-") != NULL);
+		free(body);
+		buf_free(&ch);
+		buf_free(&out);
+	}
+	/* refused: no uuid, bad type */
+	buf_init(&out);
+	memset(&t, 0, sizeof t);
+	CHECK(celery_ctl_event_task(NULL, &out, 0, &b, &t, err, sizeof err) == -1);
+	t.uuid = "u";
+	t.type = 99;
+	CHECK(celery_ctl_event_task(NULL, &out, 0, &b, &t, err, sizeof err) == -1);
+	CHECK(out.len == 0);
+	buf_free(&out);
+	CHECK(!strcmp(celery_ctl_task_event_name(CELERY_CTL_EV_REVOKED), "task-revoked"));
+	CHECK(celery_ctl_task_event_name(-1) == NULL);
+}
+
+int main(void)
+{
+	RUN(test_parse_ping);
+	RUN(test_parse_destination);
+	RUN(test_parse_registered_active);
+	RUN(test_parse_revoke_casts);
+	RUN(test_parse_other_methods);
+	RUN(test_parse_errors);
+	RUN(test_addressing);
+	RUN(test_args);
+	RUN(test_reply_ping_bytes);
+	RUN(test_reply_active_bytes);
+	RUN(test_reply_registered_bytes);
+	RUN(test_reply_unknown_bytes);
+	RUN(test_reply_hello_bytes);
+	RUN(test_reply_header_clock_sequence);
+	RUN(test_reply_stats_shape);
+	RUN(test_reply_reserved_scheduled);
+	RUN(test_handle_revoke);
+	RUN(test_handle_misc);
+	RUN(test_names);
+	RUN(test_worker_events_bytes);
+	RUN(test_worker_event_defaults);
+	RUN(test_task_events_bytes);
+	RUN(test_task_events_single);
+	return harness_report();
+}

@@ -80,6 +80,7 @@ static void test_tcp_defaults(void)
 	CHECK(parses_to("redis://h/", REDIS_TRANSPORT_TCP, "h", 6379, NULL, 0, NULL, NULL));
 	CHECK(parses_to("redis://h:/", REDIS_TRANSPORT_TCP, "h", 6379, NULL, 0, NULL, NULL));
 	CHECK(parses_to("REDIS://Cache.Example:1/15", REDIS_TRANSPORT_TCP, "Cache.Example", 1, NULL, 15, NULL, NULL));
+	CHECK(parses_to("redis://redis_1.compose-net/2", REDIS_TRANSPORT_TCP, "redis_1.compose-net", 6379, NULL, 2, NULL, NULL));
 	CHECK(parses_to("redis://h:65535/0", REDIS_TRANSPORT_TCP, "h", 65535, NULL, 0, NULL, NULL));
 	CHECK(parses_to("redis://h/%34", REDIS_TRANSPORT_TCP, "h", 6379, NULL, 4, NULL, NULL));
 	CHECK(parses_to("redis://h/1048575", REDIS_TRANSPORT_TCP, "h", 6379, NULL, REDIS_URL_MAX_DB, NULL, NULL));
@@ -164,6 +165,10 @@ static void test_errors(void)
 	CHECK(fails_with("redis://:hunter@22@h/0", "invalid Redis URL", "hunter"));
 	CHECK(fails_with("redis://:hunter22@h:99999/0", "invalid Redis URL", "hunter22"));
 	CHECK(fails_with("redis://:hunter22@h/zz", "db in the path", "hunter22"));
+	CHECK(fails_with("redis://%33/1", "%-encoding in the host name", NULL));
+	CHECK(fails_with("redis://h\x87st/1", "host name has characters", NULL));
+	CHECK(fails_with("redis://:a%40b@ho%41st/1", "%-encoding in the host name", "a@b"));
+	CHECK(fails_with("redis://[fe80::1%25et%20h0]:7/0", "bad IPv6 zone id", NULL));
 	CHECK(fails_with("unix://host/tmp/x.sock", "must not name a host", NULL));
 	CHECK(fails_with("unix://:hunter22@host/tmp/x.sock", "must not name a host", "hunter22"));
 	CHECK(fails_with("unix://", "socket path is empty", NULL));

@@ -1,0 +1,233 @@
+/* fuzz_celery_ctl: libFuzzer target over the pidbox request parser and
+ * everything downstream of it: addressing (destination forms and the glob
+ * matcher), the argument getters, celery_ctl_handle against a small worker
+ * state, the reply envelope, and the event builders fed with fuzzed text.
+ * Besides memory safety it checks that every reply value and every envelope
+ * built is valid JSON, and that a reply envelope parses back as a pidbox
+ * message (it is one: kombu decodes replies with the same code). The raw
+ * input is also tried as a decoded body, since base64 rarely survives
+ * mutation. Seeds: the PUBLISH payloads of the captures. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "celery_ctl.h"
+#include "json.h"
+
+#define REQUIRE(c)                                                           \
+	do {                                                                 \
+		if (!(c))                                                    \
+			__builtin_trap();                                    \
+	} while (0)
+
+static const char *const names[] = { "app.tasks.virtual_tryon",
+				     "app.tasks.health_check",
+				     "celery.backend_cleanup" };
+static const char *const revoked[] = { "r1", "r2" };
+
+static void exercise_args(const struct celery_ctl_request *r)
+{
+	static const char *const keys[] = { "task_id", "terminate", "signal",
+					    "ids", "from_node", "revoked",
+					    "taskinfoitems", "x" };
+	struct buf why;
+	char **ids, *s;
+	size_t i, n, k;
+	const char *p;
+	double d;
+	int64_t v;
+	int b, sig;
+
+	buf_init(&why);
+	for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		if (celery_ctl_arg_str(r, keys[i], &s) == 0)
+			REQUIRE(s != NULL);
+		free(s);
+		celery_ctl_arg_bool(r, keys[i], &b);
+		celery_ctl_arg_double(r, keys[i], &d);
+		celery_ctl_arg_int(r, keys[i], &v);
+		if (celery_ctl_arg_raw(r, keys[i], &p, &n) == 0)
+			REQUIRE(json_validate(p, n, NULL, 0) > 0);
+		buf_reset(&why);
+		if (celery_ctl_arg_ids(r, keys[i], &ids, &n, &why) == 0) {
+			for (k = 0; k < n; k++)
+				REQUIRE(ids[k] && strlen(ids[k]) < r->body_len + 1);
+			celery_ctl_ids_free(ids, n);
+		} else {
+			REQUIRE(ids == NULL && n == 0);
+		}
+		buf_reset(&why);
+		if (celery_ctl_signum(r, keys[i], &sig, &why) == 0)
+			REQUIRE(sig >= 1 && sig <= 64);
+		else
+			REQUIRE(why.len > 0);
+	}
+	buf_free(&why);
+}
+
+static void exercise_request(const struct celery_ctl_request *r)
+{
+	struct celery_ctl_task held[2];
+	struct celery_ctl_state st;
+	struct celery_ctl_action act;
+	struct celery_ctl_request back;
+	struct buf body, env, list, key, member;
+	char err[200];
+	int a;
+
+	REQUIRE(r->method != NULL);
+	a = celery_ctl_addressed(r, "w1@vm");
+	REQUIRE(a == CELERY_CTL_ADDR_YES || a == CELERY_CTL_ADDR_NO ||
+		a == CELERY_CTL_ADDR_UNSUPPORTED);
+	celery_ctl_addressed(r, "");
+	exercise_args(r);
+
+	memset(held, 0, sizeof held);
+	held[0].id = "r1";
+	held[0].name = "tryon.test.sleep";
+	held[0].args_json = "[5]";
+	held[0].time_start = 1.5;
+	held[0].pid = 42;
+	held[1].id = "q1";
+	held[1].name = "app.tasks.virtual_tryon";
+	held[1].eta = "2030-01-01T00:00:00+00:00";
+	memset(&st, 0, sizeof st);
+	st.hostname = "w1@vm";
+	st.task_names = names;
+	st.n_task_names = 3;
+	st.active = &held[0];
+	st.n_active = 1;
+	st.reserved = &held[1];
+	st.n_reserved = 1;
+	st.scheduled = &held[1];
+	st.n_scheduled = 1;
+	st.revoked = revoked;
+	st.n_revoked = 2;
+	st.clock = 7;
+
+	buf_init(&body);
+	buf_init(&env);
+	buf_init(&list);
+	buf_init(&key);
+	buf_init(&member);
+	REQUIRE(celery_ctl_handle(r, &st, &body, &act, err, sizeof err) == 0);
+	if (act.act == CELERY_CTL_ACT_SHUTDOWN)
+		REQUIRE(!act.reply && body.len == 0);
+	else
+		REQUIRE(json_validate(body.data, body.len, NULL, 0) > 0);
+	REQUIRE(act.reply == 0 || r->has_reply);
+	if (r->has_reply && body.len) {
+		REQUIRE(celery_ctl_reply_build(&env, r, "w1@vm", body.data,
+					       body.len, 3, "tag", err,
+					       sizeof err) == 0);
+		REQUIRE(json_validate(env.data, env.len, NULL, 0) > 0);
+		/* a reply envelope is itself a well-formed kombu message;
+		 * its body {"w1@vm": ...} has no method, so it is refused
+		 * for that reason only */
+		if (celery_ctl_parse(env.data, env.len, env.len, &back, err,
+				     sizeof err) < 0)
+			REQUIRE(strstr(err, "method") != NULL);
+		celery_ctl_request_free(&back);
+		REQUIRE(celery_ctl_reply_list(&list, r) == 0);
+		REQUIRE(celery_ctl_reply_binding(&key, &member, r) == 0);
+	} else if (!r->has_reply) {
+		REQUIRE(celery_ctl_reply_list(&list, r) == -1 && list.len == 0);
+	}
+	celery_ctl_action_free(&act);
+	buf_free(&body);
+	buf_free(&env);
+	buf_free(&list);
+	buf_free(&key);
+	buf_free(&member);
+}
+
+/* The input as text for every string field of every event. */
+static void exercise_events(const char *s)
+{
+	struct celery_ctl_event_base b;
+	struct celery_ctl_worker_event w;
+	struct celery_ctl_task_ev t;
+	struct buf ch, out;
+	char err[200];
+	int type;
+
+	memset(&b, 0, sizeof b);
+	memset(&w, 0, sizeof w);
+	b.hostname = s;
+	b.delivery_tag = s;
+	b.timestamp = 1795677514.1566782;
+	w.sw_ver = s;
+	w.loadavg[0] = (double)strlen(s) / 7.0;
+	buf_init(&ch);
+	buf_init(&out);
+	REQUIRE(celery_ctl_event_worker(&ch, &out, 0, s, &b, &w, err,
+					sizeof err) == 0);
+	REQUIRE(json_validate(out.data, out.len, NULL, 0) > 0);
+	for (type = CELERY_CTL_EV_RECEIVED; type <= CELERY_CTL_EV_REVOKED;
+	     type++) {
+		memset(&t, 0, sizeof t);
+		t.type = type;
+		t.uuid = s;
+		t.name = t.args_repr = t.kwargs_repr = t.eta = s;
+		t.result_repr = t.exception_repr = t.traceback = s;
+		t.multi = type & 1;
+		buf_reset(&ch);
+		buf_reset(&out);
+		REQUIRE(celery_ctl_event_task(&ch, &out, 3, &b, &t, err,
+					      sizeof err) == 0);
+		REQUIRE(json_validate(out.data, out.len, NULL, 0) > 0);
+	}
+	buf_free(&ch);
+	buf_free(&out);
+}
+
+/* Glob patterns from raw bytes: the matcher must be total. */
+static void exercise_glob(const char *s, size_t n)
+{
+	struct celery_ctl_request r;
+	struct buf b;
+	size_t cut = n / 2;
+	char *host = malloc(n - cut + 1), err[200];
+
+	memcpy(host, s + cut, n - cut);
+	host[n - cut] = '\0';
+	buf_init(&b);
+	buf_append_str(&b, "{\"method\": \"ping\", \"matcher\": \"glob\", "
+			   "\"pattern\": ");
+	json_write_str(&b, s, strnlen(s, cut), 0);
+	buf_append_char(&b, '}');
+	memset(&r, 0, sizeof r);
+	if (celery_ctl_parse_body(b.data, b.len, &r, err, sizeof err) == 0)
+		celery_ctl_addressed(&r, host);
+	celery_ctl_request_free(&r);
+	buf_free(&b);
+	free(host);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *js = (const char *)data;
+	struct celery_ctl_request r;
+	char err[256], *text;
+
+	if (celery_ctl_parse(js, size, 1 << 20, &r, err, sizeof err) == 0)
+		exercise_request(&r);
+	celery_ctl_request_free(&r);
+
+	memset(&r, 0, sizeof r);
+	if (celery_ctl_parse_body(js, size, &r, err, sizeof err) == 0)
+		exercise_request(&r);
+	celery_ctl_request_free(&r);
+
+	text = malloc(size + 1);
+	memcpy(text, data, size);
+	text[size] = '\0';
+	if (size < 4096) {
+		exercise_events(text);
+		exercise_glob(text, size);
+	}
+	free(text);
+	return 0;
+}
