@@ -34,8 +34,10 @@ FUZZ_TIME ?= 20
 # upstream version, 7.88.1) so they can run under the sanitizers.
 UNIT_LIBS_test_redis_url = src/redis_url.c -lcurl
 FUZZ_LIBS_fuzz_redis_url = src/redis_url.c -lcurl
+UNIT_LIBS_test_httpd    = src/httpd.c src/log.c
+UNIT_LIBS_test_sdnotify = src/sdnotify.c
 
-.PHONY: all deps test unit integration fuzz fuzz-build bench bench-smoke chaos clean distclean demo FORCE
+.PHONY: all deps test unit integration fuzz fuzz-build bench bench-smoke chaos image portable clean distclean demo FORCE
 all: $(BUILD)/tryon-worker
 
 deps:
@@ -95,8 +97,17 @@ chaos: $(BUILD)/tryon-worker
 demo: $(BUILD)/tryon-worker
 	tests/demo.sh
 
+# Images without a container engine: an OCI archive (umoci) and a systemd
+# portable service image (squashfs); see image/README.md.
+image: $(BUILD)/tryon-worker
+	image/build-oci.sh $(BUILD)/tryon-worker $(BUILD)/tryon-worker-oci.tar
+
+portable: $(BUILD)/tryon-worker
+	image/build-portable.sh $(BUILD)/tryon-worker $(BUILD)
+
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/tryon-worker $(BUILD)/tryon-worker.debug
+	rm -rf $(BUILD)/obj $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/tryon-worker $(BUILD)/tryon-worker.debug \
+		$(BUILD)/tryon-worker-oci.tar $(BUILD)/tryon-worker_*.raw
 distclean:
 	rm -rf $(BUILD)
 

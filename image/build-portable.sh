@@ -60,7 +60,8 @@ ln -s ../usr/lib/os-release "$root/etc/os-release"
 find "$root" -exec touch -h -d "@$epoch" {} +
 
 rm -f "$out.tmp"
-mksquashfs "$root" "$out.tmp" -noappend -all-root -comp xz -no-progress -quiet \
+# mksquashfs refuses SOURCE_DATE_EPOCH together with explicit times.
+env -u SOURCE_DATE_EPOCH mksquashfs "$root" "$out.tmp" -noappend -all-root -comp xz -no-progress -quiet \
 	-mkfs-time "$epoch" -all-time "$epoch" >/dev/null
 mv "$out.tmp" "$out"
 echo "build-portable.sh: $out ($(wc -c <"$out") bytes)"

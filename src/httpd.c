@@ -251,7 +251,9 @@ static void answer(struct httpd *h, struct client *c, const struct httpparse_req
 		memcpy(path, c->in + req->path_off, req->path_len);
 		path[req->path_len] = '\0';
 	}
-	struct httpd_response resp = { 0, NULL, { NULL, 0, 0, 0 } };
+	struct httpd_response resp;
+	resp.status = 0;
+	resp.content_type = NULL;
 	buf_init(&resp.body);
 	handler(arg, path, &resp);
 	if (resp.body.failed) {

@@ -184,6 +184,21 @@ int metrics_set(struct metrics *m, enum metric_id id, const char *l1, const char
 	return 0;
 }
 
+int metrics_set_total(struct metrics *m, enum metric_id id, const char *l1, const char *l2,
+		      double total)
+{
+	const struct metric_def *d = metrics_def(id);
+	struct metric_series *s;
+
+	if (!d || d->type != METRIC_COUNTER || !isfinite(total) || !(s = get(m, id, l1, l2)) ||
+	    total < s->value) {
+		dropped(m);
+		return -1;
+	}
+	s->value = total;
+	return 0;
+}
+
 int metrics_observe(struct metrics *m, enum metric_id id, const char *l1, const char *l2, double value)
 {
 	const struct metric_def *d = metrics_def(id);

@@ -107,6 +107,11 @@ const struct metric_def *metrics_def(enum metric_id id);
 int metrics_inc(struct metrics *m, enum metric_id id, const char *l1, const char *l2, double by);
 /* metrics_set: gauges only. */
 int metrics_set(struct metrics *m, enum metric_id id, const char *l1, const char *l2, double value);
+/* metrics_set_total: counters only, to a running total another module
+ * keeps (e.g. tryon_state's outcome counts), copied at scrape time. A value
+ * below the current one is refused: counters never go down. */
+int metrics_set_total(struct metrics *m, enum metric_id id, const char *l1, const char *l2,
+		      double total);
 /* metrics_observe: histograms only. */
 int metrics_observe(struct metrics *m, enum metric_id id, const char *l1, const char *l2, double value);
 /* Create the series at zero if it does not exist yet, so that a rate() sees

@@ -28,7 +28,7 @@
 #include "tryon_state.h"
 
 #define TRYON_PROMPT "A person wearing the garment, virtual try-on"
-#define SUBMIT_CAP_MS 10000L      /* longest single submit */
+#define SUBMIT_CAP_MS 5000L       /* longest single submit */
 #define POLL_CAP_MS 5000L         /* longest single status/result request */
 #define CANCEL_MS 1000L           /* each cancel; they may run after the soft limit */
 #define SF_POLL 0.075             /* single-flight waiters look this often, s */
@@ -74,9 +74,19 @@ static double now_mono(void)
 	return redis_now();
 }
 
-static long ms_left(const struct job *j, long cap)
+/* Timeout for one request: at most cap, never past the deadline, and
+ * while the give-up point is ahead (the backup still waiting), not much past
+ * it either: a hanging request must not eat the backup's time. */
+static long request_ms(const struct job *j, long cap, int give_up_pending)
 {
-	double left = (j->deadline - now_mono()) * 1000;
+	double now = now_mono(), end = j->deadline;
+
+	if (give_up_pending) {
+		double g = j->give_up_at > now + 0.5 ? j->give_up_at : now + 0.5;
+		if (g < end)
+			end = g;
+	}
+	double left = (end - now) * 1000;
 	if (left > (double)cap)
 		return cap;
 	return left < 1 ? 1 : (long)left;
@@ -503,6 +513,11 @@ static enum tryon_outcome outcome_of(enum fal_class c)
 	}
 }
 
+static int can_try(const struct model_run *r)
+{
+	return !r->tried && r->gate != BREAKER_SKIP;
+}
+
 static int active(const struct model_run *r)
 {
 	return r->tried && !r->settled &&
@@ -549,7 +564,9 @@ static void submit(struct job *j, struct model_run *r)
 		r->call.cls = FAL_TRANSIENT;
 		snprintf(r->call.err, sizeof r->call.err, "out of memory");
 	} else {
-		fal_submit(&j->fal, &r->call, body.data, body.len, until - now, ms_left(j, SUBMIT_CAP_MS), now);
+		fal_submit(&j->fal, &r->call, body.data, body.len, until - now,
+			   request_ms(j, SUBMIT_CAP_MS, r->which == TRYON_PRIMARY && can_try(&j->m[TRYON_BACKUP])),
+			   now);
 	}
 	buf_free(&body);
 	if (r->call.phase == FAL_FAILED)
@@ -557,11 +574,6 @@ static void submit(struct job *j, struct model_run *r)
 	else
 		log_info("tryon.submitted", "model=%s endpoint=%s hedge=%d queue_position=%d",
 			 tryon_model_name(r->which), r->call.endpoint, r->as_hedge, r->call.queue_position);
-}
-
-static int can_try(const struct model_run *r)
-{
-	return !r->tried && r->gate != BREAKER_SKIP;
 }
 
 /* The failure message: each model's reason, as one line. */
@@ -657,7 +669,7 @@ static const char *run_models(struct job *j, int *soft)
 			if (active(&j->m[i]) && (!due || j->m[i].call.next_poll < due->call.next_poll))
 				due = &j->m[i];
 		if (due && due->call.next_poll <= now) {
-			fal_poll(&j->fal, &due->call, ms_left(j, POLL_CAP_MS), now);
+			fal_poll(&j->fal, &due->call, request_ms(j, POLL_CAP_MS, active(P) && can_try(B)), now);
 			continue;
 		}
 		double wake = j->deadline - MIN_REQUEST;

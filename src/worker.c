@@ -36,6 +36,10 @@
 #include "scripts.h"
 #include "tasks.h"
 #include "version.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "promtext.h"
+#include "sdnotify.h"
 
 #define MAX_HELD_ETA 1000          /* ETA messages held beyond the slots */
 #define MAX_RECORD_BYTES (1 << 20) /* a child's record larger than this is garbage */
@@ -112,6 +116,15 @@ struct worker {
 	double maint_forked_at;    /* wall clock at fork */
 	const char **keep;         /* tags we hold, snapshot for the maintenance child */
 	int n_keep;
+	struct metrics metrics;    /* rendered at GET /metrics */
+	struct httpd *httpd;       /* NULL when TRYON_HTTP_ADDR is empty */
+	struct sdnotify sd;        /* no-op outside systemd */
+	int consuming;             /* announced ready: READY=1 sent, /readyz may pass */
+	/* Sampled for /metrics and /health: lengths of each queue's four
+	 * priority lists (index 4 * q + step) and of the dead-letter list. */
+	struct len_ref { struct worker *w; int idx; } len_refs[CONFIG_MAX_QUEUES * 4 + 1];
+	long lens[CONFIG_MAX_QUEUES * 4 + 1];
+	char last_error[300];
 };
 
 /* -- clocks ------------------------------------------------------------ */
@@ -133,6 +146,14 @@ static void msg_free(struct msg *m)
 	celery_envelope_free(&m->env);
 	free(m->queue);
 	free(m);
+}
+
+/* Remember the last thing that went wrong, for GET /health. */
+static void note_error(struct worker *w, const char *what, const char *why)
+{
+	char ts[ISOTIME_BUFSZ];
+	isotime_format_utc(wall_now(), ts, sizeof ts);
+	snprintf(w->last_error, sizeof w->last_error, "%s %s: %.200s", ts, what, why ? why : "");
 }
 
 static void finish_reset(struct finish *f)
@@ -349,6 +370,8 @@ static void dead_letter(struct worker *w, struct msg *m, const char *reason,
 	buf_append_str(&f->target, TRYON_DEAD_LIST);
 	f->action = "lpush";
 	f->drop_inflight = !recorded;
+	metrics_inc(&w->metrics, METRIC_TASKS_REJECTED, m->env.task ? m->env.task : "unknown", NULL, 1);
+	note_error(w, "dead letter", reason);
 	log_warn("message.dead_lettered", "queue=%s id=%s reason=\"%s\"", m->queue ? m->queue : "-",
 		 m->env.task_id ? m->env.task_id : "-", reason);
 	pending_add(w, f);
@@ -417,11 +440,13 @@ static void start_job(struct worker *w, int i, struct msg *m)
 	if (s->pid < 0) {
 		/* Could not fork: treat like a lost worker (requeued, counted). */
 		log_error("job.spawn_failed", "id=%s reason=\"%s\"", m->env.task_id, err);
+		note_error(w, "fork", err);
 		s->exited = 1;
 		s->record_eof = 1;
 		s->status = 0x7f00; /* exit 127 */
 		return;
 	}
+	metrics_inc(&w->metrics, METRIC_TASKS_STARTED, m->env.task, NULL, 1);
 	log_info("task.started", "task=%s id=%s pid=%d slot=%d", m->env.task, m->env.task_id, (int)s->pid, i);
 }
 
@@ -475,6 +500,9 @@ static void complete_job(struct worker *w, int i)
 		log_warn("job.bad_record", "id=%s reason=\"%s\"", m->env.task_id, err);
 	}
 	exit_classify(&facts, &v);
+	metrics_inc(&w->metrics, METRIC_JOB_EXITS, v.label, NULL, 1);
+	if (s->ru.ru_maxrss > 0)
+		metrics_observe(&w->metrics, METRIC_JOB_PEAK_MEMORY, NULL, NULL, (double)s->ru.ru_maxrss * 1024.0);
 	if (s->killed_shutdown && !have_record)
 		v.requeue = 1;
 
@@ -504,10 +532,12 @@ static void complete_job(struct worker *w, int i)
 			celery_deadletter_build(&f->push, reason, m->queue, m->received_at, m->raw, m->raw_len);
 			buf_append_str(&f->target, TRYON_DEAD_LIST);
 			f->action = "lpush";
+			metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "WorkerLostError", 1);
 			log_error("task.failed", "task=%s id=%s exit=%s deliveries=%lld reason=\"%s\"",
 				  m->env.task, m->env.task_id, v.label, (long long)n, reason);
 		} else {
 			requeue_prepare(f, m, n, "lpush");
+			metrics_inc(&w->metrics, METRIC_TASKS_REJECTED, m->env.task, NULL, 1);
 			log_warn("task.requeued", "task=%s id=%s exit=%s deliveries=%lld reason=\"%s\"",
 				 m->env.task, m->env.task_id, v.label, (long long)n, lost);
 		}
@@ -529,17 +559,21 @@ static void complete_job(struct worker *w, int i)
 						   "task result is not valid JSON", &m->env);
 			buf_free(&result);
 		}
+		metrics_inc(&w->metrics, METRIC_TASKS_SUCCEEDED, m->env.task, NULL, 1);
+		metrics_observe(&w->metrics, METRIC_TASK_RUNTIME, m->env.task, NULL, runtime);
 		log_info("task.succeeded", "task=%s id=%s runtime=%.3f", m->env.task, m->env.task_id, runtime);
 	} else if (v.cls == EXIT_CLASS_HARD_LIMIT) {
 		char arr[64];
 		snprintf(arr, sizeof arr, "[%g]", s->hard);
 		meta_exception(&f->meta, "FAILURE", m->env.task_id, "TimeLimitExceeded", "billiard.exceptions",
 			       arr, NULL, 1, &m->env);
+		metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "TimeLimitExceeded", 1);
 		log_error("task.failed", "task=%s id=%s exit=hard_limit limit=%g runtime=%.3f",
 			  m->env.task, m->env.task_id, s->hard, runtime);
 	} else if (v.cls == EXIT_CLASS_REVOKED) {
 		meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
 				   "celery.exceptions", "terminated", &m->env);
+		metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
 		log_info("task.revoked", "task=%s id=%s terminated=1", m->env.task, m->env.task_id);
 	} else {
 		/* The task's own exception: retry Celery's way, or fail. */
@@ -565,6 +599,7 @@ static void complete_job(struct worker *w, int i)
 				buf_free(&tb);
 				kombu_priority_list(&f->target, m->queue, m->env.priority);
 				f->action = "lpush";
+				metrics_inc(&w->metrics, METRIC_TASKS_RETRIED, m->env.task, NULL, 1);
 				log_warn("task.retried", "task=%s id=%s retries=%lld exc=%s eta=%s",
 					 m->env.task, m->env.task_id, (long long)m->env.retries + 1, rec.exc_type, eta);
 			} else {
@@ -576,6 +611,7 @@ static void complete_job(struct worker *w, int i)
 		} else {
 			meta_exception(&f->meta, "FAILURE", m->env.task_id, rec.exc_type, rec.exc_module,
 				       msgs.data, rec.traceback, 1, &m->env);
+			metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, rec.exc_type, 1);
 			log_warn("task.failed", "task=%s id=%s exit=%s exc=%s.%s runtime=%.3f", m->env.task,
 				 m->env.task_id, v.label, rec.exc_module, rec.exc_type, runtime);
 		}
@@ -615,6 +651,7 @@ static void dispatch(struct worker *w, struct msg *m)
 {
 	double now = wall_now();
 
+	metrics_inc(&w->metrics, METRIC_TASKS_RECEIVED, m->env.task, NULL, 1);
 	log_info("task.received", "task=%s id=%s queue=%s retries=%lld%s", m->env.task, m->env.task_id,
 		 m->queue, (long long)m->env.retries, m->env.has_eta ? " eta=1" : "");
 	if (w->draining) {
@@ -635,6 +672,7 @@ static void dispatch(struct worker *w, struct msg *m)
 		f->msg = m;
 		meta_exception_str(&f->meta, "FAILURE", m->env.task_id, "NotRegistered",
 				   "celery.exceptions", m->env.task, &m->env);
+		metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "NotRegistered", 1);
 		log_error("task.unknown", "task=%s id=%s reason=\"not registered; FAILURE NotRegistered stored\"",
 			  m->env.task, m->env.task_id);
 		pending_add(w, f);
@@ -647,6 +685,7 @@ static void dispatch(struct worker *w, struct msg *m)
 		f->msg = m;
 		meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
 				   "celery.exceptions", "expired", &m->env);
+		metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
 		log_info("task.revoked", "task=%s id=%s expired=1", m->env.task, m->env.task_id);
 		pending_add(w, f);
 		return;
@@ -838,8 +877,10 @@ static void on_fetch_reply(struct redis_conn *c, struct resp_value *r, const cha
 	if (!r || r->type != RESP_ARRAY) {
 		if (r && scripts_is_noscript(r))
 			scripts_load(c);
-		if (r)
+		if (r) {
 			log_warn("broker.fetch_failed", "reason=\"%s\"", r->type == RESP_ERROR ? r->str : "bad reply");
+			note_error(w, "fetch", r->type == RESP_ERROR ? r->str : "bad reply");
+		}
 		(void)err;
 		return;
 	}
@@ -1023,6 +1064,45 @@ static void on_renew_reply(struct redis_conn *c, struct resp_value *r, const cha
 	(void)c, (void)r, (void)err, (void)arg;
 }
 
+static void on_len_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct len_ref *ref = arg;
+	struct worker *w = ref->w;
+	(void)c, (void)err;
+	if (!r || r->type != RESP_INTEGER)
+		return;
+	w->lens[ref->idx] = (long)r->integer;
+	int nq = w->cfg->n_queues;
+	if (ref->idx == 4 * nq) {
+		metrics_set(&w->metrics, METRIC_DEAD_LETTER_LENGTH, NULL, NULL, (double)r->integer);
+	} else {
+		int q = ref->idx / 4;
+		long total = w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3];
+		metrics_set(&w->metrics, METRIC_QUEUE_LENGTH, w->cfg->queues[q], NULL, (double)total);
+	}
+}
+
+/* Queue and dead-letter lengths for the metrics, one pipelined round. */
+static void sample_lengths(struct worker *w)
+{
+	int nq = w->cfg->n_queues;
+	for (int q = 0; q < nq; q++) {
+		for (int step = 0; step < 4; step++) {
+			struct buf list;
+			buf_init(&list);
+			kombu_priority_list(&list, w->cfg->queues[q], step * 3);
+			const char *argv[] = { "LLEN", list.data };
+			size_t lens[] = { 4, list.len };
+			w->len_refs[4 * q + step] = (struct len_ref){ w, 4 * q + step };
+			redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * q + step], 0, 2, argv, lens);
+			buf_free(&list);
+		}
+	}
+	w->len_refs[4 * nq] = (struct len_ref){ w, 4 * nq };
+	const char *argv[] = { "LLEN", TRYON_DEAD_LIST };
+	redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * nq], 0, 2, argv, NULL);
+}
+
 /* Heartbeat, score renewal and the maintenance child, on their timers. */
 static void maintenance_tick(struct worker *w, double now)
 {
@@ -1033,6 +1113,7 @@ static void maintenance_tick(struct worker *w, double now)
 		redis_conn_command(w->cmd, NULL, NULL, 0, 5, argv, NULL);
 		const char *sadd[] = { "SADD", TRYON_NODES_SET, w->cfg->hostname };
 		redis_conn_command(w->cmd, NULL, NULL, 0, 3, sadd, NULL);
+		sample_lengths(w);
 		w->next_heartbeat = now + 5;
 	}
 	if (now >= w->next_renew) {
@@ -1182,6 +1263,8 @@ static void start_drain(struct worker *w, double now)
 	w->draining = 1;
 	w->drain_deadline = now + w->cfg->shutdown_grace;
 	log_info("worker.draining", "running=%d grace=%g", w->busy, w->cfg->shutdown_grace);
+	sdnotify_stopping(&w->sd);
+	sdnotify_status(&w->sd, "draining: %d running, %g s grace", w->busy, w->cfg->shutdown_grace);
 	/* Held ETA messages and not yet started ones go back to the front. */
 	struct msg *lists[2] = { w->eta, w->ready };
 	w->eta = w->ready = w->ready_tail = NULL;
@@ -1211,6 +1294,98 @@ static void kill_running(struct worker *w, const char *why)
 			proc_kill(s->pid, SIGKILL);
 			log_warn("task.killed", "id=%s reason=%s", s->msg->env.task_id, why);
 		}
+	}
+}
+
+/* GET /health: the detail a person wants when something is wrong. */
+static void health_json(struct worker *w, int consuming, struct buf *b)
+{
+	double now = redis_now();
+	struct redis_conn *conns[3] = { w->consume, w->cmd, w->results };
+	const char *names[3] = { "broker_consume", "broker", "results" };
+
+	buf_append_str(b, "{\"node\": ");
+	json_write_cstr(b, w->cfg->hostname);
+	buf_printf(b, ", \"version\": \"%s\", \"ready\": %s, \"draining\": %s, \"uptime\": %.1f",
+		   version_string, consuming ? "true" : "false", w->draining ? "true" : "false",
+		   wall_now() - w->started_wall);
+	buf_printf(b, ", \"slots\": {\"total\": %d, \"busy\": %d, \"waiting\": %d, \"eta_held\": %d, \"jobs\": [",
+		   w->n_slots, w->busy, w->n_ready, w->n_eta);
+	int first = 1;
+	for (int i = 0; i < w->n_slots; i++) {
+		struct slot *s = &w->slots[i];
+		if (s->state == SLOT_FREE || !s->msg)
+			continue;
+		buf_append_str(b, first ? "{" : ", {");
+		first = 0;
+		buf_append_str(b, "\"task\": ");
+		json_write_cstr(b, s->msg->env.task);
+		buf_append_str(b, ", \"id\": ");
+		json_write_cstr(b, s->msg->env.task_id);
+		buf_printf(b, ", \"state\": \"%s\", \"pid\": %d, \"seconds\": %.3f}",
+			   s->state == SLOT_RUNNING ? "running" : "finishing", (int)s->pid, now - s->started);
+	}
+	buf_append_str(b, "]}, \"connections\": {");
+	first = 1;
+	for (int i = 0; i < 3; i++) {
+		if (!conns[i])
+			continue;
+		const char *le = redis_conn_last_error(conns[i]);
+		buf_printf(b, "%s\"%s\": {\"state\": \"%s\", \"url\": ", first ? "" : ", ", names[i],
+			   redis_conn_state_name(conns[i]));
+		json_write_cstr(b, redis_conn_url(conns[i]));
+		buf_append_str(b, ", \"last_error\": ");
+		json_write_cstr(b, le ? le : "");
+		buf_append_str(b, "}");
+		first = 0;
+	}
+	buf_append_str(b, "}, \"queues\": {");
+	for (int q = 0; q < w->cfg->n_queues; q++) {
+		if (q)
+			buf_append_str(b, ", ");
+		json_write_cstr(b, w->cfg->queues[q]);
+		buf_printf(b, ": %ld", w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3]);
+	}
+	buf_printf(b, "}, \"dead_letters\": %ld, \"cache\": %s, \"processed\": %ld, \"last_error\": ",
+		   w->lens[4 * w->cfg->n_queues], w->cfg->cache_url ? "\"configured\"" : "\"off\"", w->processed);
+	json_write_cstr(b, w->last_error);
+	buf_append_str(b, "}\n");
+}
+
+/* The HTTP routes. Runs on the loop: quick, no blocking calls. */
+static void http_handler(void *arg, const char *path, struct httpd_response *r)
+{
+	struct worker *w = arg;
+	int consuming = w->consuming && redis_conn_is_ready(w->consume) && redis_conn_is_ready(w->cmd);
+
+	if (!strcmp(path, "/healthz")) {
+		r->status = 200;   /* answering at all proves the loop turns */
+		buf_append_str(&r->body, "ok\n");
+	} else if (!strcmp(path, "/readyz")) {
+		r->status = consuming && !w->draining ? 200 : 503;
+		buf_append_str(&r->body, r->status == 200 ? "ready\n" : w->draining ? "not ready: draining\n" :
+			       !w->consuming ? "not ready: starting\n" : "not ready: broker disconnected\n");
+	} else if (!strcmp(path, "/metrics")) {
+		long pages = 0, rss = 0;
+		FILE *f = fopen("/proc/self/statm", "r");
+		if (f) {
+			if (fscanf(f, "%ld %ld", &pages, &rss) == 2)
+				metrics_set(&w->metrics, METRIC_PROCESS_RESIDENT_MEMORY, NULL, NULL,
+					    (double)rss * (double)sysconf(_SC_PAGESIZE));
+			fclose(f);
+		}
+		/* celery-exporter labels workers by the host part of the node name. */
+		const char *at = strchr(w->cfg->hostname, '@');
+		const char *host = at ? at + 1 : w->cfg->hostname;
+		metrics_set(&w->metrics, METRIC_WORKER_UP, host, NULL, consuming);
+		metrics_set(&w->metrics, METRIC_WORKER_TASKS_ACTIVE, host, NULL, w->busy);
+		r->status = 200;
+		r->content_type = PROMTEXT_CONTENT_TYPE;
+		promtext_render(&w->metrics, &r->body);
+	} else if (!strcmp(path, "/health")) {
+		r->status = 200;
+		r->content_type = "application/json";
+		health_json(w, consuming, &r->body);
 	}
 }
 
@@ -1249,6 +1424,16 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		redis_url_free(&w.broker_url);
 		return 100;
 	}
+	if (cfg->http_addr[0]) {
+		struct sockaddr_storage ss;
+		socklen_t sslen;
+		if (httpd_parse_addr(cfg->http_addr, &ss, &sslen, err, sizeof err) < 0) {
+			fprintf(stderr, "tryon-worker: invalid configuration: TRYON_HTTP_ADDR: %s\n", err);
+			redis_url_free(&w.broker_url);
+			redis_url_free(&w.result_url);
+			return 100;
+		}
+	}
 	const struct redis_url *a = &w.broker_url, *b = &w.result_url;
 	w.same_server = a->transport == b->transport && a->port == b->port &&
 			!strcmp(a->host ? a->host : "", b->host ? b->host : "") &&
@@ -1285,6 +1470,20 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		goto out;
 	}
 
+	metrics_init(&w.metrics);
+	metrics_set(&w.metrics, METRIC_PROCESS_START_TIME, NULL, NULL, w.started_wall);
+	metrics_set(&w.metrics, METRIC_WORKER_SLOTS, NULL, NULL, w.n_slots);
+	metrics_set(&w.metrics, METRIC_BUILD_INFO, version_string, version_commit, 1);
+	if (cfg->http_addr[0]) {
+		w.httpd = httpd_open(cfg->http_addr, err, sizeof err);
+		if (!w.httpd) {
+			log_error("worker.start_failed", "reason=\"TRYON_HTTP_ADDR: %s\"", err);
+			goto out;
+		}
+	}
+	if (sdnotify_init(&w.sd, redis_now(), err, sizeof err) < 0)
+		log_warn("systemd.notify_disabled", "reason=\"%s\"", err);
+
 	redis_url_redact(&w.broker_url, red, sizeof red);
 	log_info("worker.starting", "node=%s version=%s broker=%s concurrency=%d queues=%d pid=%d",
 		 cfg->hostname, version_string, red, cfg->concurrency, cfg->n_queues, (int)getpid());
@@ -1299,7 +1498,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		redis_conn_start(w.results, now);
 
 	int announced = 0;
-	struct pollfd *pfds = calloc((size_t)(4 + w.n_slots), sizeof *pfds);
+	struct pollfd *pfds = calloc((size_t)(4 + w.n_slots + HTTPD_MAX_POLLFDS), sizeof *pfds);
 	if (!pfds)
 		goto out;
 	for (;;) {
@@ -1310,6 +1509,9 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		if (!announced && w.recovered_once && redis_conn_is_ready(w.cmd)) {
 			announced = 1;
 			log_info("worker.ready", "node=%s queues=%s slots=%d", cfg->hostname, cfg->queues[0], w.n_slots);
+			w.consuming = 1;
+			sdnotify_ready(&w.sd);
+			sdnotify_status(&w.sd, "consuming %s with %d slots", cfg->queues[0], w.n_slots);
 		}
 		run_ready(&w);
 		fetch(&w);
@@ -1347,7 +1549,12 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 				pfds[n].fd = s->fd, pfds[n].events = POLLIN;
 			n++;
 		}
+		int http_idx0 = n, n_http = w.httpd ? httpd_pollfds(w.httpd, &pfds[n], HTTPD_MAX_POLLFDS) : 0;
+		n += n_http;
 		double deadline = now + 1.0;
+		if (w.httpd)
+			deadline = min_d(deadline, httpd_next_deadline(w.httpd));
+		deadline = min_d(deadline, sdnotify_next_deadline(&w.sd));
 		for (int i = 0; i < 3; i++)
 			if (conns[i])
 				deadline = min_d(deadline, redis_conn_next_deadline(conns[i]));
@@ -1395,6 +1602,9 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		for (int i = 0; i < 3; i++)
 			if (conns[i])
 				redis_conn_tick(conns[i], now);
+		if (w.httpd)
+			httpd_process(w.httpd, &pfds[http_idx0], n_http, now, http_handler, &w);
+		sdnotify_tick(&w.sd, now);
 		/* Hard limits. */
 		for (int i = 0; i < w.n_slots; i++) {
 			struct slot *s = &w.slots[i];
@@ -1419,6 +1629,8 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	log_info("worker.stopped", "node=%s processed=%ld", cfg->hostname, w.processed);
 	rc = 0;
 out:
+	httpd_close(w.httpd);
+	sdnotify_close(&w.sd);
 	redis_conn_free(w.consume);
 	redis_conn_free(w.cmd);
 	redis_conn_free(w.results);

@@ -11,7 +11,7 @@ for f in "$@"; do
 	corpus=build/fuzz/corpus-$name
 	mkdir -p "$corpus"
 	if "$f" -max_total_time="$secs" -print_final_stats=1 "$corpus" >build/fuzz/$name.log 2>&1; then
-		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$name.log | tail -n 1)
+		runs=$(LC_ALL=C sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$name.log | tail -n 1)
 		echo "ok   $name: ${runs:-?} runs in ${secs}s"
 		pass=$((pass + 1))
 	else

@@ -276,6 +276,7 @@ class Bench:
         self.py = Baseline(self)
         self.rng = random.Random(7)
         self._envelopes = None
+        self.envelopes()            # built now, while no worker consumes
 
     # -- helpers
     def check(self, name, ok, detail=""):
@@ -418,18 +419,692 @@ class Bench:
                        f"{r['rate']:.0f}/s")
 
 
+    # ---------------------------------------------------------- latency --
+    def start_listener(self):
+        """A separate process PSUBSCRIBEd to celery-task-meta-* on the result
+        DB: it notes when each result becomes visible (CLOCK_MONOTONIC is one
+        clock for all processes), as the Celery client's SUBSCRIBE would."""
+        env = {"PATH": "/usr/bin:/bin", "BENCH_REDIS_PASSWORD": self.redis.password}
+        p = self.s.start("listener", [PYTHON, os.path.abspath(__file__), "--listen",
+                                      str(self.redis.port)], env=env)
+        lib.wait_for(lambda: p.stdout_text().startswith("ready") or not p.alive(), 10,
+                     "the listener")
+        return p
+
+    def stop_listener(self, p):
+        p.stop()
+        self.s.procs_test.remove(p)
+        seen = {}
+        for line in p.stdout_text().splitlines()[1:]:
+            tid, t, status = line.split()
+            seen.setdefault(tid, (float(t), status))
+        return seen
+
+    def latency_run(self, contender, slots, rate, n):
+        """Cache hits sent by the real Celery client (send_task) at a fixed
+        rate; latency = result published - just before send_task."""
+        self.flush()
+        w = contender.start(slots)
+        w.wait_ready()
+        time.sleep(0.5 if self.smoke else 2)     # let the Python pool settle too
+        lst = self.start_listener()
+        app = self.client_app()
+        app.send_task(TASK, args=list(pair(0)), queue=QUEUE).get(timeout=10)   # warm the client
+        sent, keep = {}, []
+        t0 = time.monotonic()
+        for i in range(n):
+            due = t0 + i / rate
+            d = due - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            k = self.rng.randrange(N_PAIRS)
+            t = time.monotonic()
+            res = app.send_task(TASK, args=list(pair(k)), queue=QUEUE)
+            sent[res.id] = (t, time.monotonic())
+            keep.append(res)
+        send_s = time.monotonic() - t0
+        lib.wait_for(lambda: self.results_count() >= n + 1, 30, "all results")
+        time.sleep(0.2)
+        seen = self.stop_listener(lst)
+        w.stop()
+        lat = [seen[tid][0] - t for tid, (t, _) in sent.items() if tid in seen]
+        # the same from the moment send_task returned (its LPUSH was sent)
+        lat_pushed = [seen[tid][0] - t for tid, (_, t) in sent.items() if tid in seen]
+        client = [t1 - t0 for t0, t1 in sent.values()]
+        ok = sum(1 for tid in sent if seen.get(tid, (0, ""))[1] == "SUCCESS")
+        r = {"contender": contender.name, "slots": slots, "rate": rate, "sent": n,
+             "achieved_rate": n / send_s, "received": len(lat), "success": ok,
+             "p50_ms": pct(lat, 50) * 1e3, "p90_ms": pct(lat, 90) * 1e3,
+             "p99_ms": pct(lat, 99) * 1e3, "max_ms": max(lat) * 1e3,
+             "mean_ms": statistics.mean(lat) * 1e3, "samples_ms": sorted(x * 1e3 for x in lat),
+             "send_task_p50_ms": pct(client, 50) * 1e3,
+             "after_send_p50_ms": pct(lat_pushed, 50) * 1e3,
+             "after_send_p99_ms": pct(lat_pushed, 99) * 1e3}
+        log(f"latency {contender.name} c={slots} @{rate}/s: p50 {r['p50_ms']:.2f} ms p99 "
+            f"{r['p99_ms']:.2f} ms max {r['max_ms']:.2f} ms ({ok}/{n} SUCCESS); send_task "
+            f"itself p50 {r['send_task_p50_ms']:.2f} ms, after it p50 {r['after_send_p50_ms']:.2f} ms")
+        return r
+
+    def bench_latency(self):
+        self.fill_cache()
+        rate = 50
+        n = 50 if self.smoke else 1500
+        res = {"ours": self.latency_run(self.ours, 4, rate, n),
+               "python": self.latency_run(self.py, 4, rate, n)}
+        self.results["latency"] = res
+        for k, r in res.items():
+            self.check(f"latency {k}: every task succeeded and was seen", r["success"] == n,
+                       f"{r['success']}/{n}")
+            self.check(f"latency {k}: p50 <= p99 <= max, > 0",
+                       0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"], "")
+
+    # ------------------------------------------------------------- miss --
+    def standin_totals(self):
+        st = self.standin.stats()
+        return (sum(st["submits"].values()), sum(st["results"].values()),
+                sum(st["status_polls"].values()), st)
+
+    def miss_run(self, label, contender, slots, n, dlo, dhi, **env):
+        """Cache misses, one at a time with at most 2 in flight (so no task
+        waits for a slot), each with its own model time drawn from
+        [dlo, dhi] s: the stand-in's delay is set before the task is sent and
+        the next task waits until the stand-in has seen this one's submit.
+        Added latency = (result visible - send) - model time."""
+        self.flush()
+        self.standin.reset()
+        w = contender.start(slots, **env)
+        w.wait_ready()
+        time.sleep(0.5 if self.smoke else 1.5)
+        lst = self.start_listener()
+        app = self.client_app()
+        run = uuid.uuid4().hex[:8]
+        sent = {}
+        delays = []
+        for i in range(n):
+            d = round(self.rng.uniform(dlo, dhi), 3)
+            self.standin.config("*", delay=d)
+            lib.wait_for(lambda: len(sent) - self.results_count() < 2, dhi + 30, "a free slot",
+                         interval=0.005)
+            person = f"https://bench.example/miss/{run}/{i}/person.jpg"
+            garment = f"https://bench.example/miss/{run}/{i}/garment.jpg"
+            t = time.monotonic()
+            res = app.send_task(TASK, args=[person, garment], queue=QUEUE)
+            sent[res.id] = (t, d)
+            delays.append(d)
+            lib.wait_for(lambda: self.standin_totals()[0] >= i + 1, 15, "the submit",
+                         interval=0.005)
+        lib.wait_for(lambda: self.results_count() >= n, dhi + 40, "all results")
+        time.sleep(0.2)
+        seen = self.stop_listener(lst)
+        w.stop()
+        submits, results, polls, st = self.standin_totals()
+        rids = st["request_ids"].get(PRIMARY, [])
+        c = self.rc(RESULT_DB)
+        added, bad = [], []
+        for tid, (t, d) in sent.items():
+            meta = json.loads(c.get("celery-task-meta-" + tid) or "{}")
+            url = str(meta.get("result"))
+            # which stand-in request produced it: its id is in the image URL
+            rid = url.rsplit("/", 1)[-1].split(".")[0]
+            if meta.get("status") != "SUCCESS" or tid not in seen or rid not in rids or \
+                    delays[rids.index(rid)] != d:
+                bad.append((tid, meta.get("status"), url[:120]))
+                continue
+            added.append((seen[tid][0] - t - d) * 1e3)
+        r = {"label": label, "contender": contender.name, "slots": slots, "tasks": n,
+             "model_time_s": [dlo, dhi], "env": env, "ok": len(added), "bad": bad[:5],
+             "submits": submits, "polls_per_task": polls / max(1, submits),
+             "p50_ms": pct(added, 50) if added else None,
+             "p90_ms": pct(added, 90) if added else None,
+             "p99_ms": pct(added, 99) if added else None,
+             "max_ms": max(added) if added else None,
+             "min_ms": min(added) if added else None,
+             "mean_ms": statistics.mean(added) if added else None,
+             "samples_ms": sorted(added)}
+        log(f"miss {label}: added p50 {r['p50_ms']:.0f} ms p99 {r['p99_ms']:.0f} ms "
+            f"min {r['min_ms']:.0f} max {r['max_ms']:.0f}; {r['polls_per_task']:.1f} polls per "
+            f"try-on; {len(added)}/{n} ok")
+        return r
+
+    def bench_miss(self):
+        n = 4 if self.smoke else 60
+        lo, hi = (0.3, 0.6) if self.smoke else (1.5, 3.5)
+        res = {"ours": self.miss_run("tryon-worker (default poll)", self.ours, 4, n, lo, hi)}
+        if not self.smoke:
+            res["ours_poll_100ms"] = self.miss_run(
+                "tryon-worker, TRYON_MODEL_POLL_INTERVAL=0.1", self.ours, 4, n, lo, hi,
+                TRYON_MODEL_POLL_INTERVAL="0.1")
+        res["python"] = self.miss_run("python (fal_client-style 0.1 s polls)", self.py, 4, n, lo, hi)
+        self.results["miss"] = res
+        for k, r in res.items():
+            self.check(f"miss {k}: every try-on succeeded with its own model time",
+                       r["ok"] == n, str(r["bad"]))
+            self.check(f"miss {k}: added latency positive and below 5 s",
+                       r["ok"] and 0 < r["min_ms"] and r["max_ms"] < 5000,
+                       f"min {r['min_ms']} max {r['max_ms']}")
+
+    # ------------------------------------------------- in flight, memory --
+    def inflight_run(self, contender, slots, model_time):
+        """slots try-ons published at once against a stand-in that takes
+        model_time per image: how many run at once, and the memory of the
+        whole process tree while they do."""
+        self.flush()
+        self.standin.reset()
+        self.standin.config("*", delay=model_time)
+        w = contender.start(slots)
+        w.wait_ready(timeout=180)
+        time.sleep(1 if self.smoke else 3)
+        idle = tree_memory(w.pid)
+        run = uuid.uuid4().hex[:8]
+        env = self.envelopes()
+        ids = [str(uuid.uuid4()) for _ in range(slots)]
+        msgs = [env.make(tid, f"https://bench.example/fly/{run}/{i}/p.jpg",
+                         f"https://bench.example/fly/{run}/{i}/g.jpg") for i, tid in enumerate(ids)]
+        spid = self.standin.proc.pid
+        t0 = time.monotonic()
+        self.publish(msgs)
+        ramp, peak, threads = None, 0, 0
+        samples = []
+        while time.monotonic() < t0 + model_time * 0.85:
+            sub, res, _, _ = self.standin_totals()
+            fly = sub - res
+            peak = max(peak, fly)
+            threads = max(threads, int(re.search(r"Threads:\s+(\d+)", open(f"/proc/{spid}/status").read()).group(1)))
+            if fly >= slots and ramp is None:
+                ramp = time.monotonic() - t0
+            if ramp is not None:
+                samples.append((fly, tree_memory(w.pid)))
+                if len(samples) >= 4:
+                    break
+                time.sleep(0.4)
+            else:
+                time.sleep(0.1)
+        if not samples:                      # never reached: measure anyway
+            samples.append((peak, tree_memory(w.pid)))
+        lib.wait_for(lambda: self.results_count() >= slots, model_time + 60, "all results",
+                     interval=0.1)
+        done_s = time.monotonic() - t0
+        w.stop()
+        bad = self.check_results([(tid, None) for tid in ids], sample=slots)
+        mem = {k: statistics.median(s[1][k] for s in samples) for k in ("rss", "pss", "procs")}
+        r = {"contender": contender.name, "slots": slots, "model_time_s": model_time,
+             "in_flight": max(s[0] for s in samples), "ramp_s": ramp, "all_done_s": done_s,
+             "idle": idle, "loaded": mem, "standin_threads": threads, "bad": bad[:5],
+             "per_job_rss": (mem["rss"] - idle["rss"]) / max(1, slots),
+             "per_job_pss": (mem["pss"] - idle["pss"]) / max(1, slots)}
+        log(f"in-flight {contender.name} c={slots}: {r['in_flight']} at once (ramp "
+            f"{ramp if ramp is None else round(ramp, 2)} s), tree RSS {mem['rss'] / 2**20:.1f} MiB "
+            f"PSS {mem['pss'] / 2**20:.1f} MiB in {mem['procs']:.0f} processes (idle RSS "
+            f"{idle['rss'] / 2**20:.1f} MiB); all done after {done_s:.1f} s; "
+            f"stand-in threads {threads}")
+        return r
+
+    def bench_inflight(self):
+        t = 2.0 if self.smoke else 15.0
+        ours = [4, 32] if self.smoke else [4, 32, 64, 200]
+        py = [4] if self.smoke else [4, 32, 64, 200]
+        res = {"ours": [self.inflight_run(self.ours, c, t) for c in ours],
+               "python": [self.inflight_run(self.py, c, t) for c in py]}
+        self.results["inflight"] = res
+        for r in res["ours"] + res["python"]:
+            self.check(f"in-flight {r['contender']} c={r['slots']}: all running at once",
+                       r["in_flight"] == r["slots"], f"{r['in_flight']}")
+            self.check(f"in-flight {r['contender']} c={r['slots']}: every try-on succeeded",
+                       not r["bad"], str(r["bad"]))
+            self.check(f"in-flight {r['contender']} c={r['slots']}: memory measured",
+                       r["loaded"]["rss"] > 0 and r["loaded"]["pss"] > 0, "")
+
+    # ------------------------------------------------------------- idle --
+    def idle_run(self, contender, slots):
+        self.flush()
+        w = contender.start(slots)
+        w.wait_ready(timeout=180)
+        time.sleep(1 if self.smoke else 3)
+        samples = []
+        for _ in range(3 if self.smoke else 5):
+            samples.append(tree_memory(w.pid))
+            time.sleep(0.2)
+        w.stop()
+        mem = {k: statistics.median(s[k] for s in samples) for k in ("rss", "pss", "procs")}
+        log(f"idle {contender.name} c={slots}: RSS {mem['rss'] / 2**20:.2f} MiB, PSS "
+            f"{mem['pss'] / 2**20:.2f} MiB, {mem['procs']:.0f} processes")
+        return {"contender": contender.name, "slots": slots, **mem}
+
+    def bench_idle(self):
+        res = {"ours": self.idle_run(self.ours, 4), "python": self.idle_run(self.py, 4)}
+        self.results["idle"] = res
+        for k, r in res.items():
+            self.check(f"idle {k}: memory measured", r["rss"] > 0 and r["pss"] > 0, "")
+
+    # ---------------------------------------------------------- startup --
+    def startup_run(self, contender):
+        """Process start (just before exec) to 'ready' in its log and to the
+        result of a cache-hit task that was waiting in the queue."""
+        self.flush()
+        msgs, ids = self.hit_messages(1)
+        self.publish(msgs)
+        key = "celery-task-meta-" + ids[0][0]
+        c = self.rc(RESULT_DB)
+        w = contender.start(4)
+        ready = first = None
+        deadline = time.monotonic() + 60
+        while (ready is None or first is None) and time.monotonic() < deadline:
+            now = time.monotonic()
+            if ready is None and w.ready():
+                ready = now - w.started
+            if first is None and c.exists(key):
+                first = now - w.started
+            time.sleep(0.001)
+        w.stop()
+        return ready, first
+
+    def bench_startup(self):
+        reps = 1 if self.smoke else 5
+        self.fill_cache()
+        variants = [("ours", self.ours), ("python", self.py)]
+        if not self.smoke:
+            variants.append(("python_default", Baseline(self, lean=False)))
+        res = {}
+        for k, cont in variants:
+            runs = [self.startup_run(cont) for _ in range(reps)]
+            res[k] = {"ready_s": statistics.median(r[0] for r in runs),
+                      "first_task_s": statistics.median(r[1] for r in runs), "runs": runs}
+            log(f"start-up {k}: ready {res[k]['ready_s'] * 1e3:.1f} ms, first task done "
+                f"{res[k]['first_task_s'] * 1e3:.1f} ms (median of {reps})")
+        self.results["startup"] = res
+        for k, r in res.items():
+            self.check(f"start-up {k} measured", 0 < r["ready_s"] and 0 < r["first_task_s"], "")
+
+    # ------------------------------------------------------------ sizes --
+    def bench_sizes(self):
+        res = {"binary": os.path.getsize(lib.BINARY)}
+        oci = os.path.join(ROOT, "build", "tryon-worker-oci.tar")
+        script = os.path.join(ROOT, "image", "build-oci.sh")
+        if os.path.exists(script) and not self.smoke:
+            subprocess.run(["sh", script], cwd=ROOT, capture_output=True, timeout=300)
+        if os.path.exists(oci):
+            res["image"] = os.path.getsize(oci)
+            res["image_kind"] = "build/tryon-worker-oci.tar"
+        else:
+            # A FROM scratch image holds the binary only: its layer is a tar
+            # of that one file (uncompressed, and gzip as registries store it).
+            path = os.path.join(self.s.tmp, "layer.tar")
+            with tarfile.open(path, "w") as t:
+                t.add(lib.BINARY, arcname="tryon-worker")
+            res["image"] = os.path.getsize(path)
+            with open(path, "rb") as f:
+                res["image_gz"] = len(zlib.compress(f.read(), 9))
+            res["image_kind"] = "scratch layer with the binary only (no image/build-oci.sh)"
+        res["python_closure"], res["python_closure_pkgs"] = dpkg_closure(
+            ["python3-celery", "python3-redis", "python3-requests"])
+        self.results["sizes"] = res
+        log(f"sizes: binary {res['binary'] / 2**20:.2f} MiB, image {res['image'] / 2**20:.2f} MiB "
+            f"({res['image_kind']}); Python closure {res['python_closure'] / 2**20:.0f} MiB in "
+            f"{res['python_closure_pkgs']} packages")
+        self.check("sizes measured", res["binary"] > 0 and res["image"] >= res["binary"] * 0.5
+                   and res["python_closure"] > 0, "")
+
+
+def dpkg_closure(roots):
+    """Installed size of Debian packages roots and everything they depend on
+    (Depends + Pre-Depends, installed packages only): what a Debian-based
+    image must carry to run the baseline, base system packages included."""
+    out = subprocess.run(["dpkg-query", "-W", "-f",
+                          "${Package}\t${Installed-Size}\t${Depends}, ${Pre-Depends}\t${Provides}\n"],
+                         capture_output=True, text=True).stdout
+    size, deps, provides = {}, {}, {}
+    for line in out.splitlines():
+        name, isz, dep, prov = (line.split("\t") + ["", "", ""])[:4]
+        size[name] = int(isz or 0) * 1024
+        deps[name] = [alt.strip().split()[0].split(":")[0]
+                      for d in dep.split(",") if d.strip() for alt in [d.split("|")[0]] if alt.strip()]
+        for p in prov.split(","):
+            if p.strip():
+                provides.setdefault(p.strip().split()[0], name)
+    seen, todo = set(), list(roots)
+    while todo:
+        p = todo.pop()
+        p = p if p in size else provides.get(p)
+        if not p or p in seen:
+            continue
+        seen.add(p)
+        todo += deps.get(p, [])
+    return sum(size[p] for p in seen), len(seen)
+
+
+# ------------------------------------------------------ the Redis limit ----
+MON_LINE = re.compile(r'^(\d+\.\d+) \[(\d+) ([^\]]+)\] (.*)$')
+MON_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"')
+UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+ESC = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", "\\": b"\\", '"': b'"'}
+NOT_THE_MIX = {b"DBSIZE", b"INFO", b"MONITOR", b"CLIENT", b"SCRIPT"}
+
+
+def unrepr(s):
+    """Undo redis-cli's quoting of one MONITOR argument."""
+    out, i = bytearray(), 0
+    while i < len(s):
+        if s[i] == "\\":
+            if s[i + 1] == "x":
+                out.append(int(s[i + 2:i + 4], 16))
+                i += 4
+            else:
+                out += ESC[s[i + 1]]
+                i += 2
+        else:
+            out += s[i].encode()
+            i += 1
+    return bytes(out)
+
+
+def parse_monitor(text):
+    """[(db, addr, [arg bytes])] for client commands (not those run by Lua)."""
+    cmds = []
+    for line in text.splitlines():
+        m = MON_LINE.match(line)
+        if not m or m.group(3) == "lua":
+            continue
+        args = [unrepr(t) for t in MON_TOKEN.findall(m.group(4))]
+        if args and args[0].upper() not in NOT_THE_MIX:
+            cmds.append((int(m.group(2)), m.group(3), args))
+    return cmds
+
+
+def resp_parts(args, slots):
+    """RESP encoding of one command as a list of bytes and ints; an int is
+    the index of a task id / delivery tag to substitute (same length)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for a in args:
+        parts.append(b"$%d\r\n" % len(a))
+        pos = 0
+        for m in UUID.finditer(a):
+            if m.group(0) in slots:
+                parts.append(a[pos:m.start()])
+                parts.append(slots[m.group(0)])
+                pos = m.end()
+        parts.append(a[pos:] + b"\r\n")
+    return parts
+
+
+class RawConn:
+    def __init__(self, port, password, db):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.tail = b""
+        self.send(resp(["AUTH", password]) + resp(["SELECT", str(db)]))
+        self.wait_for(b"+OK\r\n+OK\r\n")
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def wait_for(self, marker):
+        """Read replies until the stream ends with marker (a sentinel reply)."""
+        while not self.tail.endswith(marker):
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.tail = (self.tail + chunk)[-4096:]
+            if b"-NOSCRIPT" in chunk or b"-ERR" in chunk or b"-WRONGTYPE" in chunk:
+                raise AssertionError(f"replay error: {chunk[:300]!r}")
+        self.tail = b""
+
+    def close(self):
+        self.sock.close()
+
+
+def resp(args):
+    a = [x if isinstance(x, bytes) else str(x).encode() for x in args]
+    return b"*%d\r\n" % len(a) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in a)
+
+
+def sentinel(conn_name, k):
+    tok = f"bench-sentinel-{conn_name}-{k}".encode()
+    return resp(["ECHO", tok]), b"$%d\r\n%s\r\n" % (len(tok), tok)
+
+
+def bench_limit(self):
+    """The physical limit of the cache-hit path on this machine: the Redis
+    commands tryon-worker issues per cache-hit task (captured with MONITOR
+    while it ran a burst), plus the client's LPUSH, replayed as fast as
+    Redis takes them: pipelined on persistent connections, each task with
+    fresh ids so every script does its real work."""
+    slots = 32 if self.smoke else 64
+    m_tasks = 100 if self.smoke else 400
+    self.fill_cache()
+    self.flush()
+    w = self.ours.start(slots)
+    w.wait_ready()
+    time.sleep(0.3)
+    mon = self.s.start("monitor", ["redis-cli", "-p", str(self.redis.port), "--no-auth-warning",
+                                   "monitor"],
+                       env={"PATH": "/usr/bin:/bin", "REDISCLI_AUTH": self.redis.password})
+    lib.wait_for(lambda: mon.stdout_text().startswith("OK"), 10, "MONITOR")
+    msgs, ids = self.hit_messages(m_tasks)
+    self.publish(msgs)
+    lib.wait_for(lambda: self.results_count() >= m_tasks, 60, "the burst")
+    time.sleep(0.3)
+    mon.stop()
+    self.s.procs_test.remove(mon)
+    w.stop()
+    cmds = parse_monitor(mon.stdout_text())
+    bad = self.check_results([(tid, cached_url(i)) for tid, i in ids])
+    # what one task costs, by command (top level) and per connection kind
+    mix = {}
+    for db, _, args in cmds:
+        name = args[0].upper().decode()
+        if name == "EVALSHA":
+            name += " " + args[1][:8].decode()
+        mix[f"{name} (db {db})"] = mix.get(f"{name} (db {db})", 0) + 1
+    mix = {k: v / m_tasks for k, v in sorted(mix.items(), key=lambda kv: -kv[1])}
+    # ids to renew per replayed task: task ids and delivery tags
+    slots_map = {}
+    for raw in msgs:
+        e = json.loads(raw)
+        for tok in (e["headers"]["id"], e["properties"]["delivery_tag"]):
+            slots_map.setdefault(tok.encode(), len(slots_map))
+    per_db = {}
+    for db, _, args in cmds:
+        if args[0].upper() == b"BRPOPLPUSH":          # never block in a replay
+            args = [b"RPOPLPUSH"] + args[1:3]
+        if args[0].upper() == b"AUTH" and args[1] == b"(redacted)":
+            args = [b"AUTH", self.redis.password.encode()]
+        per_db.setdefault(db, []).extend(resp_parts(args, slots_map))
+    tasks_per_round = m_tasks
+    result = {"captured_commands": len(cmds), "capture_tasks": m_tasks, "capture_bad": bad[:3],
+              "mix_per_task": mix, "capture_slots": slots}
+    rounds = 8 if self.smoke else 150
+    for variant in ("worker", "worker+client"):
+        self.flush()
+        conns = {db: RawConn(self.redis.port, self.redis.password, db) for db in per_db}
+        extra = {}
+        if variant == "worker+client":
+            # the Celery client per task: SUBSCRIBE meta channel, GET meta, UNSUBSCRIBE
+            conns.setdefault(RESULT_DB, RawConn(self.redis.port, self.redis.password, RESULT_DB))
+            ps = RawConn(self.redis.port, self.redis.password, RESULT_DB)
+        payloads = []
+        for k in range(rounds):
+            fresh = [str(uuid.uuid4()).encode() for _ in range(len(slots_map))]
+            pl = {db: b"".join(p if isinstance(p, bytes) else fresh[p] for p in parts)
+                  for db, parts in per_db.items()}
+            if variant == "worker+client":
+                tids = [fresh[slots_map[json.loads(raw)["headers"]["id"].encode()]] for raw in msgs]
+                extra[k] = (b"".join(resp([b"SUBSCRIBE", b"celery-task-meta-" + t]) for t in tids),
+                            b"".join(resp([b"GET", b"celery-task-meta-" + t]) for t in tids),
+                            b"".join(resp([b"UNSUBSCRIBE", b"celery-task-meta-" + t]) for t in tids))
+            payloads.append(pl)
+        rpid = self.redis.proc.pid
+        cpu0, t0 = proc_cpu(rpid), time.monotonic()
+        pending = None
+        for k, pl in enumerate(payloads):
+            if variant == "worker+client":
+                sub, get, unsub = extra[k]
+                s_cmd, s_rep = resp(["PING", f"s{k}"]), b"$%d\r\ns%d\r\n" % (len(str(k)) + 1, k)
+                ps.send(sub + s_cmd)
+                ps.wait_for(s_rep)
+            marks = {}
+            for db, data in pl.items():
+                cmd, rep = sentinel(db, k)
+                conns[db].send(data + cmd)
+                marks[db] = rep
+            if variant == "worker":
+                # two rounds in flight: Redis never waits for this client
+                if pending:
+                    for db, rep in pending.items():
+                        conns[db].wait_for(rep)
+                pending = marks
+            else:
+                for db, rep in marks.items():
+                    conns[db].wait_for(rep)
+                cmd, rep = sentinel("get", k)
+                conns[RESULT_DB].send(get + cmd)
+                conns[RESULT_DB].wait_for(rep)
+                s_cmd, s_rep = resp(["PING", f"u{k}"]), b"$%d\r\nu%d\r\n" % (len(str(k)) + 1, k)
+                ps.send(unsub + s_cmd)
+                ps.wait_for(s_rep)
+        if pending:
+            for db, rep in pending.items():
+                conns[db].wait_for(rep)
+        dt, cpu = time.monotonic() - t0, proc_cpu(rpid) - cpu0
+        n = rounds * tasks_per_round
+        for c in conns.values():
+            c.close()
+        if variant == "worker+client":
+            ps.close()
+        done = self.results_count()
+        r = {"tasks": n, "seconds": dt, "rate": n / dt, "redis_cpu_util": cpu / dt,
+             "redis_cpu_per_task_us": cpu / n * 1e6, "limit": n / cpu if cpu > 0 else None,
+             "results_written": done}
+        result[variant] = r
+        log(f"redis limit ({variant}): {r['rate']:.0f} tasks/s measured with Redis at "
+            f"{r['redis_cpu_util'] * 100:.0f}% of a core: {r['redis_cpu_per_task_us']:.1f} us of "
+            f"Redis CPU per task, limit {r['limit']:.0f} tasks/s; {done} results written")
+    self.flush()
+    self.results["limit"] = result
+    self.check("limit: capture ran every task correctly", not bad, str(bad[:2]))
+    self.check("limit: replay wrote one result per task (scripts did real work)",
+               result["worker"]["results_written"] == result["worker"]["tasks"],
+               f"{result['worker']['results_written']} of {result['worker']['tasks']}")
+    self.check("limit: Redis was the bottleneck of the replay (>= 80% of a core)",
+               result["worker"]["redis_cpu_util"] >= 0.8 or self.smoke,
+               f"{result['worker']['redis_cpu_util']:.2f}")
+
+
+Bench.bench_limit = bench_limit
+
+
+# -------------------------------------------------------------- listener ---
+def listen_main(port):
+    """--listen PORT: print 'ready', then on SIGTERM one line per result
+    message seen: task id, CLOCK_MONOTONIC when it arrived, status."""
+    import redis
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    r = redis.Redis(host="127.0.0.1", port=port, db=RESULT_DB,
+                    password=os.environ["BENCH_REDIS_PASSWORD"])
+    p = r.pubsub(ignore_subscribe_messages=True)
+    p.psubscribe("celery-task-meta-*")
+    while p.get_message(timeout=0.1) is None and not p.subscribed:
+        pass
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    seen = []
+    while not stop:
+        m = p.get_message(timeout=0.2)
+        if m and m["type"] == "pmessage":
+            t = time.monotonic()
+            seen.append((m["channel"], t, m["data"]))
+    out = []
+    for ch, t, data in seen:
+        try:
+            status = json.loads(data).get("status", "?")
+        except ValueError:
+            status = "?"
+        out.append(f"{ch[17:].decode()} {t:.6f} {status}\n")
+    sys.stdout.write("".join(out))
+    sys.stdout.flush()
+    return 0
+
+
+# ------------------------------------------------------------------ main ---
+ALL = ("sizes", "idle", "startup", "throughput", "limit", "latency", "miss", "inflight")
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--smoke", action="store_true")
-    ap.add_argument("--only", default="")
-    ap.add_argument("--out", default=None)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--smoke", action="store_true", help="short run, checks, build/bench-smoke/")
+    ap.add_argument("--only", default="", help="comma-separated subset of: " + ",".join(ALL))
+    ap.add_argument("--out", default=None, help="results directory (default build/bench or build/bench-smoke)")
+    ap.add_argument("--listen", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--report", default=None, metavar="RESULTS_JSON",
+                    help="only regenerate the report and plots from a results file")
     args = ap.parse_args()
+    if args.listen:
+        return listen_main(args.listen)
+    import report
+    out = args.out or os.path.join(ROOT, "build", "bench-smoke" if args.smoke else "bench")
+    os.makedirs(out, exist_ok=True)
+    if args.report:
+        with open(args.report) as f:
+            results = json.load(f)
+        report.write(results, out, smoke=results.get("mode") == "smoke")
+        return 0
+    for mod in ("requests", "celery", "redis"):
+        try:
+            __import__(mod)
+        except ImportError:
+            print(f"bench: python3-{mod} is missing: apt-get install -y python3-{mod}")
+            return 2
+    if not shutil_which("gnuplot"):
+        print("bench: gnuplot is missing: apt-get install -y gnuplot-nox")
+        return 2
+    only = [x for x in args.only.split(",") if x] or list(ALL)
+    t0 = time.monotonic()
     b = Bench(args)
+    b.results["machine"] = machine()
+    failed = []
     try:
-        b.bench_throughput()
+        for name in only:
+            log(f"== {name}")
+            try:
+                getattr(b, "bench_" + name)()
+            except Exception as e:  # noqa: BLE001 - report it, go on with the rest
+                import traceback
+                traceback.print_exc()
+                failed.append(name)
+                b.check(f"{name}: ran to the end", False, repr(e)[:300])
     finally:
+        b.s.cleanup_test()
         b.s.close()
-    print(json.dumps(b.results, indent=1)[:3000])
+    b.results["elapsed_s"] = time.monotonic() - t0
+    path = os.path.join(out, "results.json")
+    with open(path, "w") as f:
+        json.dump(b.results, f, indent=1)
+    log(f"results in {path}")
+    try:
+        produced = report.write(b.results, out, smoke=args.smoke)
+        for p in produced:
+            b.check(f"report: {os.path.relpath(p, ROOT)} written",
+                    os.path.exists(p) and os.path.getsize(p) > 200, "")
+    except Exception as e:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        b.check("report written", False, repr(e)[:300])
+    elapsed = time.monotonic() - t0
+    if args.smoke:
+        b.check("smoke run under 60 s", elapsed < 60, f"{elapsed:.1f} s")
+    passed = sum(1 for c in b.checks if c[1])
+    nfail = len(b.checks) - passed
+    for name, ok, detail in b.checks:
+        if not ok:
+            print(f"FAILED: {name} {detail}")
+    print(f"bench: {elapsed:.1f} s")
+    print(f"{passed} passed, {nfail} failed")
+    return 0 if nfail == 0 else 1
+
+
+def shutil_which(name):
+    import shutil
+    return shutil.which(name)
 
 
 if __name__ == "__main__":

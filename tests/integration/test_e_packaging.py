@@ -203,7 +203,9 @@ def verify_unit(s, unit_text, exec_path, dropins=()):
     os.makedirs(man)
     shutil.copy(MAN, man)
     env = dict(os.environ, SYSTEMD_UNIT_PATH=d + ":", MANPATH=os.path.join(d, "man"))
-    r = run(s, ["systemd-analyze", "verify", unit], env=env)
+    # The man page check needs man(1); without it, verify everything else.
+    man_check = [] if shutil.which("man") else ["--man=no"]
+    r = run(s, ["systemd-analyze", "verify"] + man_check + [unit], env=env)
     assert r.returncode == 0 and not r.out.strip() and not r.err.strip(), r.out + r.err
     r = run(s, ["systemd-analyze", "security", "--offline=true", "--no-pager", unit], env=env)
     return r

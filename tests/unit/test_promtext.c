@@ -36,12 +36,12 @@ static void fill(struct metrics *m)
 	metrics_inc(m, METRIC_CACHE_REQUESTS, "miss", NULL, 2);
 	metrics_inc(m, METRIC_TASKS_SUCCEEDED, task, NULL, 1);
 	metrics_observe(m, METRIC_TASK_RUNTIME, task, NULL, 0.003);
-	metrics_inc(m, METRIC_MODEL_REQUESTS, flux, "success", 1);
+	metrics_inc(m, METRIC_MODEL_REQUESTS, flux, "ok", 1);
 	metrics_observe(m, METRIC_MODEL_LATENCY, flux, NULL, 12.5);
 	metrics_inc(m, METRIC_MODEL_SPEND, flux, NULL, 0.05);
 	metrics_inc(m, METRIC_TASKS_SUCCEEDED, task, NULL, 1);
 	metrics_observe(m, METRIC_TASK_RUNTIME, task, NULL, 12.75);
-	metrics_inc(m, METRIC_MODEL_REQUESTS, flux, "http_error", 1);
+	metrics_inc(m, METRIC_MODEL_REQUESTS, flux, "transient", 1);
 	metrics_observe(m, METRIC_MODEL_LATENCY, flux, NULL, 0.5);
 	metrics_inc(m, METRIC_MODEL_REQUESTS, fashn, "timeout", 1);
 	metrics_observe(m, METRIC_MODEL_LATENCY, fashn, NULL, 60.5);
@@ -243,6 +243,14 @@ static void test_refusals(void)
 	CHECK(metrics_find(&reg, METRIC_WORKER_TASKS_ACTIVE, "h", NULL)->value == 1);
 	CHECK(metrics_inc(&reg, METRIC_MODEL_SPEND, "e", NULL, 0.075) == 0);
 	CHECK(metrics_find(&reg, METRIC_MODEL_SPEND, "e", NULL)->value == 0.075);
+	/* Running totals kept elsewhere: up or equal, never down. */
+	double before = dropped_count(&reg);
+	CHECK(metrics_set_total(&reg, METRIC_MODEL_REQUESTS, "e", "ok", 5) == 0);
+	CHECK(metrics_set_total(&reg, METRIC_MODEL_REQUESTS, "e", "ok", 5) == 0);
+	CHECK(metrics_set_total(&reg, METRIC_MODEL_REQUESTS, "e", "ok", 4) == -1);
+	CHECK(metrics_set_total(&reg, METRIC_WORKER_SLOTS, NULL, NULL, 4) == -1);   /* a gauge */
+	CHECK(metrics_find(&reg, METRIC_MODEL_REQUESTS, "e", "ok")->value == 5);
+	CHECK(dropped_count(&reg) == before + 2);
 	CHECK(metrics_def(METRIC_COUNT) == NULL);
 	CHECK(!strcmp(metrics_def(METRIC_TASKS_SUCCEEDED)->name, "celery_task_succeeded_total"));
 }
