@@ -6,10 +6,11 @@
 #ifndef TRYON_BREAKER_H
 #define TRYON_BREAKER_H
 
+/* Ordered by badness (the metrics gauge uses the values as they are). */
 enum breaker_state {
 	BREAKER_CLOSED = 0,   /* calls allowed; counting consecutive failures */
-	BREAKER_OPEN,         /* calls skipped until the cool-down ends */
-	BREAKER_HALF_OPEN     /* cool-down over: one probe call decides */
+	BREAKER_HALF_OPEN = 1,/* cool-down over: one probe call decides */
+	BREAKER_OPEN = 2      /* calls skipped until the cool-down ends */
 };
 
 /* What one job may do with the endpoint. ALLOW is 0 so that zeroed hints

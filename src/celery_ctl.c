@@ -1248,28 +1248,20 @@ int celery_ctl_body_error(struct buf *out, const char *text)
 
 int celery_ctl_body_unknown(struct buf *out, const char *method)
 {
-	struct buf m;
-	int rc;
-
-	buf_init(&m);
-	py_exc_repr(&m, "KeyError", method ? method : "",
-		    method ? strlen(method) : 0);
-	rc = m.failed ? -1 : body_kv(out, "error", m.data, m.len);
-	buf_free(&m);
-	return rc;
+	return body_exc(out, "KeyError", method ? method : "",
+			method ? strlen(method) : 0);
 }
 
 int celery_ctl_body_missing(struct buf *out, const char *func,
 			    const char *const *names, size_t n)
 {
-	struct buf m, e;
+	struct buf m;
 	size_t i;
 	int rc;
 
 	if (!func || !names || n == 0)
 		return -1;
 	buf_init(&m);
-	buf_init(&e);
 	buf_printf(&m, "%s() missing %zu required positional argument%s: ",
 		   func, n, n == 1 ? "" : "s");
 	/* 'a' / 'a' and 'b' / 'a', 'b', and 'c' (Python's format) */
@@ -1280,10 +1272,8 @@ int celery_ctl_body_missing(struct buf *out, const char *func,
 			buf_append_str(&m, n > 2 ? "and " : " and ");
 		buf_printf(&m, "'%s'", names[i]);
 	}
-	py_exc_repr(&e, "TypeError", m.data, m.len);
-	rc = e.failed || m.failed ? -1 : body_kv(out, "error", e.data, e.len);
+	rc = m.failed ? -1 : body_exc(out, "TypeError", m.data, m.len);
 	buf_free(&m);
-	buf_free(&e);
 	return rc;
 }
 
@@ -1572,6 +1562,117 @@ int celery_ctl_body_stats(struct buf *out, const struct celery_ctl_stats *s)
 	return commit(out, &tmp);
 }
 
+/* repr() of JSON value t, as Python prints the object json.loads makes of
+ * it: 'str' (repr quoting), ints as written, floats shortest, True/False/
+ * None, [..] and {'k': v}. */
+static void py_repr_value(struct buf *out, const struct json_doc *d, int t)
+{
+	struct buf s;
+	size_t a, b;
+	double v;
+	int64_t iv;
+	int i, e;
+
+	switch (json_kind(d, t)) {
+	case JSON_K_STRING:
+		buf_init(&s);
+		if (json_tok_unescape(d, t, &s, NULL, 0) == 0)
+			py_repr_str(out, s.data ? s.data : "", s.len);
+		buf_free(&s);
+		break;
+	case JSON_K_NUMBER:
+		json_tok_span(d, t, &a, &b);
+		switch (json_tok_int64(d, t, &iv, NULL, 0)) {
+		case 0:
+			json_write_int(out, iv); /* "-0" is the int 0 */
+			break;
+		case JSON_EFRAC:
+			if (json_tok_double(d, t, &v, NULL, 0) == 0)
+				w_double(out, v);
+			else /* 1e400 reads as inf */
+				buf_append_str(out, d->js[a] == '-' ? "-inf" : "inf");
+			break;
+		default:
+			buf_append(out, d->js + a, b - a); /* a big int */
+			break;
+		}
+		break;
+	case JSON_K_NONFINITE:
+		json_tok_span(d, t, &a, &b);
+		buf_append_str(out, d->js[a] == 'N'   ? "nan"
+				    : d->js[a] == '-' ? "-inf"
+						      : "inf");
+		break;
+	case JSON_K_TRUE:
+		buf_append_str(out, "True");
+		break;
+	case JSON_K_FALSE:
+		buf_append_str(out, "False");
+		break;
+	case JSON_K_ARRAY:
+		buf_append_char(out, '[');
+		for (i = 0, e = t + 1; i < d->toks[t].size; i++, e = json_skip(d, e)) {
+			if (i)
+				buf_append_str(out, ", ");
+			py_repr_value(out, d, e);
+		}
+		buf_append_char(out, ']');
+		break;
+	case JSON_K_OBJECT:
+		buf_append_char(out, '{');
+		for (i = 0, e = t + 1; i < d->toks[t].size;
+		     i++, e = json_skip(d, json_skip(d, e))) {
+			if (i)
+				buf_append_str(out, ", ");
+			py_repr_value(out, d, e);
+			buf_append_str(out, ": ");
+			py_repr_value(out, d, json_skip(d, e));
+		}
+		buf_append_char(out, '}');
+		break;
+	default:
+		buf_append_str(out, "None");
+		break;
+	}
+}
+
+int celery_ctl_exc_repr(struct buf *out, const char *type,
+			const char *args_json, size_t len)
+{
+	struct json_doc d;
+	struct buf tmp;
+	int i, e, n;
+
+	if (!type)
+		return -1;
+	if (!args_json) {
+		args_json = "[]";
+		len = 2;
+	} else if (len == 0) {
+		len = strlen(args_json);
+	}
+	if (json_parse(&d, args_json, len, CELERY_CTL_MAX_TOKENS, NULL, 0) < 0)
+		return -1;
+	if (json_kind(&d, 0) != JSON_K_ARRAY) {
+		json_doc_free(&d);
+		return -1;
+	}
+	/* BaseException.__repr__: Name(repr(arg)) for one argument, else
+	 * Name + repr(args), whose tuple form is (a, b) or () */
+	buf_init(&tmp);
+	buf_append_str(&tmp, type);
+	buf_append_char(&tmp, '(');
+	n = d.toks[0].size;
+	for (i = 0, e = 1; i < n; i++, e = json_skip(&d, e)) {
+		if (i)
+			buf_append_str(&tmp, ", ");
+		py_repr_value(&tmp, &d, e);
+	}
+	buf_append_char(&tmp, ')');
+	json_doc_free(&d);
+	return commit(out, &tmp);
+}
+
 /* ---- celery_ctl_handle ------------------------------------------------ */
 
 void celery_ctl_action_free(struct celery_ctl_action *act)
@@ -1579,6 +1680,7 @@ void celery_ctl_action_free(struct celery_ctl_action *act)
 	if (!act)
 		return;
 	celery_ctl_ids_free(act->ids, act->n_ids);
+	free(act->ts);
 	memset(act, 0, sizeof *act);
 }
 
@@ -1659,6 +1761,18 @@ static int do_revoke(const struct celery_ctl_request *req,
 	return rc;
 }
 
+/* The time of a LimitedSet._data entry: [ts, id] (or a bare ts), as
+ * LimitedSet.update reads it; *when is left alone otherwise. */
+static void entry_time(const struct json_doc *d, int v, double *when)
+{
+	int k = json_kind(d, v);
+
+	if (k == JSON_K_ARRAY && d->toks[v].size > 0)
+		v = json_arr_get(d, v, 0);
+	if (json_kind(d, v) == JSON_K_NUMBER)
+		json_tok_double(d, v, when, NULL, 0);
+}
+
 /* hello(state, from_node, revoked=None): a peer's mingle at its start. */
 static int do_hello(const struct celery_ctl_request *req,
 		    const struct celery_ctl_state *st, struct buf *body,
@@ -1693,19 +1807,27 @@ static int do_hello(const struct celery_ctl_request *req,
 	}
 	for (i = 0; i < st->n_revoked; i++) {
 		ids[n] = st->revoked[i];
-		ts[n++] = st->revoked_ts ? st->revoked_ts[i] : 0.0;
+		ts[n++] = st->revoked_ts ? st->revoked_ts[i] : st->now;
 	}
 	k = t >= 0 ? json_kind(d, t) : JSON_K_INVALID;
 	if (k == JSON_K_OBJECT || k == JSON_K_ARRAY) {
 		size_t cap2 = 0;
 
+		act->ts = calloc((size_t)d->toks[t].size + 1, sizeof *act->ts);
+		if (!act->ts)
+			goto fail;
 		for (i = 0, e = t + 1; i < (size_t)d->toks[t].size;
 		     i++, e = json_skip(d, k == JSON_K_OBJECT ? json_skip(d, e) : e)) {
+			double when = st->now;
+
 			if (json_kind(d, e) != JSON_K_STRING ||
 			    tok_cstr(d, e, &s) < 0)
 				continue;
+			if (k == JSON_K_OBJECT)
+				entry_time(d, json_skip(d, e), &when);
+			act->ts[act->n_ids] = when;
 			if (ids_push(&act->ids, &act->n_ids, &cap2, s) < 0)
-				break;
+				goto fail;
 		}
 		act->act = CELERY_CTL_ACT_SYNC;
 	}
@@ -1717,7 +1839,7 @@ static int do_hello(const struct celery_ctl_request *req,
 			;
 		if (j == n && n < cap) {
 			ids[n] = act->ids[i];
-			ts[n++] = 0.0;
+			ts[n++] = act->ts[i];
 		}
 	}
 	act->clock_used = 1;
@@ -1726,6 +1848,10 @@ static int do_hello(const struct celery_ctl_request *req,
 	free(ids);
 	free(ts);
 	return rc;
+fail:
+	free(ids);
+	free(ts);
+	return -1;
 }
 
 static int do_query_task(const struct celery_ctl_request *req,

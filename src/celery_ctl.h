@@ -22,8 +22,6 @@
 #define CELERY_CTL_MAX_PATTERN 1024
 /* worker.heartbeat cadence of Celery's Heart (seconds), sent as "freq". */
 #define CELERY_CTL_HEARTBEAT_FREQ 2.0
-/* Monitors drop a node after timestamp + freq * 2 (events/state.py). */
-#define CELERY_CTL_HEARTBEAT_EXPIRE_FACTOR 2.0
 /* Celery's timer priority for ETA requests, reported by `scheduled`. */
 #define CELERY_CTL_ETA_PRIORITY 6
 
@@ -54,7 +52,7 @@ struct celery_ctl_request {
 	int has_reply;           /* reply_to present: a call, send a reply */
 	char *reply_exchange;    /* reply_to.exchange ("reply.celery.pidbox") */
 	char *reply_routing_key; /* reply_to.routing_key (the client's oid) */
-	char *pattern;           /* only when a string */
+	char *pattern;           /* NULL when absent/null (else a string) */
 	char *matcher;
 	int64_t clock;           /* headers.clock, 0 when absent/not an int */
 	int has_expires;         /* headers.expires was a positive number */
@@ -125,10 +123,12 @@ int celery_ctl_arg_ids(const struct celery_ctl_request *req, const char *name,
 		       char ***ids, size_t *n, struct buf *why);
 void celery_ctl_ids_free(char **ids, size_t n);
 /* Celery's signals.signum(signal or "SIGTERM") for the `signal` argument:
- * absent/null/false/0/"" -> SIGTERM; an int as is; an uppercase name with
- * or without "SIG". Returns 0 with *signum, or -1 with Python's error repr
- * appended to why: TypeError('signal name must be uppercase string.') or
- * AttributeError("module 'signal' has no attribute 'SIGFOO'"). */
+ * absent/null/false/0/"" -> SIGTERM; an int 1..64 as is; an uppercase
+ * Linux signal name with or without "SIG". Returns 0 with *signum, or -1
+ * with Python's error repr appended to why (when not NULL):
+ * TypeError('signal name must be uppercase string.'),
+ * AttributeError("module 'signal' has no attribute 'SIGFOO'"), or for an
+ * int out of range ValueError('signal number out of range'). */
 int celery_ctl_signum(const struct celery_ctl_request *req, const char *name,
 		      int *signum, struct buf *why);
 
@@ -207,8 +207,10 @@ int celery_ctl_body_tasks(struct buf *out, const char *hostname,
 int celery_ctl_body_scheduled(struct buf *out, const char *hostname,
 			      const struct celery_ctl_task *t, size_t n);
 /* hello (mingle): {"revoked": {"<id>": [<ts>, "<id>"], ...}, "clock": N}
- * (LimitedSet._data entries). ts: the time each id was revoked (Celery uses
- * monotonic seconds; any float works for the peer). */
+ * (LimitedSet._data entries). ts: when each id was revoked, in
+ * CLOCK_MONOTONIC seconds as Celery stamps them (time.monotonic()); a peer
+ * purges entries older than 3 hours by that clock, and it needs floats,
+ * which is what is written. NULL ts: 0.0 each. */
 int celery_ctl_body_hello(struct buf *out, const char *const *revoked,
 			  const double *ts, size_t n, int64_t clock);
 /* revoke / terminate replies, Celery's exact texts:
@@ -264,8 +266,9 @@ struct celery_ctl_state {
 	const struct celery_ctl_task *scheduled; /* held for their ETA */
 	size_t n_scheduled;
 	const char *const *revoked;          /* ids flagged revoked */
-	const double *revoked_ts;            /* may be NULL (0.0 each) */
+	const double *revoked_ts;            /* when (monotonic); NULL: now */
 	size_t n_revoked;
+	double now;                          /* CLOCK_MONOTONIC seconds */
 	const struct celery_ctl_stats *stats; /* NULL -> stats is an error */
 	int64_t clock;                       /* the app's Lamport clock now */
 	int task_events;                     /* task events on */
@@ -278,7 +281,8 @@ enum celery_ctl_act {
 				    * not run: store REVOKED "revoked"); with
 				    * terminate, kill running ones with
 				    * signum and store REVOKED "terminated" */
-	CELERY_CTL_ACT_SYNC,       /* hello: merge ids into the revoked set */
+	CELERY_CTL_ACT_SYNC,       /* hello: merge ids (revoked at ts[i]) into
+				    * the revoked set */
 	CELERY_CTL_ACT_SHUTDOWN,   /* warm shutdown; Celery sends no reply */
 	CELERY_CTL_ACT_EVENTS_ON,  /* start sending task events */
 	CELERY_CTL_ACT_EVENTS_OFF,
@@ -288,6 +292,7 @@ struct celery_ctl_action {
 	int act;
 	char **ids;       /* owned: celery_ctl_action_free */
 	size_t n_ids;
+	double *ts;       /* SYNC: the peer's revoke time of each id (owned) */
 	int terminate;
 	int signum;
 	int clock_used;   /* the body carries clock_value (hello): the
@@ -405,6 +410,15 @@ struct celery_ctl_task_ev {
 	 * both. */
 	int multi;
 };
+/* repr(exc) of an exception of class type built with the exc_message
+ * array args_json[0..len) (len 0: strlen; NULL: no arguments), the text
+ * Celery sends as task-failed/-retried "exception": "ValueError('boom')",
+ * "MyError('custom', 42)", "TimeLimitExceeded(5.0)". Python repr rules
+ * for the values (quotes, True/None, shortest floats). 0 or -1 (not a JSON
+ * array; out left as it was). For "result", use celery_repr (celery_msg.h)
+ * with CELERY_REPR_MAXSIZE: Celery sends saferepr(retval, 1024). */
+int celery_ctl_exc_repr(struct buf *out, const char *type,
+			const char *args_json, size_t len);
 /* Append channel and envelope of a task event (see celery_ctl_event_worker).
  * Returns 0 or -1 with err. */
 int celery_ctl_event_task(struct buf *channel, struct buf *out, int db,

@@ -169,6 +169,9 @@ static void absorb_call(struct tryon_state *st, const struct tryon_hints *given,
 						 : lat;
 		ms->latency_n++;
 	}
+	if (st->on_call)
+		st->on_call(st->on_call_arg, (enum tryon_model)m, (enum tryon_outcome)o, lat > 0 ? lat : 0,
+			    cost > 0 ? cost : 0);
 	if (o == TRYON_OUT_SKIPPED)
 		return;
 	int probe = given && given->gate[m] == BREAKER_PROBE && !used[m];

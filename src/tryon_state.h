@@ -68,6 +68,12 @@ struct tryon_state {
 	unsigned long paths_failed;        /* no result (model errors, soft limit) */
 	unsigned long paths_invalid;       /* refused arguments (no call made) */
 	int cache_outage;                  /* last report was an error; logged once */
+	/* Optional observer, set by the parent after init (e.g. metrics):
+	 * called once per reported model call, latency in seconds (0 when not
+	 * submitted), cost in USD (0 unless the submit was accepted). */
+	void (*on_call)(void *arg, enum tryon_model m, enum tryon_outcome o, double latency,
+			double cost);
+	void *on_call_arg;
 };
 
 /* Set up breakers from cfg (threshold, cool-down; a lost probe is forgotten

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "celery_ctl.h"
 #include "celery_msg.h"
 #include "exitclass.h"
 #include "ids.h"
@@ -125,7 +126,19 @@ struct worker {
 	struct len_ref { struct worker *w; int idx; } len_refs[CONFIG_MAX_QUEUES * 4 + 1];
 	long lens[CONFIG_MAX_QUEUES * 4 + 1];
 	char last_error[300];
+	/* Remote control and events (Celery's pidbox and celeryev). */
+	struct redis_conn *pubsub;
+	int64_t clock;             /* Lamport clock shared with Celery peers */
+	int task_events;
+	double next_event_heartbeat;
+	long started_count;        /* tasks started since start ("processed") */
+	long *task_totals;         /* per registered task name, for stats */
+	char **revoked;            /* ring of revoked ids */
+	double *revoked_at;
+	int n_revoked, revoked_next;
 };
+
+#define MAX_REVOKED 10000
 
 /* -- clocks ------------------------------------------------------------ */
 
@@ -377,6 +390,333 @@ static void dead_letter(struct worker *w, struct msg *m, const char *reason,
 	pending_add(w, f);
 }
 
+/* -- remote control and events ----------------------------------------- */
+
+static int revoked_index(const struct worker *w, const char *id)
+{
+	for (int i = 0; i < w->n_revoked; i++)
+		if (w->revoked[i] && !strcmp(w->revoked[i], id))
+			return i;
+	return -1;
+}
+
+static void revoked_add(struct worker *w, const char *id, double at)
+{
+	if (!w->revoked || revoked_index(w, id) >= 0)
+		return;
+	int i = w->revoked_next;
+	free(w->revoked[i]);
+	w->revoked[i] = strdup(id);
+	w->revoked_at[i] = at;
+	w->revoked_next = (i + 1) % MAX_REVOKED;
+	if (w->n_revoked < MAX_REVOKED)
+		w->n_revoked++;
+}
+
+static void event_base(struct worker *w, struct celery_ctl_event_base *b, char tag[37])
+{
+	ids_uuid4(tag);
+	memset(b, 0, sizeof *b);
+	b->hostname = w->cfg->hostname;
+	b->pid = getpid();
+	b->clock = ++w->clock;
+	b->timestamp = wall_now();
+	b->delivery_tag = tag;
+}
+
+static void publish(struct worker *w, const struct buf *channel, const struct buf *env)
+{
+	if (!redis_conn_is_ready(w->cmd))
+		return;   /* events are fire-and-forget, as in Celery */
+	const char *argv[] = { "PUBLISH", channel->data, env->data };
+	size_t lens[] = { 7, channel->len, env->len };
+	redis_conn_command(w->cmd, NULL, NULL, 0, 3, argv, lens);
+}
+
+static void send_worker_event(struct worker *w, const char *type)
+{
+	struct celery_ctl_event_base b;
+	struct celery_ctl_worker_event we = { 0 };
+	struct buf ch, env;
+	char tag[37], err[200];
+	double load[3] = { 0, 0, 0 };
+
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
+			load[0] = load[1] = load[2] = 0;
+		fclose(f);
+	}
+	event_base(w, &b, tag);
+	we.freq = CELERY_CTL_HEARTBEAT_FREQ;
+	we.active = w->busy;
+	we.processed = w->started_count;
+	memcpy(we.loadavg, load, sizeof load);
+	we.sw_ver = version_string;
+	buf_init(&ch), buf_init(&env);
+	if (celery_ctl_event_worker(&ch, &env, w->broker_url.db, type, &b, &we, err, sizeof err) == 0)
+		publish(w, &ch, &env);
+	buf_free(&ch), buf_free(&env);
+}
+
+static void send_task_event(struct worker *w, struct celery_ctl_task_ev *ev)
+{
+	struct celery_ctl_event_base b;
+	struct buf ch, env;
+	char tag[37], err[200];
+
+	if (!w->task_events)
+		return;
+	event_base(w, &b, tag);
+	buf_init(&ch), buf_init(&env);
+	if (celery_ctl_event_task(&ch, &env, w->broker_url.db, &b, ev, err, sizeof err) == 0)
+		publish(w, &ch, &env);
+	buf_free(&ch), buf_free(&env);
+}
+
+static void task_event_simple(struct worker *w, int type, const struct msg *m)
+{
+	struct celery_ctl_task_ev ev = { .type = type, .uuid = m->env.task_id };
+	if (type == CELERY_CTL_EV_RECEIVED) {
+		ev.name = m->env.task;
+		ev.args_repr = m->env.argsrepr;
+		ev.kwargs_repr = m->env.kwargsrepr;
+		ev.root_id = m->env.root_id;
+		ev.parent_id = m->env.parent_id;
+		ev.retries = m->env.retries;
+		ev.eta = m->env.eta_str;
+		ev.expires = m->env.expires_str;
+	}
+	send_task_event(w, &ev);
+}
+
+static void task_event_exc(struct worker *w, int type, const struct msg *m, const char *exc_type,
+			   const char *args_json, const char *traceback)
+{
+	struct buf repr;
+	buf_init(&repr);
+	celery_ctl_exc_repr(&repr, exc_type, args_json ? args_json : "[]", strlen(args_json ? args_json : "[]"));
+	struct celery_ctl_task_ev ev = { .type = type, .uuid = m->env.task_id,
+					 .exception_repr = repr.data, .traceback = traceback };
+	send_task_event(w, &ev);
+	buf_free(&repr);
+}
+
+/* inspect shows arguments: decode the body for it. This is the one place
+ * the parent reads arguments, and only on an operator's request. */
+static void fill_ctl_task(struct celery_ctl_task *t, struct celery_body *b, const struct msg *m,
+			  double started, pid_t pid)
+{
+	char err[128];
+	memset(t, 0, sizeof *t);
+	t->id = m->env.task_id;
+	t->name = m->env.task;
+	t->time_start = started;
+	t->exchange = m->env.exchange;
+	t->routing_key = m->env.routing_key;
+	t->priority = m->env.priority;
+	t->redelivered = m->env.redelivered;
+	t->pid = pid;
+	t->eta = m->env.eta_str;
+	if (celery_body_parse(b, m->env.body, m->env.body_len, m->env.protocol, err, sizeof err) == 0) {
+		t->args_json = b->args_json;
+		t->args_len = b->args_len;
+		t->kwargs_json = b->kwargs_json;
+		t->kwargs_len = b->kwargs_len;
+	}
+}
+
+static void on_reply_pushed(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	(void)c, (void)r, (void)err, (void)arg;
+}
+
+/* Revoke held messages (ETA or waiting for a slot): REVOKED, acked. */
+static void revoke_held(struct worker *w, const char *id)
+{
+	struct msg **lists[2] = { &w->eta, &w->ready };
+	int *counts[2] = { &w->n_eta, &w->n_ready };
+	for (int l = 0; l < 2; l++) {
+		for (struct msg **p = lists[l]; *p;) {
+			struct msg *m = *p;
+			if (strcmp(m->env.task_id, id)) {
+				p = &m->next;
+				continue;
+			}
+			*p = m->next;
+			(*counts[l])--;
+			if (l == 1) {
+				w->ready_tail = NULL;
+				for (struct msg *t = w->ready; t; t = t->next)
+					w->ready_tail = t;
+			}
+			struct finish *f = finish_new();
+			if (!f) {
+				msg_free(m);
+				continue;
+			}
+			f->msg = m;
+			meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
+					   "celery.exceptions", "revoked", &m->env);
+			metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
+			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = id };
+			send_task_event(w, &ev);
+			log_info("task.revoked", "task=%s id=%s held=1", m->env.task, id);
+			pending_add(w, f);
+		}
+	}
+}
+
+static void start_drain(struct worker *w, double now);
+
+static void control_message(struct redis_conn *c, struct resp_value *msg, void *arg)
+{
+	struct worker *w = arg;
+	struct celery_ctl_request req;
+	struct celery_ctl_action act;
+	struct buf body;
+	char err[256];
+	(void)c;
+
+	if (msg->type != RESP_ARRAY || msg->n_elems != 4 || msg->elems[3]->type != RESP_BULK)
+		return;
+	memset(&act, 0, sizeof act);
+	if (celery_ctl_parse(msg->elems[3]->str, msg->elems[3]->len, (size_t)w->cfg->max_message_bytes,
+			     &req, err, sizeof err) < 0) {
+		log_debug("control.bad_message", "reason=\"%s\"", err);
+		celery_ctl_request_free(&req);
+		return;
+	}
+	w->clock = celery_ctl_clock_adjust(w->clock, req.clock);
+	if (celery_ctl_addressed(&req, w->cfg->hostname) != CELERY_CTL_ADDR_YES) {
+		celery_ctl_request_free(&req);
+		return;
+	}
+	double now = redis_now(), wall = wall_now();
+	int ns = w->n_slots, n_active = 0, n_ready = 0, n_eta = 0;
+	struct celery_ctl_task *active = calloc((size_t)ns + 1, sizeof *active);
+	struct celery_ctl_task *reserved = calloc((size_t)w->n_ready + 1, sizeof *reserved);
+	struct celery_ctl_task *scheduled = calloc((size_t)w->n_eta + 1, sizeof *scheduled);
+	int64_t *pids = calloc((size_t)ns + 1, sizeof *pids);
+	size_t n_bodies = (size_t)ns + (size_t)w->n_ready + (size_t)w->n_eta + 1, nb = 0;
+	struct celery_body *bodies = calloc(n_bodies, sizeof *bodies);
+	const char *const *names = tasks_registered(w->cfg);
+	size_t n_names = 0;
+	while (names[n_names])
+		n_names++;
+	for (int i = 0; active && pids && bodies && i < ns; i++) {
+		struct slot *sl = &w->slots[i];
+		if (sl->state == SLOT_RUNNING && sl->msg) {
+			fill_ctl_task(&active[n_active], &bodies[nb++], sl->msg, wall - (now - sl->started), sl->pid);
+			pids[n_active++] = sl->pid;
+		}
+	}
+	for (struct msg *m = w->ready; reserved && bodies && m; m = m->next)
+		fill_ctl_task(&reserved[n_ready++], &bodies[nb++], m, 0, 0);
+	for (struct msg *m = w->eta; scheduled && bodies && m; m = m->next)
+		fill_ctl_task(&scheduled[n_eta++], &bodies[nb++], m, 0, 0);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	struct celery_ctl_stats stats = {
+		.total_names = names, .total_counts = (const int64_t *)w->task_totals, .n_total = n_names,
+		.pid = getpid(), .clock = w->clock, .uptime = wall - w->started_wall,
+		.max_concurrency = w->n_slots, .processes = pids, .n_processes = (size_t)n_active,
+		.soft_time_limit = w->cfg->soft_time_limit, .time_limit = w->cfg->time_limit,
+		.broker_host = w->broker_url.host ? w->broker_url.host : w->broker_url.path,
+		.broker_port = w->broker_url.port, .broker_db = w->broker_url.db,
+		.broker_user = w->broker_url.user, .broker_ssl = w->broker_url.transport == REDIS_TRANSPORT_TLS,
+		.visibility_timeout = w->cfg->visibility_timeout, .prefetch_count = w->n_slots, .rusage = &ru,
+	};
+	struct celery_ctl_state st = {
+		.hostname = w->cfg->hostname, .task_names = names, .n_task_names = n_names,
+		.active = active, .n_active = (size_t)n_active, .reserved = reserved, .n_reserved = (size_t)n_ready,
+		.scheduled = scheduled, .n_scheduled = (size_t)n_eta,
+		.revoked = (const char *const *)w->revoked, .revoked_ts = w->revoked_at, .n_revoked = (size_t)w->n_revoked,
+		.now = now, .stats = &stats, .clock = w->clock, .task_events = w->task_events,
+	};
+	buf_init(&body);
+	if (celery_ctl_handle(&req, &st, &body, &act, err, sizeof err) < 0) {
+		log_warn("control.failed", "method=%s reason=\"%s\"", req.method ? req.method : "-", err);
+	} else {
+		if (act.clock_used && act.clock_value > w->clock)
+			w->clock = act.clock_value;
+		log_info("control.command", "method=%s", req.method ? req.method : "-");
+		switch (act.act) {
+		case CELERY_CTL_ACT_REVOKE:
+			for (size_t i = 0; i < act.n_ids; i++) {
+				revoked_add(w, act.ids[i], now);
+				revoke_held(w, act.ids[i]);
+				for (int k = 0; act.terminate && k < ns; k++) {
+					struct slot *sl = &w->slots[k];
+					if (sl->state == SLOT_RUNNING && sl->msg && !sl->exited &&
+					    !strcmp(sl->msg->env.task_id, act.ids[i])) {
+						sl->killed_revoke = 1;
+						proc_kill(sl->pid, act.signum ? act.signum : SIGTERM);
+						log_info("task.terminating", "id=%s signal=%d", act.ids[i], act.signum);
+					}
+				}
+			}
+			break;
+		case CELERY_CTL_ACT_SYNC:
+			for (size_t i = 0; i < act.n_ids; i++)
+				revoked_add(w, act.ids[i], now);
+			break;
+		case CELERY_CTL_ACT_SHUTDOWN:
+			if (!w->draining)
+				start_drain(w, now);
+			break;
+		case CELERY_CTL_ACT_EVENTS_ON:
+			w->task_events = 1;
+			break;
+		case CELERY_CTL_ACT_EVENTS_OFF:
+			w->task_events = 0;
+			break;
+		case CELERY_CTL_ACT_HEARTBEAT:
+			send_worker_event(w, "worker-heartbeat");
+			break;
+		default:
+			break;
+		}
+		if (act.reply && redis_conn_is_ready(w->cmd)) {
+			struct buf env, list, key, member;
+			char tag[37];
+			buf_init(&env), buf_init(&list), buf_init(&key), buf_init(&member);
+			ids_uuid4(tag);
+			w->clock++;
+			if (celery_ctl_reply_build(&env, &req, w->cfg->hostname, body.data, body.len, w->clock, tag,
+						   err, sizeof err) == 0 &&
+			    celery_ctl_reply_list(&list, &req) == 0 && celery_ctl_reply_binding(&key, &member, &req) == 0) {
+				/* Only while the client still listens (its binding
+				 * exists), or the reply list would live forever. */
+				const char *lua = "if redis.call('SISMEMBER',KEYS[1],ARGV[1])==1 then "
+						  "return redis.call('LPUSH',KEYS[2],ARGV[2]) end return 0";
+				const char *argv[] = { "EVAL", lua, "2", key.data, list.data, member.data, env.data };
+				size_t lens[] = { 4, strlen(lua), 1, key.len, list.len, member.len, env.len };
+				redis_conn_command(w->cmd, on_reply_pushed, NULL, 0, 7, argv, lens);
+			}
+			buf_free(&env), buf_free(&list), buf_free(&key), buf_free(&member);
+		}
+	}
+	celery_ctl_action_free(&act);
+	buf_free(&body);
+	for (size_t i = 0; i < nb; i++)
+		celery_body_free(&bodies[i]);
+	free(bodies);
+	free(active), free(reserved), free(scheduled), free(pids);
+	celery_ctl_request_free(&req);
+}
+
+static void on_pubsub_ready(struct redis_conn *c, void *arg)
+{
+	struct worker *w = arg;
+	struct buf ch;
+	buf_init(&ch);
+	celery_ctl_channel(&ch, w->broker_url.db);
+	const char *argv[] = { "PSUBSCRIBE", ch.data };
+	redis_conn_command(c, NULL, NULL, 0, 2, argv, NULL);
+	buf_free(&ch);
+}
+
 /* -- slots and jobs ---------------------------------------------------- */
 
 static int free_slot(struct worker *w)
@@ -447,6 +787,14 @@ static void start_job(struct worker *w, int i, struct msg *m)
 		return;
 	}
 	metrics_inc(&w->metrics, METRIC_TASKS_STARTED, m->env.task, NULL, 1);
+	w->started_count++;
+	{
+		const char *const *names = tasks_registered(cfg);
+		for (int k = 0; w->task_totals && names[k]; k++)
+			if (!strcmp(names[k], m->env.task))
+				w->task_totals[k]++;
+	}
+	task_event_simple(w, CELERY_CTL_EV_STARTED, m);
 	log_info("task.started", "task=%s id=%s pid=%d slot=%d", m->env.task, m->env.task_id, (int)s->pid, i);
 }
 
@@ -533,11 +881,17 @@ static void complete_job(struct worker *w, int i)
 			buf_append_str(&f->target, TRYON_DEAD_LIST);
 			f->action = "lpush";
 			metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "WorkerLostError", 1);
+			task_event_exc(w, CELERY_CTL_EV_FAILED, m, "WorkerLostError", NULL, NULL);
 			log_error("task.failed", "task=%s id=%s exit=%s deliveries=%lld reason=\"%s\"",
 				  m->env.task, m->env.task_id, v.label, (long long)n, reason);
 		} else {
 			requeue_prepare(f, m, n, "lpush");
 			metrics_inc(&w->metrics, METRIC_TASKS_REJECTED, m->env.task, NULL, 1);
+			{
+				struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REJECTED, .uuid = m->env.task_id,
+								 .requeue = 1 };
+				send_task_event(w, &ev);
+			}
 			log_warn("task.requeued", "task=%s id=%s exit=%s deliveries=%lld reason=\"%s\"",
 				 m->env.task, m->env.task_id, v.label, (long long)n, lost);
 		}
@@ -560,6 +914,15 @@ static void complete_job(struct worker *w, int i)
 			buf_free(&result);
 		}
 		metrics_inc(&w->metrics, METRIC_TASKS_SUCCEEDED, m->env.task, NULL, 1);
+		if (w->task_events) {
+			struct buf repr;
+			buf_init(&repr);
+			celery_repr(&repr, &rec.doc, rec.result_tok, 0, CELERY_REPR_MAXSIZE);
+			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_SUCCEEDED, .uuid = m->env.task_id,
+							 .result_repr = repr.data ? repr.data : "None", .runtime = runtime };
+			send_task_event(w, &ev);
+			buf_free(&repr);
+		}
 		metrics_observe(&w->metrics, METRIC_TASK_RUNTIME, m->env.task, NULL, runtime);
 		log_info("task.succeeded", "task=%s id=%s runtime=%.3f", m->env.task, m->env.task_id, runtime);
 	} else if (v.cls == EXIT_CLASS_HARD_LIMIT) {
@@ -568,12 +931,19 @@ static void complete_job(struct worker *w, int i)
 		meta_exception(&f->meta, "FAILURE", m->env.task_id, "TimeLimitExceeded", "billiard.exceptions",
 			       arr, NULL, 1, &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "TimeLimitExceeded", 1);
+		task_event_exc(w, CELERY_CTL_EV_FAILED, m, "TimeLimitExceeded", arr, NULL);
 		log_error("task.failed", "task=%s id=%s exit=hard_limit limit=%g runtime=%.3f",
 			  m->env.task, m->env.task_id, s->hard, runtime);
 	} else if (v.cls == EXIT_CLASS_REVOKED) {
 		meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
 				   "celery.exceptions", "terminated", &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
+		{
+			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = m->env.task_id,
+							 .terminated = 1,
+							 .signum = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0 };
+			send_task_event(w, &ev);
+		}
 		log_info("task.revoked", "task=%s id=%s terminated=1", m->env.task, m->env.task_id);
 	} else {
 		/* The task's own exception: retry Celery's way, or fail. */
@@ -600,6 +970,7 @@ static void complete_job(struct worker *w, int i)
 				kombu_priority_list(&f->target, m->queue, m->env.priority);
 				f->action = "lpush";
 				metrics_inc(&w->metrics, METRIC_TASKS_RETRIED, m->env.task, NULL, 1);
+				task_event_exc(w, CELERY_CTL_EV_RETRIED, m, rec.exc_type, msgs.data, rec.traceback);
 				log_warn("task.retried", "task=%s id=%s retries=%lld exc=%s eta=%s",
 					 m->env.task, m->env.task_id, (long long)m->env.retries + 1, rec.exc_type, eta);
 			} else {
@@ -612,6 +983,7 @@ static void complete_job(struct worker *w, int i)
 			meta_exception(&f->meta, "FAILURE", m->env.task_id, rec.exc_type, rec.exc_module,
 				       msgs.data, rec.traceback, 1, &m->env);
 			metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, rec.exc_type, 1);
+			task_event_exc(w, CELERY_CTL_EV_FAILED, m, rec.exc_type, msgs.data, rec.traceback);
 			log_warn("task.failed", "task=%s id=%s exit=%s exc=%s.%s runtime=%.3f", m->env.task,
 				 m->env.task_id, v.label, rec.exc_module, rec.exc_type, runtime);
 		}
@@ -652,6 +1024,7 @@ static void dispatch(struct worker *w, struct msg *m)
 	double now = wall_now();
 
 	metrics_inc(&w->metrics, METRIC_TASKS_RECEIVED, m->env.task, NULL, 1);
+	task_event_simple(w, CELERY_CTL_EV_RECEIVED, m);
 	log_info("task.received", "task=%s id=%s queue=%s retries=%lld%s", m->env.task, m->env.task_id,
 		 m->queue, (long long)m->env.retries, m->env.has_eta ? " eta=1" : "");
 	if (w->draining) {
@@ -665,6 +1038,20 @@ static void dispatch(struct worker *w, struct msg *m)
 		pending_add(w, f);
 		return;
 	}
+	if (revoked_index(w, m->env.task_id) >= 0) {
+		struct finish *f = finish_new();
+		if (!f)
+			return;
+		f->msg = m;
+		meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
+				   "celery.exceptions", "revoked", &m->env);
+		metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
+		struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = m->env.task_id };
+		send_task_event(w, &ev);
+		log_info("task.revoked", "task=%s id=%s revoked=1", m->env.task, m->env.task_id);
+		pending_add(w, f);
+		return;
+	}
 	if (!tasks_is_registered(w->cfg, m->env.task)) {
 		struct finish *f = finish_new();
 		if (!f)
@@ -673,6 +1060,15 @@ static void dispatch(struct worker *w, struct msg *m)
 		meta_exception_str(&f->meta, "FAILURE", m->env.task_id, "NotRegistered",
 				   "celery.exceptions", m->env.task, &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "NotRegistered", 1);
+		{
+			struct buf a;
+			buf_init(&a);
+			buf_append_char(&a, '[');
+			json_write_cstr(&a, m->env.task);
+			buf_append_char(&a, ']');
+			task_event_exc(w, CELERY_CTL_EV_FAILED, m, "NotRegistered", a.data, NULL);
+			buf_free(&a);
+		}
 		log_error("task.unknown", "task=%s id=%s reason=\"not registered; FAILURE NotRegistered stored\"",
 			  m->env.task, m->env.task_id);
 		pending_add(w, f);
@@ -686,6 +1082,10 @@ static void dispatch(struct worker *w, struct msg *m)
 		meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
 				   "celery.exceptions", "expired", &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
+		{
+			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = m->env.task_id, .expired = 1 };
+			send_task_event(w, &ev);
+		}
 		log_info("task.revoked", "task=%s id=%s expired=1", m->env.task, m->env.task_id);
 		pending_add(w, f);
 		return;
@@ -1465,7 +1865,21 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		co.name = "results";
 		w.results = redis_conn_new(&co, err, sizeof err);
 	}
-	if (!w.consume || !w.cmd || (!w.same_server && !w.results)) {
+	co.url = &w.broker_url;
+	co.name = "broker-pubsub";
+	co.on_ready = on_pubsub_ready;
+	co.on_push = control_message;
+	w.pubsub = w.cmd ? redis_conn_new(&co, err, sizeof err) : NULL;
+	w.task_events = cfg->task_events;
+	w.revoked = calloc(MAX_REVOKED, sizeof *w.revoked);
+	w.revoked_at = calloc(MAX_REVOKED, sizeof *w.revoked_at);
+	{
+		size_t n = 0;
+		for (const char *const *t = tasks_registered(cfg); *t; t++)
+			n++;
+		w.task_totals = calloc(n + 1, sizeof *w.task_totals);
+	}
+	if (!w.consume || !w.cmd || !w.pubsub || (!w.same_server && !w.results)) {
 		log_error("worker.start_failed", "reason=\"%s\"", err);
 		goto out;
 	}
@@ -1496,9 +1910,10 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	redis_conn_start(w.cmd, now);
 	if (w.results)
 		redis_conn_start(w.results, now);
+	redis_conn_start(w.pubsub, now);
 
 	int announced = 0;
-	struct pollfd *pfds = calloc((size_t)(4 + w.n_slots + HTTPD_MAX_POLLFDS), sizeof *pfds);
+	struct pollfd *pfds = calloc((size_t)(5 + w.n_slots + HTTPD_MAX_POLLFDS), sizeof *pfds);
 	if (!pfds)
 		goto out;
 	for (;;) {
@@ -1512,6 +1927,12 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			w.consuming = 1;
 			sdnotify_ready(&w.sd);
 			sdnotify_status(&w.sd, "consuming %s with %d slots", cfg->queues[0], w.n_slots);
+			send_worker_event(&w, "worker-online");
+			w.next_event_heartbeat = now + CELERY_CTL_HEARTBEAT_FREQ;
+		}
+		if (w.consuming && now >= w.next_event_heartbeat) {
+			send_worker_event(&w, "worker-heartbeat");
+			w.next_event_heartbeat = now + CELERY_CTL_HEARTBEAT_FREQ;
 		}
 		run_ready(&w);
 		fetch(&w);
@@ -1536,9 +1957,9 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		/* Poll. */
 		int n = 0;
 		pfds[n++] = (struct pollfd){ .fd = w.sig_fd, .events = POLLIN };
-		struct redis_conn *conns[3] = { w.consume, w.cmd, w.results };
-		int conn_idx[3] = { -1, -1, -1 };
-		for (int i = 0; i < 3; i++)
+		struct redis_conn *conns[4] = { w.consume, w.cmd, w.results, w.pubsub };
+		int conn_idx[4] = { -1, -1, -1, -1 };
+		for (int i = 0; i < 4; i++)
 			if (conns[i] && redis_conn_pollfd(conns[i], &pfds[n]))
 				conn_idx[i] = n++;
 		int slot_idx0 = n;
@@ -1555,7 +1976,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		if (w.httpd)
 			deadline = min_d(deadline, httpd_next_deadline(w.httpd));
 		deadline = min_d(deadline, sdnotify_next_deadline(&w.sd));
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < 4; i++)
 			if (conns[i])
 				deadline = min_d(deadline, redis_conn_next_deadline(conns[i]));
 		for (int i = 0; i < w.n_slots; i++)
@@ -1568,6 +1989,8 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		if (w.draining)
 			deadline = min_d(deadline, w.drain_deadline);
 		deadline = min_d(deadline, min_d(w.next_heartbeat, min_d(w.next_renew, w.next_maintenance)));
+		if (w.consuming)
+			deadline = min_d(deadline, w.next_event_heartbeat);
 		int timeout = deadline <= now ? 0 : (int)ceil((deadline - now) * 1000);
 		if (poll(pfds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
 			log_error("worker.poll_failed", "reason=\"%s\"", strerror(errno));
@@ -1591,7 +2014,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 				}
 			}
 		}
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < 4; i++)
 			if (conns[i])
 				redis_conn_process(conns[i], conn_idx[i] >= 0 ? pfds[conn_idx[i]].revents : 0, now);
 		for (int i = 0; i < w.n_slots; i++) {
@@ -1599,7 +2022,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			if (pfds[slot_idx0 + i].fd >= 0 && pfds[slot_idx0 + i].revents)
 				read_record(s);
 		}
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < 4; i++)
 			if (conns[i])
 				redis_conn_tick(conns[i], now);
 		if (w.httpd)
@@ -1626,6 +2049,15 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		}
 	}
 	free(pfds);
+	/* worker-offline always: monitors then drop us at once. */
+	send_worker_event(&w, "worker-offline");
+	for (double until = redis_now() + 1.0; redis_conn_is_ready(w.cmd) && redis_now() < until;) {
+		struct pollfd p;
+		if (!redis_conn_pollfd(w.cmd, &p) || !(p.events & POLLOUT))
+			break;   /* nothing left to write */
+		poll(&p, 1, 100);
+		redis_conn_process(w.cmd, p.revents, redis_now());
+	}
 	log_info("worker.stopped", "node=%s processed=%ld", cfg->hostname, w.processed);
 	rc = 0;
 out:
@@ -1634,6 +2066,12 @@ out:
 	redis_conn_free(w.consume);
 	redis_conn_free(w.cmd);
 	redis_conn_free(w.results);
+	redis_conn_free(w.pubsub);
+	for (int i = 0; w.revoked && i < MAX_REVOKED; i++)
+		free(w.revoked[i]);
+	free(w.revoked);
+	free(w.revoked_at);
+	free(w.task_totals);
 	for (int i = 0; w.slots && i < w.n_slots; i++) {
 		if (w.slots[i].state != SLOT_FREE) {
 			msg_free(w.slots[i].msg);

@@ -113,6 +113,36 @@ def tree_cpu(root):
     return total / CLK
 
 
+def cpu_split(root):
+    """CPU seconds of a tree split into the root process (parent_*) and
+    everything else (children_*: live descendants + what the root reaped)."""
+    out = dict.fromkeys(("parent_user", "parent_sys", "children_user", "children_sys"), 0.0)
+    for pid in process_tree(root):
+        try:
+            f = _stat_fields(pid)
+        except OSError:
+            continue
+        who = "parent" if pid == root else "children"
+        out[who + "_user"] += int(f[11]) / CLK
+        out[who + "_sys"] += int(f[12]) / CLK
+        if pid == root:
+            out["children_user"] += int(f[13]) / CLK
+            out["children_sys"] += int(f[14]) / CLK
+    return out
+
+
+def machine_busy():
+    """CPU seconds the whole machine spent busy (all cores) since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / CLK
+
+
+def self_cpu():
+    t = os.times()
+    return t.user + t.system
+
+
 def proc_cpu(pid):
     f = _stat_fields(pid)
     return (int(f[11]) + int(f[12])) / CLK
@@ -348,10 +378,11 @@ class Bench:
         return out
 
     # ------------------------------------------------------- throughput --
-    def throughput_run(self, contender, slots, n):
+    def throughput_run(self, contender, slots, n, max_s):
         """Pre-publish n cache-hit tasks, start the worker, watch DBSIZE of the
-        result DB (one command every 0.1 s) and the CPU of the worker tree and
-        of redis-server. Sustained rate: between 10% and 90% done."""
+        result DB (one command every 0.1 s) and the CPU of the worker tree, of
+        redis-server and of the whole machine. Sustained rate: between 10% and
+        90% done (or the end of the time box, max_s, if it came first)."""
         self.flush()
         msgs, ids = self.hit_messages(n)
         self.publish(msgs)
@@ -359,47 +390,62 @@ class Bench:
         w = contender.start(slots)
         rpid = self.redis.proc.pid
         samples = []
-        deadline = time.monotonic() + max(60, n / 20)
+        deadline = time.monotonic() + max_s
         try:
             while True:
                 t = time.monotonic()
                 done = self.results_count()
-                samples.append((t, done, tree_cpu(w.pid), proc_cpu(rpid), self.commandstats()))
+                samples.append((t, done, cpu_split(w.pid), proc_cpu(rpid), machine_busy(),
+                                self_cpu(), self.commandstats()))
                 if done >= n or t > deadline or not w.proc.alive():
                     break
                 time.sleep(0.1)
         finally:
             w.stop()
-        lo = next((x for x in samples if x[1] >= 0.1 * n), None)
-        hi = next((x for x in samples if x[1] >= 0.9 * n), None)
-        if not lo or not hi or hi[0] <= lo[0]:
-            raise AssertionError(f"{contender.name} c={slots}: {samples[-1][1]} of {n} done")
+        final = samples[-1][1]
+        lo = next((x for x in samples if x[1] >= 0.1 * n), None) or \
+            next((x for x in samples if x[1] > 0), None)
+        hi = next((x for x in samples if x[1] >= 0.9 * n), samples[-1])
+        if not lo or hi[0] <= lo[0] or hi[1] <= lo[1]:
+            raise AssertionError(f"{contender.name} c={slots}: {final} of {n} done in {max_s} s")
         dt, dn = hi[0] - lo[0], hi[1] - lo[1]
         cmds = {}
-        for k, (calls, usec) in hi[4].items():
-            c0, u0 = lo[4].get(k, (0, 0))
+        for k, (calls, usec) in hi[6].items():
+            c0, u0 = lo[6].get(k, (0, 0))
             if calls - c0 > 0:
                 cmds[k] = {"per_task": (calls - c0) / dn, "usec_per_task": (usec - u0) / dn}
+        cpu = {k: (hi[2][k] - lo[2][k]) / dn * 1e6 for k in hi[2]}
+        redis_cpu = hi[3] - lo[3]
+        busy = hi[4] - lo[4]
+        own = sum(hi[2][k] - lo[2][k] for k in ("parent_user", "parent_sys", "children_user",
+                                                  "children_sys"))
+        harness = hi[5] - lo[5]
         first = next((x for x in samples if x[1] > 0), samples[-1])
-        r = {"contender": contender.name, "slots": slots, "tasks": n, "window_tasks": dn,
-             "window_s": round(dt, 3), "rate": dn / dt,
-             "worker_cpu_per_task_us": (hi[2] - lo[2]) / dn * 1e6,
-             "redis_cpu_per_task_us": (hi[3] - lo[3]) / dn * 1e6,
-             "worker_cpu_util": (hi[2] - lo[2]) / dt, "redis_cpu_util": (hi[3] - lo[3]) / dt,
+        r = {"contender": contender.name, "slots": slots, "tasks": n, "done": final,
+             "timeboxed": final < 0.9 * n, "window_tasks": dn, "window_s": round(dt, 3),
+             "rate": dn / dt, "cpu_per_task_us": cpu,
+             "worker_cpu_per_task_us": own / dn * 1e6,
+             "redis_cpu_per_task_us": redis_cpu / dn * 1e6,
+             "worker_cpu_util": own / dt, "redis_cpu_util": redis_cpu / dt,
+             "harness_cpu_util": harness / dt,
+             "other_cpu_util": max(0.0, (busy - own - redis_cpu - harness) / dt),
              "start_to_first_result_s": first[0] - w.started, "commands": cmds,
-             "bad": self.check_results([(tid, cached_url(i)) for tid, i in ids])}
+             # FIFO: the first 90% of what finished are surely done
+             "bad": self.check_results([(tid, cached_url(i)) for tid, i in ids[:int(final * 0.9)]])}
         log(f"throughput {contender.name} c={slots}: {r['rate']:.0f} tasks/s over {dn} tasks "
-            f"in {dt:.1f}s; CPU/task worker {r['worker_cpu_per_task_us']:.0f} us, redis "
-            f"{r['redis_cpu_per_task_us']:.0f} us; util worker {r['worker_cpu_util']:.2f} "
-            f"redis {r['redis_cpu_util']:.2f}")
+            f"in {dt:.1f}s{' (TIME BOX)' if r['timeboxed'] else ''}; CPU/task: parent "
+            f"{cpu['parent_user'] + cpu['parent_sys']:.0f} us, children "
+            f"{cpu['children_user'] + cpu['children_sys']:.0f} us "
+            f"({cpu['children_sys']:.0f} sys), redis {r['redis_cpu_per_task_us']:.0f} us; "
+            f"cores busy: worker {r['worker_cpu_util']:.2f} redis {r['redis_cpu_util']:.2f} "
+            f"harness {r['harness_cpu_util']:.2f} other {r['other_cpu_util']:.2f}")
         return r
 
     def throughput(self, contender, slots, seconds, guess):
         if not self.smoke:      # calibrate: size the run to about `seconds`
-            r = self.throughput_run(contender, slots, int(guess * 2))
-            guess = r["rate"]
-        n = max(200, int(guess * seconds / 0.8))
-        return self.throughput_run(contender, slots, n)
+            guess = self.throughput_run(contender, slots, int(guess * 3), 3)["rate"]
+        n = max(50, int(guess * seconds / 0.8))
+        return self.throughput_run(contender, slots, n, seconds / 0.8 * 1.5 + 5)
 
     def bench_throughput(self):
         self.fill_cache()

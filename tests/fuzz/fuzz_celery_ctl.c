@@ -1,12 +1,9 @@
-/* fuzz_celery_ctl: libFuzzer target over the pidbox request parser and
- * everything downstream of it: addressing (destination forms and the glob
- * matcher), the argument getters, celery_ctl_handle against a small worker
- * state, the reply envelope, and the event builders fed with fuzzed text.
- * Besides memory safety it checks that every reply value and every envelope
- * built is valid JSON, and that a reply envelope parses back as a pidbox
- * message (it is one: kombu decodes replies with the same code). The raw
- * input is also tried as a decoded body, since base64 rarely survives
- * mutation. Seeds: the PUBLISH payloads of the captures. */
+/* fuzz_celery_ctl: libFuzzer target over the pidbox parser and all that
+ * follows it (addressing and glob, argument getters, celery_ctl_handle, the
+ * reply envelope) and the event builders fed with fuzzed text; every value
+ * and envelope built must be valid JSON. The raw input is also parsed as a
+ * decoded body, since base64 rarely survives mutation. Seed the corpus with
+ * the captures' pidbox PUBLISH payloads and their decoded bodies. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +223,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (celery_ctl_parse_body(js, size, &r, err, sizeof err) == 0)
 		exercise_request(&r);
 	celery_ctl_request_free(&r);
+
+	if (size > 0) {
+		struct buf rep;
+
+		buf_init(&rep);
+		if (celery_ctl_exc_repr(&rep, "E", js, size) == 0)
+			REQUIRE(rep.len >= 3 && rep.data[rep.len - 1] == ')');
+		else
+			REQUIRE(rep.len == 0);
+		buf_free(&rep);
+	}
 
 	text = malloc(size + 1);
 	memcpy(text, data, size);

@@ -74,13 +74,16 @@ class Events:
         assert self.ready.wait(10), "the event receiver did not start"
 
     def _run(self):
-        with self.app.connection_for_read() as conn:
-            self.receiver = self.app.events.Receiver(conn, handlers={"*": self.events.append})
-            # Subscribed: from here on no event is missed. (The default hook
-            # would also broadcast a `heartbeat` wakeup; the heartbeat
-            # cadence test must not see such extra heartbeats.)
-            self.receiver.on_consume_ready = lambda *a, **kw: self.ready.set()
-            self.receiver.capture(limit=None, timeout=None, wakeup=False)
+        try:
+            with self.app.connection_for_read() as conn:
+                self.receiver = self.app.events.Receiver(conn, handlers={"*": self.events.append})
+                # Subscribed: from here on no event is missed. (The default
+                # hook would also broadcast a `heartbeat` wakeup; the
+                # heartbeat cadence test must not see extra heartbeats.)
+                self.receiver.on_consume_ready = lambda *a, **kw: self.ready.set()
+                self.receiver.capture(limit=None, timeout=None, wakeup=False)
+        except Exception as e:  # noqa: BLE001 - a failed test leaves us running
+            self.error = e
 
     def of(self, type_, **match):
         return [e for e in list(self.events) if e.get("type") == type_
@@ -90,7 +93,8 @@ class Events:
         return wait_for(lambda: self.of(type_, **match), timeout, f"event {type_} {match}")
 
     def stop(self):
-        self.receiver.should_stop = True
+        if self.receiver is not None:
+            self.receiver.should_stop = True
         self.thread.join(5)
 
 

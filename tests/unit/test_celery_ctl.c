@@ -1486,9 +1486,18 @@ static void test_handle_misc(void)
 			  "\"revoked\": {\"r2\": [1.0, \"r2\"], \"p1\": [2.0, \"p1\"]}}}",
 			  &st, &b, &act) == 0);
 	CHECK(buf_is(&b, "{\"revoked\": {\"r1\": [12.5, \"r1\"], \"r2\": [13.0, \"r2\"], "
-			 "\"p1\": [0.0, \"p1\"]}, \"clock\": 42}"));
+			 "\"p1\": [2.0, \"p1\"]}, \"clock\": 42}"));
 	CHECK(act.act == CELERY_CTL_ACT_SYNC && act.n_ids == 2 &&
 	      !strcmp(act.ids[1], "p1") && act.clock_value == 42);
+	CHECK(act.ts && act.ts[0] == 1.0 && act.ts[1] == 2.0);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* a list of ids (LimitedSet.update takes any iterable): stamped now */
+	st.now = 500.25;
+	CHECK(handle_body("{\"method\": \"hello\", \"arguments\": {\"from_node\": \"p@h\", "
+			  "\"revoked\": [\"p9\"]}}", &st, &b, &act) == 0);
+	CHECK(act.act == CELERY_CTL_ACT_SYNC && act.n_ids == 1 && act.ts[0] == 500.25);
+	CHECK(strstr(b.data, "\"p9\": [500.25, \"p9\"]") != NULL);
 	celery_ctl_action_free(&act);
 	buf_reset(&b);
 	/* our own hello comes back as None */
@@ -1874,6 +1883,38 @@ static void test_task_events_single(void)
 	CHECK(celery_ctl_task_event_name(-1) == NULL);
 }
 
+static void test_exc_repr(void)
+{
+	static const struct {
+		const char *type, *args, *want;
+	} cases[] = {
+		{ "ValueError", "[\"boom value\"]", "ValueError('boom value')" },
+		{ "KeyError", "[\"k0\"]", "KeyError('k0')" },
+		{ "tasks.MyError", "[\"custom\", 42]", "tasks.MyError('custom', 42)" },
+		{ "X", "[]", "X()" },
+		{ "X", NULL, "X()" },
+		{ "X", "[\"it's\"]", "X(\"it's\")" },
+		{ "X", "[1.0, null, true, false, {\"a\": [1]}]", "X(1.0, None, True, False, {'a': [1]})" },
+		{ "X", "[1e400, -1e400, 1e5, -0, 12345678901234567890123]",
+		  "X(inf, -inf, 100000.0, 0, 12345678901234567890123)" },
+		{ "X", "[NaN, -Infinity]", "X(nan, -inf)" },
+		{ "TimeLimitExceeded", "[5.0]", "TimeLimitExceeded(5.0)" },
+	};
+	struct buf b;
+	size_t i;
+
+	buf_init(&b);
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		buf_reset(&b);
+		CHECK(celery_ctl_exc_repr(&b, cases[i].type, cases[i].args, 0) == 0);
+		CHECK(buf_is(&b, cases[i].want));
+	}
+	buf_reset(&b);
+	CHECK(celery_ctl_exc_repr(&b, "X", "{}", 0) == -1 && b.len == 0);
+	CHECK(celery_ctl_exc_repr(&b, "X", "[", 0) == -1 && b.len == 0);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	RUN(test_parse_ping);
@@ -1899,5 +1940,6 @@ int main(void)
 	RUN(test_worker_event_defaults);
 	RUN(test_task_events_bytes);
 	RUN(test_task_events_single);
+	RUN(test_exc_repr);
 	return harness_report();
 }
