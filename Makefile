@@ -36,6 +36,7 @@ UNIT_LIBS_test_redis_url = src/redis_url.c -lcurl
 FUZZ_LIBS_fuzz_redis_url = src/redis_url.c -lcurl
 UNIT_LIBS_test_httpd    = src/httpd.c src/log.c
 UNIT_LIBS_test_sdnotify = src/sdnotify.c
+UNIT_LIBS_test_tryon_state = src/tryon_state.c src/log.c
 
 .PHONY: all deps test unit integration fuzz fuzz-build bench bench-smoke chaos image portable clean distclean demo FORCE
 all: $(BUILD)/tryon-worker

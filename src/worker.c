@@ -36,6 +36,7 @@
 #include "resp.h"
 #include "scripts.h"
 #include "tasks.h"
+#include "tryon_state.h"
 #include "version.h"
 #include "httpd.h"
 #include "metrics.h"
@@ -83,6 +84,8 @@ struct slot {
 	double started, hard_deadline, soft, hard;
 	int killed_hard, killed_revoke, killed_shutdown;
 	struct finish fin;
+	int is_tryon;
+	struct tryon_hints hints;  /* what the parent told this try-on job */
 };
 
 struct worker {
@@ -128,6 +131,7 @@ struct worker {
 	char last_error[300];
 	/* Remote control and events (Celery's pidbox and celeryev). */
 	struct redis_conn *pubsub;
+	struct tryon_state tryon;  /* breakers, backup latency, spend */
 	int64_t clock;             /* Lamport clock shared with Celery peers */
 	int task_events;
 	double next_event_heartbeat;
@@ -735,6 +739,7 @@ static int job_main(void *arg, int record_fd)
 	struct task_ctx ctx = {
 		.cfg = w->cfg, .trust = w->ts, .env = &s->msg->env, .started_at = w->started_wall,
 		.slots_busy = w->busy, .slots_total = w->n_slots,
+		.backup_latency = s->hints.backup_latency, .hints = s->hints,
 	};
 
 	buf_init(&out);
@@ -773,6 +778,9 @@ static void start_job(struct worker *w, int i, struct msg *m)
 	s->hard_deadline = now + s->hard;
 	w->busy++;
 
+	s->is_tryon = !strcmp(m->env.task, TASK_VIRTUAL_TRYON);
+	if (s->is_tryon)
+		tryon_state_hints(&w->tryon, now, &s->hints);
 	struct proc_limits lim = { cfg->memory_limit_mb, s->soft, 256 };
 	w->child_slot = s;
 	s->pid = proc_spawn(&lim, job_main, w, &s->fd, err, sizeof err);
@@ -846,6 +854,13 @@ static void complete_job(struct worker *w, int i)
 		facts.exc_type = rec.exc_type;
 	} else if (s->record.len) {
 		log_warn("job.bad_record", "id=%s reason=\"%s\"", m->env.task_id, err);
+	}
+	if (s->is_tryon) {
+		const char *x = NULL;
+		size_t xn = 0;
+		if (have_record && rec.extra_tok >= 0)
+			record_raw(&rec, rec.extra_tok, &x, &xn);
+		tryon_state_absorb(&w->tryon, &s->hints, x, xn, redis_now());
 	}
 	exit_classify(&facts, &v);
 	metrics_inc(&w->metrics, METRIC_JOB_EXITS, v.label, NULL, 1);
@@ -1697,6 +1712,33 @@ static void kill_running(struct worker *w, const char *why)
 	}
 }
 
+/* One model call reported by a try-on child (tryon_state's observer). */
+static void on_model_call(void *arg, enum tryon_model mdl, enum tryon_outcome o, double latency, double cost)
+{
+	struct worker *w = arg;
+	const char *ep = w->tryon.model[mdl].endpoint;
+	metrics_inc(&w->metrics, METRIC_MODEL_REQUESTS, ep, tryon_outcome_name(o), 1);
+	if (latency > 0)
+		metrics_observe(&w->metrics, METRIC_MODEL_LATENCY, ep, NULL, latency);
+	if (cost > 0)
+		metrics_inc(&w->metrics, METRIC_MODEL_SPEND, ep, NULL, cost);
+}
+
+/* Try-on totals kept by tryon_state, copied into the registry at scrape. */
+static void tryon_metrics(struct worker *w)
+{
+	for (int c = TRYON_CACHE_HIT; c < TRYON_N_CACHE; c++)
+		metrics_set_total(&w->metrics, METRIC_CACHE_REQUESTS, tryon_cache_name(c), NULL,
+				  (double)tryon_state_cache(&w->tryon, c));
+	metrics_set_total(&w->metrics, METRIC_SINGLEFLIGHT_WAITS, NULL, NULL, (double)w->tryon.singleflight_waits);
+	for (int m = 0; m < TRYON_N_MODELS; m++) {
+		enum breaker_state b = tryon_state_breaker(&w->tryon, m);
+		double v = b == BREAKER_OPEN ? METRICS_BREAKER_OPEN :
+			   b == BREAKER_HALF_OPEN ? METRICS_BREAKER_HALF_OPEN : METRICS_BREAKER_CLOSED;
+		metrics_set(&w->metrics, METRIC_BREAKER_STATE, w->tryon.model[m].endpoint, NULL, v);
+	}
+}
+
 /* GET /health: the detail a person wants when something is wrong. */
 static void health_json(struct worker *w, int consuming, struct buf *b)
 {
@@ -1746,6 +1788,16 @@ static void health_json(struct worker *w, int consuming, struct buf *b)
 		json_write_cstr(b, w->cfg->queues[q]);
 		buf_printf(b, ": %ld", w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3]);
 	}
+	buf_append_str(b, "}, \"models\": {");
+	for (int m = 0; m < TRYON_N_MODELS; m++) {
+		enum breaker_state bs = tryon_state_breaker(&w->tryon, m);
+		if (m)
+			buf_append_str(b, ", ");
+		json_write_cstr(b, w->tryon.model[m].endpoint);
+		buf_printf(b, ": {\"breaker\": \"%s\", \"latency_ewma\": %.3f, \"paid_calls\": %lu, \"spend_usd\": %.3f}",
+			   bs == BREAKER_OPEN ? "open" : bs == BREAKER_HALF_OPEN ? "half_open" : "closed",
+			   w->tryon.model[m].latency_ewma, w->tryon.model[m].paid_calls, w->tryon.model[m].spend);
+	}
 	buf_printf(b, "}, \"dead_letters\": %ld, \"cache\": %s, \"processed\": %ld, \"last_error\": ",
 		   w->lens[4 * w->cfg->n_queues], w->cfg->cache_url ? "\"configured\"" : "\"off\"", w->processed);
 	json_write_cstr(b, w->last_error);
@@ -1779,6 +1831,7 @@ static void http_handler(void *arg, const char *path, struct httpd_response *r)
 		const char *host = at ? at + 1 : w->cfg->hostname;
 		metrics_set(&w->metrics, METRIC_WORKER_UP, host, NULL, consuming);
 		metrics_set(&w->metrics, METRIC_WORKER_TASKS_ACTIVE, host, NULL, w->busy);
+		tryon_metrics(w);
 		r->status = 200;
 		r->content_type = PROMTEXT_CONTENT_TYPE;
 		promtext_render(&w->metrics, &r->body);
@@ -1804,6 +1857,9 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	w.cfg = cfg;
 	w.ts = ts;
 	w.started_wall = wall_now();
+	tryon_state_init(&w.tryon, cfg);
+	w.tryon.on_call = on_model_call;
+	w.tryon.on_call_arg = &w;
 	buf_init(&w.inflight_key);
 	buf_init(&w.held_key);
 	buf_init(&w.alive_key);

@@ -45,6 +45,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 BROKER_DB, RESULT_DB, CACHE_DB = 4, 5, 0
 QUEUE = "tryon_queue"
 TASK = "app.tasks.virtual_tryon"
+ECHO = "tryon.test.echo"            # TRYON_ENABLE_TEST_TASKS=1: fork, no cache, no HTTP
 PRIMARY = "fal-ai/flux-2-lora-gallery/virtual-tryon"
 N_PAIRS = 1000                      # distinct cached (person, garment) pairs
 
@@ -281,11 +282,11 @@ class Envelopes:
         self.template = json.dumps(t)
         assert self.template.count("@ID@") == 3, self.template
 
-    def make(self, task_id, person, garment):
-        body = base64.b64encode(json.dumps([[person, garment], {}, self.embed]).encode()).decode()
+    def make(self, task_id, *args):
+        body = base64.b64encode(json.dumps([list(args), {}, self.embed]).encode()).decode()
         return (self.template.replace("@ID@", task_id).replace("@TAG@", str(uuid.uuid4()))
                 .replace("@BODY@", body)
-                .replace("@ARGSREPR@", json.dumps(repr([person, garment]))[1:-1]))
+                .replace("@ARGSREPR@", json.dumps(repr(list(args)))[1:-1]))
 
 
 # ----------------------------------------------------------------- bench ---
@@ -305,8 +306,9 @@ class Bench:
         self.ours = Tryon(self)
         self.py = Baseline(self)
         self.rng = random.Random(7)
-        self._envelopes = None
-        self.envelopes()            # built now, while no worker consumes
+        self._envelopes = {}
+        for task in (TASK, ECHO):   # built now, while no worker consumes
+            self.envelopes(task)
 
     # -- helpers
     def check(self, name, ok, detail=""):
@@ -320,15 +322,13 @@ class Bench:
     def client_app(self):
         return lib.celery_app(self.redis.url(BROKER_DB), self.redis.url(RESULT_DB))
 
-    def envelopes(self):
-        if self._envelopes is None:
+    def envelopes(self, task=TASK):
+        if task not in self._envelopes:
             self.flush()
-            app = self.client_app()
-            app.send_task(TASK, args=list(pair(0)), queue=QUEUE)
-            raw = self.rc(BROKER_DB).rpop(QUEUE)
-            self._envelopes = Envelopes(raw)
+            self.client_app().send_task(task, args=list(pair(0)), queue=QUEUE)
+            self._envelopes[task] = Envelopes(self.rc(BROKER_DB).rpop(QUEUE))
             self.flush()
-        return self._envelopes
+        return self._envelopes[task]
 
     def fill_cache(self):
         c = self.rc(CACHE_DB)
@@ -347,8 +347,8 @@ class Bench:
                 p.lpush(QUEUE, m)
             p.execute()
 
-    def hit_messages(self, n):
-        env = self.envelopes()
+    def hit_messages(self, n, task=TASK):
+        env = self.envelopes(task)
         out, ids = [], []
         for k in range(n):
             tid = str(uuid.uuid4())
@@ -371,6 +371,11 @@ class Bench:
                 bad.append((tid, meta.get("status"), str(meta.get("result"))[:200]))
         return bad
 
+    def redis_cpu(self):
+        """redis-server's CPU seconds (getrusage, microsecond resolution)."""
+        i = self.rc(BROKER_DB).info("cpu")
+        return i["used_cpu_user"] + i["used_cpu_sys"]
+
     def commandstats(self):
         out = {}
         for k, v in self.rc(BROKER_DB).info("commandstats").items():
@@ -378,24 +383,23 @@ class Bench:
         return out
 
     # ------------------------------------------------------- throughput --
-    def throughput_run(self, contender, slots, n, max_s):
+    def throughput_run(self, contender, slots, n, max_s, task=TASK, **env):
         """Pre-publish n cache-hit tasks, start the worker, watch DBSIZE of the
         result DB (one command every 0.1 s) and the CPU of the worker tree, of
         redis-server and of the whole machine. Sustained rate: between 10% and
         90% done (or the end of the time box, max_s, if it came first)."""
         self.flush()
-        msgs, ids = self.hit_messages(n)
+        msgs, ids = self.hit_messages(n, task)
         self.publish(msgs)
         del msgs
-        w = contender.start(slots)
-        rpid = self.redis.proc.pid
+        w = contender.start(slots, **env)
         samples = []
         deadline = time.monotonic() + max_s
         try:
             while True:
                 t = time.monotonic()
                 done = self.results_count()
-                samples.append((t, done, cpu_split(w.pid), proc_cpu(rpid), machine_busy(),
+                samples.append((t, done, cpu_split(w.pid), self.redis_cpu(), machine_busy(),
                                 self_cpu(), self.commandstats()))
                 if done >= n or t > deadline or not w.proc.alive():
                     break
@@ -431,39 +435,46 @@ class Bench:
              "other_cpu_util": max(0.0, (busy - own - redis_cpu - harness) / dt),
              "start_to_first_result_s": first[0] - w.started, "commands": cmds,
              # FIFO: the first 90% of what finished are surely done
-             "bad": self.check_results([(tid, cached_url(i)) for tid, i in ids[:int(final * 0.9)]])}
-        log(f"throughput {contender.name} c={slots}: {r['rate']:.0f} tasks/s over {dn} tasks "
+             "task": task,
+             "bad": self.check_results([(tid, cached_url(i) if task == TASK else list(pair(i)))
+                                        for tid, i in ids[:int(final * 0.9)]])}
+        log(f"throughput {contender.name}{'' if task == TASK else ' ' + task} c={slots}: {r['rate']:.0f} tasks/s over {dn} tasks "
             f"in {dt:.1f}s{' (TIME BOX)' if r['timeboxed'] else ''}; CPU/task: parent "
             f"{cpu['parent_user'] + cpu['parent_sys']:.0f} us, children "
-            f"{cpu['children_user'] + cpu['children_sys']:.0f} us "
-            f"({cpu['children_sys']:.0f} sys), redis {r['redis_cpu_per_task_us']:.0f} us; "
+            f"{cpu['children_user'] + cpu['children_sys']:.0f} us, redis "
+            f"{r['redis_cpu_per_task_us']:.0f} us; "
             f"cores busy: worker {r['worker_cpu_util']:.2f} redis {r['redis_cpu_util']:.2f} "
             f"harness {r['harness_cpu_util']:.2f} other {r['other_cpu_util']:.2f}")
         return r
 
-    def throughput(self, contender, slots, seconds, guess):
+    def throughput(self, contender, slots, seconds, guess, **kw):
         if not self.smoke:      # calibrate: size the run to about `seconds`
-            guess = self.throughput_run(contender, slots, int(guess * 3), 3)["rate"]
+            guess = self.throughput_run(contender, slots, int(guess * 3), 3, **kw)["rate"]
         n = max(50, int(guess * seconds / 0.8))
-        return self.throughput_run(contender, slots, n, seconds / 0.8 * 1.5 + 5)
+        return self.throughput_run(contender, slots, n, seconds / 0.8 * 1.5 + 5, **kw)
 
     def bench_throughput(self):
+        """Cache hits, queue kept full: throughput against concurrency."""
         self.fill_cache()
-        secs = 1.0 if self.smoke else 12.0
+        secs = 1.0 if self.smoke else 10.0
         ours_slots = [4, 32] if self.smoke else [1, 4, 16, 32, 64, 128]
         py_slots = [4] if self.smoke else [1, 2, 4, 8]
         res = {"ours": [], "python": []}
         for c in ours_slots:
             res["ours"].append(self.throughput(self.ours, c, secs, 2000))
         for c in py_slots:
-            res["python"].append(self.throughput(self.py, c, secs, 150 * min(c, 2)))
+            res["python"].append(self.throughput(self.py, c, secs, 200 * min(c, 2)))
+        # anatomy: the same worker running a task that forks and answers but
+        # opens no cache connection (tryon.test.echo)
+        if not self.smoke:
+            res["ours_echo"] = [self.throughput(self.ours, 32, secs, 2000, task=ECHO,
+                                                TRYON_ENABLE_TEST_TASKS="1")]
         self.results["throughput"] = res
-        for r in res["ours"] + res["python"]:
-            self.check(f"throughput {r['contender']} c={r['slots']} results correct",
+        for r in res["ours"] + res["python"] + res.get("ours_echo", []):
+            self.check(f"throughput {r['contender']} {r['task']} c={r['slots']}: results correct",
                        not r["bad"], str(r["bad"][:3]))
-            self.check(f"throughput {r['contender']} c={r['slots']} > 0", r["rate"] > 0,
-                       f"{r['rate']:.0f}/s")
-
+            self.check(f"throughput {r['contender']} {r['task']} c={r['slots']}: > 0 tasks/s",
+                       r["rate"] > 0, f"{r['rate']:.0f}/s")
 
     # ---------------------------------------------------------- latency --
     def start_listener(self):
@@ -877,6 +888,7 @@ class RawConn:
         self.sock = socket.create_connection(("127.0.0.1", port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.tail = b""
+        self.tail = b"\r\n"
         self.send(resp(["AUTH", password]) + resp(["SELECT", str(db)]))
         self.wait_for(b"+OK\r\n+OK\r\n")
 
@@ -884,15 +896,21 @@ class RawConn:
         self.sock.sendall(data)
 
     def wait_for(self, marker):
-        """Read replies until the stream ends with marker (a sentinel reply)."""
-        while not self.tail.endswith(marker):
+        """Read replies until the sentinel reply `marker` went by; what
+        follows it (the next round's replies) is kept."""
+        while True:
+            i = self.tail.find(marker)
+            if i >= 0:
+                self.tail = self.tail[i + len(marker):]
+                return
+            self.tail = self.tail[-len(marker):]
             chunk = self.sock.recv(1 << 20)
             if not chunk:
                 raise ConnectionError("redis closed the connection")
-            self.tail = (self.tail + chunk)[-4096:]
-            if b"-NOSCRIPT" in chunk or b"-ERR" in chunk or b"-WRONGTYPE" in chunk:
-                raise AssertionError(f"replay error: {chunk[:300]!r}")
-        self.tail = b""
+            for err in (b"\r\n-NOSCRIPT", b"\r\n-ERR", b"\r\n-WRONGTYPE"):
+                if err in self.tail[-8:] + chunk:
+                    raise AssertionError(f"replay error: {chunk[:300]!r}")
+            self.tail += chunk
 
     def close(self):
         self.sock.close()
@@ -978,8 +996,7 @@ def bench_limit(self):
                             b"".join(resp([b"GET", b"celery-task-meta-" + t]) for t in tids),
                             b"".join(resp([b"UNSUBSCRIBE", b"celery-task-meta-" + t]) for t in tids))
             payloads.append(pl)
-        rpid = self.redis.proc.pid
-        cpu0, t0 = proc_cpu(rpid), time.monotonic()
+        cpu0, t0 = self.redis_cpu(), time.monotonic()
         pending = None
         for k, pl in enumerate(payloads):
             if variant == "worker+client":
@@ -1010,7 +1027,7 @@ def bench_limit(self):
         if pending:
             for db, rep in pending.items():
                 conns[db].wait_for(rep)
-        dt, cpu = time.monotonic() - t0, proc_cpu(rpid) - cpu0
+        dt, cpu = time.monotonic() - t0, self.redis_cpu() - cpu0
         n = rounds * tasks_per_round
         for c in conns.values():
             c.close()
