@@ -1041,6 +1041,7 @@ def bench_limit(self):
         log(f"redis limit ({variant}): {r['rate']:.0f} tasks/s measured with Redis at "
             f"{r['redis_cpu_util'] * 100:.0f}% of a core: {r['redis_cpu_per_task_us']:.1f} us of "
             f"Redis CPU per task, limit {r['limit']:.0f} tasks/s; {done} results written")
+    result["connection_cost"] = self.connection_cost(300 if self.smoke else 3000)
     self.flush()
     self.results["limit"] = result
     self.check("limit: capture ran every task correctly", not bad, str(bad[:2]))
@@ -1052,7 +1053,57 @@ def bench_limit(self):
                f"{result['worker']['redis_cpu_util']:.2f}")
 
 
+def connection_cost(self, n):
+    """Redis CPU for the cache read of one task three ways: a new
+    connection for it (what each tryon-worker job child does: connect, AUTH,
+    GET, close), AUTH + GET as request and reply on one open connection, and
+    pipelined on one open connection."""
+    key = cache_key(*pair(1)).encode()
+    pw = self.redis.password.encode()
+    req = resp([b"AUTH", pw]) + resp([b"GET", key])
+    end = cached_url(1).encode() + b"\r\n"
+    self.rc(CACHE_DB).setex(key, 86400, cached_url(1))
+    out = {}
+
+    def read_until(sock):
+        data = b""
+        while not data.endswith(end):
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+
+    c0 = self.redis_cpu()
+    for _ in range(n):
+        sk = socket.create_connection(("127.0.0.1", self.redis.port))
+        sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sk.sendall(req)
+        read_until(sk)
+        sk.close()
+    c1 = self.redis_cpu()
+    out["new_connection_us"] = (c1 - c0) / n * 1e6
+    sk = socket.create_connection(("127.0.0.1", self.redis.port))
+    sk.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c0 = self.redis_cpu()
+    for _ in range(n):
+        sk.sendall(req)
+        read_until(sk)
+    c1 = self.redis_cpu()
+    out["open_connection_us"] = (c1 - c0) / n * 1e6
+    sk.sendall(req * n + resp([b"ECHO", b"bench-end"]))
+    data = b""
+    while not data.endswith(b"bench-end\r\n"):
+        data = (data + sk.recv(1 << 20))[-64:]
+    c2 = self.redis_cpu()
+    out["pipelined_us"] = (c2 - c1) / n * 1e6
+    sk.close()
+    log(f"redis CPU per cache read: new connection {out['new_connection_us']:.1f} us, open "
+        f"connection {out['open_connection_us']:.1f} us, pipelined {out['pipelined_us']:.1f} us")
+    return out
+
+
 Bench.bench_limit = bench_limit
+Bench.connection_cost = connection_cost
 
 
 # -------------------------------------------------------------- listener ---

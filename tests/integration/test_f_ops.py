@@ -1,0 +1,121 @@
+"""Issue 6: metrics move as tasks run, health detail, HTTP errors, log shape
+and levels (stderr and journald), on the real worker."""
+import json
+import os
+import re
+import socket
+import urllib.request
+
+import lib
+from lib import Standin, Worker, celery_app, free_port, wait_for, worker_env
+
+
+def get(port, path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def metric(text, _metric, **labels):
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$", line)
+        if not m or m.group(1) != _metric:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        if all(got.get(k) == v for k, v in labels.items()):
+            return float(m.group(3))
+    return 0.0
+
+
+def test_metrics_move_as_tasks_run(s):
+    r = s.redis()
+    r.client(4).flushdb(), r.client(5).flushdb(), r.client(7).flushdb()
+    st = Standin(s)
+    port = free_port()
+    env = worker_env(s, r, TRYON_HTTP_ADDR=f"127.0.0.1:{port}", FAL_QUEUE_URL=st.base,
+                     TRYON_CA_FILE=os.path.join(s.ca(), "ca.pem"), FAL_KEY=lib.FAL_KEY,
+                     REDIS_CACHE_URL=r.url(7))
+    Worker(s, env)
+    code, before = get(port, "/metrics")
+    assert code == 200
+    assert metric(before, "celery_worker_up", hostname=env.get("TRYON_HOSTNAME", "vm").split("@")[-1]) in (0.0, 1.0)
+    app = celery_app(r.url(4), r.url(5))
+    for i in range(3):
+        assert app.send_task("tryon.test.echo", args=[i], queue="tryon_queue").get(timeout=10) == [i]
+    try:
+        app.send_task("tryon.test.sleep", args=["bad"], queue="tryon_queue").get(timeout=10)
+    except ValueError:
+        pass
+    url = app.send_task("app.tasks.virtual_tryon", args=["https://example.com/p.png", "https://example.com/g.png"],
+                        queue="tryon_queue").get(timeout=20)
+    assert url.startswith("https://")
+    assert app.send_task("app.tasks.virtual_tryon", args=["https://example.com/p.png", "https://example.com/g.png"],
+                         queue="tryon_queue").get(timeout=20) == url
+    code, after = get(port, "/metrics")
+    assert metric(after, "celery_task_succeeded_total", name="tryon.test.echo") == 3
+    assert metric(after, "celery_task_received_total", name="tryon.test.echo") == 3
+    assert metric(after, "celery_task_failed_total", name="tryon.test.sleep", exception="ValueError") == 1
+    assert metric(after, "celery_task_runtime_count", name="tryon.test.echo") == 3
+    assert metric(after, "tryon_job_exits_total", **{"class": "success"}) >= 5
+    assert metric(after, "tryon_job_exits_total", **{"class": "task_exception"}) == 1
+    assert metric(after, "tryon_cache_requests_total", result="hit") == 1
+    assert metric(after, "tryon_cache_requests_total", result="miss") == 1
+    ep = "fal-ai/flux-2-lora-gallery/virtual-tryon"
+    assert metric(after, "tryon_model_requests_total", endpoint=ep, outcome="ok") == 1
+    assert abs(metric(after, "tryon_model_spend_usd_total", endpoint=ep) - 0.05) < 1e-9
+    assert metric(after, "tryon_model_request_duration_seconds_count", endpoint=ep) == 1
+    assert metric(after, "tryon_model_breaker_state", endpoint=ep) == 0
+    assert metric(after, "process_resident_memory_bytes") > 100000
+    assert metric(after, "process_start_time_seconds") > 1.7e9
+    assert metric(after, "tryon_job_peak_memory_bytes_count") >= 5
+    # The health detail.
+    code, body = get(port, "/health")
+    h = json.loads(body)
+    assert code == 200 and h["ready"] is True and h["slots"]["total"] == 4
+    assert h["connections"]["broker"]["state"] == "ready" and "***" in h["connections"]["broker"]["url"]
+    assert h["models"][ep]["breaker"] == "closed" and h["models"][ep]["paid_calls"] == 1
+    assert get(port, "/readyz")[0] == 200 and get(port, "/healthz")[0] == 200
+
+
+def test_http_errors(s):
+    r = s.redis()
+    port = free_port()
+    Worker(s, worker_env(s, r, TRYON_HTTP_ADDR=f"127.0.0.1:{port}"))
+    assert get(port, "/nope")[0] == 404
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", data=b"", method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=5)
+        raise AssertionError("POST accepted")
+    except urllib.error.HTTPError as e:
+        assert e.code == 405 and "GET" in e.headers.get("Allow", "")
+    c = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c.sendall(b"\x00\x01garbage\r\n\r\n")
+    assert c.recv(100).startswith(b"HTTP/1.1 400")
+    c.close()
+
+
+def test_log_shape_levels_and_journald(s):
+    r = s.redis()
+    r.client(4).flushdb()
+    w = Worker(s, worker_env(s, r, TRYON_LOG_LEVEL="warn"), name="quiet", wait_ready=False)
+    app = celery_app(r.url(4), r.url(5))
+    assert app.send_task("tryon.test.echo", args=[1], queue="tryon_queue").get(timeout=15) == [1]
+    w.stop()
+    log = w.log()
+    # warn level: the info lines (worker.starting, worker.ready) are absent...
+    assert "event=worker.starting" not in log and "level=info" not in log
+    # ...but warnings stay (test tasks enabled logs nothing; cache.disabled is a warning).
+    assert "level=warn event=cache.disabled" in log
+    w = Worker(s, worker_env(s, r, JOURNAL_STREAM="8:1234"), name="journal")
+    w.stop()
+    lines = [l for l in w.log().splitlines() if l]
+    assert lines and all(re.match(r"^<[3467]>level=(error|warn|info|debug) event=[a-z_.]+", l) for l in lines), lines[:3]
+    assert any(l.startswith("<6>level=info event=worker.ready") for l in lines)
+    w = Worker(s, worker_env(s, r), name="plain")
+    w.stop()
+    for l in w.log().splitlines():
+        assert re.match(r"^time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z level=\w+ event=[a-z_.]+( \w+=\S.*)?$", l), l
