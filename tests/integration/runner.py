@@ -7,6 +7,7 @@ and prints the plain closing line "N passed, N failed, N skipped".
 Usage: runner.py [-k SUBSTRING] [-x]
 """
 import argparse
+import gc
 import importlib.util
 import os
 import signal
@@ -69,6 +70,9 @@ def main():
                     traceback.print_exc(file=sys.stdout)
                     sys.stdout.flush()
                 finally:
+                    # Celery result objects unsubscribe on collection: let
+                    # that happen while the test's redis-server still runs.
+                    gc.collect()
                     session.cleanup_test()
                 if failed and args.x:
                     break
