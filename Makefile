@@ -22,7 +22,7 @@ STAMP     = $(VENDOR)/.stamp
 
 # Pure modules: no sockets, no vendor libraries beyond headers. The unit
 # tests and fuzzers build them with the host compiler and sanitizers.
-PURE      = buf resp json base64 isotime celery_msg exitclass kombu record promtext metrics httpparse celery_ctl breaker cachekey
+PURE      = buf errmsg resp json base64 isotime celery_msg exitclass kombu record promtext metrics httpparse celery_ctl breaker cachekey
 PURE_SRCS = $(foreach m,$(PURE),$(wildcard src/$(m).c))
 SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)

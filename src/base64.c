@@ -1,5 +1,6 @@
 /* base64: strict decoder and padded encoder, standard alphabet. */
 #include "base64.h"
+#include "errmsg.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -8,19 +9,6 @@
 static const char enc_tab[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int dec_char(unsigned char c)
 {
@@ -49,12 +37,12 @@ int base64_decode(const char *in, size_t len, unsigned char *out,
 	size_t i, o = 0;
 
 	if (len % 4) {
-		seterr(err, errlen, "base64 length %zu is not a multiple of 4",
+		errmsg_set(err, errlen, "base64 length %zu is not a multiple of 4",
 		       len);
 		return -1;
 	}
 	if (outcap < len / 4 * 3) {
-		seterr(err, errlen, "base64 output buffer too small");
+		errmsg_set(err, errlen, "base64 output buffer too small");
 		return -1;
 	}
 	for (i = 0; i < len; i += 4) {
@@ -69,7 +57,7 @@ int base64_decode(const char *in, size_t len, unsigned char *out,
 			}
 			v[k] = pad ? -1 : dec_char(u[i + k]);
 			if (v[k] < 0) {
-				seterr(err, errlen,
+				errmsg_set(err, errlen,
 				       "invalid base64 character at offset %zu",
 				       i + (size_t)k);
 				return -1;

@@ -5,6 +5,7 @@
  * shared/reference/celery-captures (monitor7/12/15/19 pidbox, 2/7/8/18
  * events). JSON is written as Python's json.dumps: ", " / ": ", ASCII only. */
 #include "celery_ctl.h"
+#include "errmsg.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -15,19 +16,6 @@
 #include "base64.h"
 #include "kombu.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Append tmp to out and free tmp; -1 (out untouched) if building tmp or
  * the append failed. Every builder works in a scratch buffer and commits
@@ -294,7 +282,7 @@ static int opt_str(const struct json_doc *d, int obj, const char *key,
 	if (t < 0 || json_kind(d, t) == JSON_K_NULL)
 		return 0;
 	if (json_kind(d, t) != JSON_K_STRING || tok_cstr(d, t, out) < 0) {
-		seterr(err, errlen, "'%s' must be a string without NUL", key);
+		errmsg_set(err, errlen, "'%s' must be a string without NUL", key);
 		return -1;
 	}
 	return 0;
@@ -339,7 +327,7 @@ int celery_ctl_parse_body(const char *body, size_t len,
 	req->args_tok = req->dest_tok = -1;
 	req->body = malloc(len + 1);
 	if (!req->body) {
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	if (len)
@@ -348,17 +336,17 @@ int celery_ctl_parse_body(const char *body, size_t len,
 	req->body_len = len;
 	if (json_parse(d, req->body, len, CELERY_CTL_MAX_TOKENS, why,
 		       sizeof why) < 0) {
-		seterr(err, errlen, "body: %s", why);
+		errmsg_set(err, errlen, "body: %s", why);
 		return -1;
 	}
 	if (json_kind(d, 0) != JSON_K_OBJECT) {
-		seterr(err, errlen, "body is not an object");
+		errmsg_set(err, errlen, "body is not an object");
 		return -1;
 	}
 	t = json_obj_get(d, 0, "method");
 	if (t < 0 || json_kind(d, t) != JSON_K_STRING ||
 	    tok_cstr(d, t, &req->method) < 0) {
-		seterr(err, errlen, "'method' missing or not a string");
+		errmsg_set(err, errlen, "'method' missing or not a string");
 		return -1;
 	}
 	if (opt_str(d, 0, "ticket", &req->ticket, err, errlen) < 0 ||
@@ -387,7 +375,7 @@ int celery_ctl_parse_body(const char *body, size_t len,
 		    opt_str(d, rt, "routing_key", &req->reply_routing_key, err,
 			    errlen) < 0 ||
 		    !req->reply_exchange || !req->reply_routing_key) {
-			seterr(err, errlen,
+			errmsg_set(err, errlen,
 			       "'reply_to' needs string exchange and routing_key");
 			return -1;
 		}
@@ -413,24 +401,24 @@ int celery_ctl_parse(const char *json, size_t len, size_t max_len,
 	memset(&d, 0, sizeof d);
 	buf_init(&text);
 	if (len > max_len) {
-		seterr(err, errlen, "envelope of %zu bytes exceeds %zu", len,
+		errmsg_set(err, errlen, "envelope of %zu bytes exceeds %zu", len,
 		       max_len);
 		return -1;
 	}
 	if (json_parse(&d, json, len, CELERY_CTL_MAX_TOKENS, why,
 		       sizeof why) < 0) {
-		seterr(err, errlen, "envelope: %s", why);
+		errmsg_set(err, errlen, "envelope: %s", why);
 		return -1;
 	}
 	if (json_kind(&d, 0) != JSON_K_OBJECT) {
-		seterr(err, errlen, "envelope is not an object");
+		errmsg_set(err, errlen, "envelope is not an object");
 		goto out;
 	}
 	/* The mailbox accepts json only (Mailbox.accept); anything else is
 	 * ContentDisallowed in Python: logged, never run, never answered. */
 	t = json_obj_get(&d, 0, "content-type");
 	if (t < 0 || !json_tok_streq(&d, t, "application/json")) {
-		seterr(err, errlen, "content-type is not application/json");
+		errmsg_set(err, errlen, "content-type is not application/json");
 		goto out;
 	}
 	hdr = json_obj_get(&d, 0, "headers");
@@ -448,7 +436,7 @@ int celery_ctl_parse(const char *json, size_t len, size_t max_len,
 	t = json_obj_get(&d, 0, "body");
 	if (t < 0 || json_kind(&d, t) != JSON_K_STRING ||
 	    json_tok_unescape(&d, t, &text, why, sizeof why) < 0) {
-		seterr(err, errlen, "'body' missing or not a string");
+		errmsg_set(err, errlen, "'body' missing or not a string");
 		goto out;
 	}
 	props = json_obj_get(&d, 0, "properties");
@@ -458,13 +446,13 @@ int celery_ctl_parse(const char *json, size_t len, size_t max_len,
 	if (t >= 0 && json_tok_streq(&d, t, "base64")) {
 		raw = malloc(base64_decoded_max(text.len) + 1);
 		if (!raw) {
-			seterr(err, errlen, "out of memory");
+			errmsg_set(err, errlen, "out of memory");
 			goto out;
 		}
 		if (base64_decode(text.data ? text.data : "", text.len, raw,
 				  base64_decoded_max(text.len) + 1, &rawlen,
 				  why, sizeof why) < 0) {
-			seterr(err, errlen, "body: %s", why);
+			errmsg_set(err, errlen, "body: %s", why);
 			goto out;
 		}
 		rc = celery_ctl_parse_body((const char *)raw, rawlen, req, err,
@@ -473,7 +461,7 @@ int celery_ctl_parse(const char *json, size_t len, size_t max_len,
 		rc = celery_ctl_parse_body(text.data ? text.data : "", text.len,
 					   req, err, errlen);
 	} else {
-		seterr(err, errlen, "unsupported body_encoding");
+		errmsg_set(err, errlen, "unsupported body_encoding");
 	}
 out:
 	free(raw);
@@ -1912,7 +1900,7 @@ int celery_ctl_handle(const struct celery_ctl_request *req,
 
 	memset(act, 0, sizeof *act);
 	if (!req->method || !st || !st->hostname) {
-		seterr(err, errlen, "no method or no hostname");
+		errmsg_set(err, errlen, "no method or no hostname");
 		return -1;
 	}
 	method = celery_ctl_method_of(req->method);
@@ -2017,12 +2005,12 @@ done:
 	if (rc < 0 || b.failed) {
 		buf_free(&b);
 		celery_ctl_action_free(act);
-		seterr(err, errlen, "cannot build the reply to %s", req->method);
+		errmsg_set(err, errlen, "cannot build the reply to %s", req->method);
 		return -1;
 	}
 	if (commit(body, &b) < 0) {
 		celery_ctl_action_free(act);
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -2096,11 +2084,11 @@ int celery_ctl_reply_build(struct buf *out, const struct celery_ctl_request *req
 	struct buf body, hdr, tmp;
 
 	if (!req->has_reply || !hostname || !delivery_tag) {
-		seterr(err, errlen, "no reply_to, hostname or delivery tag");
+		errmsg_set(err, errlen, "no reply_to, hostname or delivery tag");
 		return -1;
 	}
 	if (!reply || json_validate(reply, reply_len, NULL, 0) < 0) {
-		seterr(err, errlen, "reply is not valid JSON");
+		errmsg_set(err, errlen, "reply is not valid JSON");
 		return -1;
 	}
 	buf_init(&body);
@@ -2120,7 +2108,7 @@ int celery_ctl_reply_build(struct buf *out, const struct celery_ctl_request *req
 	buf_free(&body);
 	buf_free(&hdr);
 	if (commit(out, &tmp) < 0) {
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -2182,18 +2170,18 @@ static int event_publish(struct buf *channel, struct buf *out, int db,
 		buf_free(&hdr);
 		buf_free(&env);
 		buf_free(&ch);
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	buf_free(&hdr);
 	if (channel && commit(channel, &ch) < 0) {
 		buf_free(&env);
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	buf_free(&ch);
 	if (commit(out, &env) < 0) {
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -2209,7 +2197,7 @@ int celery_ctl_event_worker(struct buf *channel, struct buf *out, int db,
 	int i, rc;
 
 	if (!type || !b || !w || !b->hostname || !b->delivery_tag) {
-		seterr(err, errlen, "missing type, hostname or delivery tag");
+		errmsg_set(err, errlen, "missing type, hostname or delivery tag");
 		return -1;
 	}
 	buf_init(&body);
@@ -2259,7 +2247,7 @@ int celery_ctl_event_task(struct buf *channel, struct buf *out, int db,
 
 	type = t ? celery_ctl_task_event_name(t->type) : NULL;
 	if (!type || !b || !b->hostname || !b->delivery_tag || !t->uuid) {
-		seterr(err, errlen,
+		errmsg_set(err, errlen,
 		       "missing event type, uuid, hostname or delivery tag");
 		return -1;
 	}

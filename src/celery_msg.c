@@ -3,6 +3,7 @@
  * app/amqp.py as_task_v2, backends/base.py) and kombu 5.2.4's Redis
  * transport; see shared/reference/celery-wire.md for the captures. */
 #include "celery_msg.h"
+#include "errmsg.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -13,19 +14,6 @@
 #include "base64.h"
 #include "isotime.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static const char default_embed[] =
 	"{\"callbacks\": null, \"errbacks\": null, \"chain\": null, "
@@ -45,19 +33,19 @@ static int opt_str(const struct json_doc *d, int obj, const char *key,
 	if (t < 0 || json_kind(d, t) == JSON_K_NULL)
 		return 0;
 	if (json_kind(d, t) != JSON_K_STRING) {
-		seterr(err, errlen, "'%s' must be a string", key);
+		errmsg_set(err, errlen, "'%s' must be a string", key);
 		return -1;
 	}
 	free(*out);
 	*out = NULL;
 	if (json_tok_strdup(d, t, out, &n, why, sizeof why) < 0) {
-		seterr(err, errlen, "'%s': %s", key, why);
+		errmsg_set(err, errlen, "'%s': %s", key, why);
 		return -1;
 	}
 	if (strlen(*out) != n) {
 		free(*out);
 		*out = NULL;
-		seterr(err, errlen, "'%s' contains a NUL character", key);
+		errmsg_set(err, errlen, "'%s' contains a NUL character", key);
 		return -1;
 	}
 	return 0;
@@ -69,7 +57,7 @@ static int req_str(const struct json_doc *d, int obj, const char *key,
 	if (opt_str(d, obj, key, out, err, errlen) < 0)
 		return -1;
 	if (!*out) {
-		seterr(err, errlen, "missing '%s'", key);
+		errmsg_set(err, errlen, "missing '%s'", key);
 		return -1;
 	}
 	return 0;
@@ -85,7 +73,7 @@ static int opt_obj(const struct json_doc *d, int obj, const char *key,
 	if (t < 0 || k == JSON_K_NULL)
 		return 0;
 	if (k != JSON_K_OBJECT) {
-		seterr(err, errlen, "'%s' must be an object", key);
+		errmsg_set(err, errlen, "'%s' must be an object", key);
 		return -1;
 	}
 	*tok = t;
@@ -100,7 +88,7 @@ static int opt_bool(const struct json_doc *d, int obj, const char *key,
 	if (t < 0 || json_kind(d, t) == JSON_K_NULL)
 		return 0;
 	if (json_tok_bool(d, t, out) < 0) {
-		seterr(err, errlen, "'%s' must be a boolean", key);
+		errmsg_set(err, errlen, "'%s' must be a boolean", key);
 		return -1;
 	}
 	return 0;
@@ -117,7 +105,7 @@ static int opt_count(const struct json_doc *d, int obj, const char *key,
 	if (t < 0 || json_kind(d, t) == JSON_K_NULL)
 		return 0;
 	if (json_tok_int64(d, t, &v, why, sizeof why) < 0 || v < 0) {
-		seterr(err, errlen, "'%s' must be a non-negative integer", key);
+		errmsg_set(err, errlen, "'%s' must be a non-negative integer", key);
 		return -1;
 	}
 	*out = v;
@@ -139,7 +127,7 @@ static int opt_time(const struct json_doc *d, int obj, const char *key,
 		return 0;
 	}
 	if (isotime_parse(*str, strlen(*str), val, &zone) < 0) {
-		seterr(err, errlen, "invalid %s value '%.64s'", key, *str);
+		errmsg_set(err, errlen, "invalid %s value '%.64s'", key, *str);
 		return -1;
 	}
 	*has = 1;
@@ -157,7 +145,7 @@ static int read_limit(const struct json_doc *d, int t, double *v, int *has,
 	if (k == JSON_K_NULL)
 		return 0;
 	if (json_tok_double(d, t, v, why, sizeof why) < 0 || *v < 0) {
-		seterr(err, errlen, "bad timelimit entry: %s",
+		errmsg_set(err, errlen, "bad timelimit entry: %s",
 		       k == JSON_K_NUMBER ? "negative or out of range" : why);
 		return -1;
 	}
@@ -174,7 +162,7 @@ static int read_timelimit(const struct json_doc *d, int obj,
 		return 0;
 	if (k != JSON_K_ARRAY ||
 	    (d->toks[t].size != 0 && d->toks[t].size != 2)) {
-		seterr(err, errlen, "'timelimit' must be [hard, soft]");
+		errmsg_set(err, errlen, "'timelimit' must be [hard, soft]");
 		return -1;
 	}
 	if (d->toks[t].size == 0)
@@ -213,7 +201,7 @@ static int read_request(const struct json_doc *d, int obj,
 	t = json_obj_get(d, obj, "group_index");
 	if (t >= 0 && json_kind(d, t) != JSON_K_NULL) {
 		if (json_tok_int64(d, t, &env->group_index, why, sizeof why)) {
-			seterr(err, errlen, "'group_index': %s", why);
+			errmsg_set(err, errlen, "'group_index': %s", why);
 			return -1;
 		}
 		env->has_group_index = 1;
@@ -262,17 +250,17 @@ static int decode_body(const struct json_doc *d, int t,
 	size_t cap, n;
 
 	if (t < 0) {
-		seterr(err, errlen, "missing 'body'");
+		errmsg_set(err, errlen, "missing 'body'");
 		return -1;
 	}
 	if (json_kind(d, t) != JSON_K_STRING) {
-		seterr(err, errlen, "'body' must be a string");
+		errmsg_set(err, errlen, "'body' must be a string");
 		return -1;
 	}
 	buf_init(&raw);
 	if (json_tok_unescape(d, t, &raw, why, sizeof why) < 0 ||
 	    buf_reserve(&raw, 0) < 0) {
-		seterr(err, errlen, "'body': %s",
+		errmsg_set(err, errlen, "'body': %s",
 		       raw.failed ? "out of memory" : why);
 		buf_free(&raw);
 		return -1;
@@ -284,7 +272,7 @@ static int decode_body(const struct json_doc *d, int t,
 		return 0;
 	}
 	if (strcmp(env->body_encoding, "base64") != 0) {
-		seterr(err, errlen, "unsupported body_encoding '%.32s'",
+		errmsg_set(err, errlen, "unsupported body_encoding '%.32s'",
 		       env->body_encoding);
 		buf_free(&raw);
 		return -1;
@@ -292,13 +280,13 @@ static int decode_body(const struct json_doc *d, int t,
 	cap = base64_decoded_max(raw.len) + 1;
 	env->body = malloc(cap);
 	if (!env->body) {
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		buf_free(&raw);
 		return -1;
 	}
 	if (base64_decode(raw.data, raw.len, (unsigned char *)env->body,
 			  cap - 1, &n, why, sizeof why) < 0) {
-		seterr(err, errlen, "body: %s", why);
+		errmsg_set(err, errlen, "body: %s", why);
 		buf_free(&raw);
 		free(env->body);
 		env->body = NULL;
@@ -320,14 +308,14 @@ int celery_envelope_parse(const char *json, size_t len, size_t max_len,
 	memset(&bd, 0, sizeof bd);
 	env->utc = 1;
 	if (len > max_len) {
-		seterr(err, errlen, "message of %zu bytes exceeds the %zu limit",
+		errmsg_set(err, errlen, "message of %zu bytes exceeds the %zu limit",
 		       len, max_len);
 		return -1;
 	}
 	if (json_parse(&d, json, len, CELERY_MAX_TOKENS, err, errlen) < 0)
 		return -1;
 	if (json_kind(&d, 0) != JSON_K_OBJECT) {
-		seterr(err, errlen, "envelope is not a JSON object");
+		errmsg_set(err, errlen, "envelope is not a JSON object");
 		goto out;
 	}
 	if (opt_obj(&d, 0, "headers", &headers, err, errlen) < 0)
@@ -364,7 +352,7 @@ int celery_envelope_parse(const char *json, size_t len, size_t max_len,
 		goto out;
 	if (!env->content_type ||
 	    strcmp(env->content_type, "application/json") != 0) {
-		seterr(err, errlen,
+		errmsg_set(err, errlen,
 		       "unsupported content type '%.64s' (only application/json)",
 		       env->content_type ? env->content_type : "(none)");
 		goto out;
@@ -382,7 +370,7 @@ int celery_envelope_parse(const char *json, size_t len, size_t max_len,
 		       errlen) < 0)
 		goto out;
 	if (json_kind(&bd, 0) != JSON_K_OBJECT) {
-		seterr(err, errlen,
+		errmsg_set(err, errlen,
 		       "protocol 1 body is not an object (no 'task' header)");
 		goto out;
 	}
@@ -452,7 +440,7 @@ static int v1_embed(struct celery_body *b, char *err, size_t errlen)
 	buf_append_char(&e, '}');
 	if (e.failed) {
 		buf_free(&e);
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	b->embed_v1 = e.data;
@@ -479,7 +467,7 @@ int celery_body_parse(struct celery_body *b, const char *body, size_t len,
 		return -1;
 	if (protocol == 2) {
 		if (json_kind(d, 0) != JSON_K_ARRAY || d->toks[0].size != 3) {
-			seterr(err, errlen,
+			errmsg_set(err, errlen,
 			       "body must be [args, kwargs, embed]");
 			return -1;
 		}
@@ -489,12 +477,12 @@ int celery_body_parse(struct celery_body *b, const char *body, size_t len,
 		if (json_kind(d, e) == JSON_K_OBJECT) {
 			span_of(d, e, &b->embed_json, &b->embed_len);
 		} else if (json_kind(d, e) != JSON_K_NULL) {
-			seterr(err, errlen, "embed must be an object");
+			errmsg_set(err, errlen, "embed must be an object");
 			return -1;
 		}
 	} else if (protocol == 1) {
 		if (json_kind(d, 0) != JSON_K_OBJECT) {
-			seterr(err, errlen, "protocol 1 body is not an object");
+			errmsg_set(err, errlen, "protocol 1 body is not an object");
 			return -1;
 		}
 		b->args_tok = json_obj_get(d, 0, "args");
@@ -502,19 +490,19 @@ int celery_body_parse(struct celery_body *b, const char *body, size_t len,
 		if (v1_embed(b, err, errlen) < 0)
 			return -1;
 	} else {
-		seterr(err, errlen, "unknown protocol %d", protocol);
+		errmsg_set(err, errlen, "unknown protocol %d", protocol);
 		return -1;
 	}
 	if (b->args_tok >= 0) {
 		if (json_kind(d, b->args_tok) != JSON_K_ARRAY) {
-			seterr(err, errlen, "task args must be a list");
+			errmsg_set(err, errlen, "task args must be a list");
 			return -1;
 		}
 		span_of(d, b->args_tok, &b->args_json, &b->args_len);
 	}
 	if (b->kwargs_tok >= 0) {
 		if (json_kind(d, b->kwargs_tok) != JSON_K_OBJECT) {
-			seterr(err, errlen,
+			errmsg_set(err, errlen,
 			       "task keyword arguments must be a mapping");
 			return -1;
 		}
@@ -557,11 +545,11 @@ int celery_body_str(const struct celery_body *b, int tok, char **out,
 {
 	*out = NULL;
 	if (tok < 0) {
-		seterr(err, errlen, "argument absent");
+		errmsg_set(err, errlen, "argument absent");
 		return -2;
 	}
 	if (json_kind(&b->doc, tok) != JSON_K_STRING) {
-		seterr(err, errlen, "argument is not a string");
+		errmsg_set(err, errlen, "argument is not a string");
 		return -1;
 	}
 	return json_tok_strdup(&b->doc, tok, out, outlen, err, errlen) < 0 ?
@@ -572,7 +560,7 @@ int celery_body_double(const struct celery_body *b, int tok, double *out,
 		       char *err, size_t errlen)
 {
 	if (tok < 0) {
-		seterr(err, errlen, "argument absent");
+		errmsg_set(err, errlen, "argument absent");
 		return -2;
 	}
 	return json_tok_double(&b->doc, tok, out, err, errlen) < 0 ? -1 : 0;
@@ -582,7 +570,7 @@ int celery_body_int(const struct celery_body *b, int tok, int64_t *out,
 		    char *err, size_t errlen)
 {
 	if (tok < 0) {
-		seterr(err, errlen, "argument absent");
+		errmsg_set(err, errlen, "argument absent");
 		return -2;
 	}
 	return json_tok_int64(&b->doc, tok, out, err, errlen) < 0 ? -1 : 0;
@@ -838,7 +826,7 @@ static int finish(struct buf *out, size_t base, char *err, size_t errlen)
 {
 	if (!out->failed)
 		return 0;
-	seterr(err, errlen, "out of memory");
+	errmsg_set(err, errlen, "out of memory");
 	out->len = base;
 	if (out->data)
 		out->data[base] = '\0';
@@ -853,13 +841,13 @@ static int check_raw(const char *what, const char *s, size_t n, int want,
 	int k;
 
 	if (json_parse(&d, s, n, CELERY_MAX_TOKENS, why, sizeof why) < 0) {
-		seterr(err, errlen, "%s: %s", what, why);
+		errmsg_set(err, errlen, "%s: %s", what, why);
 		return -1;
 	}
 	k = json_kind(&d, 0);
 	json_doc_free(&d);
 	if (want && k != want) {
-		seterr(err, errlen, "%s has the wrong JSON type", what);
+		errmsg_set(err, errlen, "%s has the wrong JSON type", what);
 		return -1;
 	}
 	return 0;
@@ -883,7 +871,7 @@ int celery_meta_build(struct buf *out, const struct celery_meta *m, char *err,
 	char date[ISOTIME_BUFSZ];
 
 	if (!m->status || !m->task_id) {
-		seterr(err, errlen, "meta needs status and task_id");
+		errmsg_set(err, errlen, "meta needs status and task_id");
 		return -1;
 	}
 	if ((m->result_json && check_raw("result", m->result_json,
@@ -903,7 +891,7 @@ int celery_meta_build(struct buf *out, const struct celery_meta *m, char *err,
 		return -1;
 	if (m->has_date_done &&
 	    isotime_format_naive(m->date_done, date, sizeof date) < 0) {
-		seterr(err, errlen, "date_done out of range");
+		errmsg_set(err, errlen, "date_done out of range");
 		return -1;
 	}
 	buf_append_char(out, '{');
@@ -1005,7 +993,7 @@ int celery_exc_build_raw(struct buf *out, const char *exc_type,
 			 char *err, size_t errlen)
 {
 	if (!exc_type) {
-		seterr(err, errlen, "exc_type required");
+		errmsg_set(err, errlen, "exc_type required");
 		return -1;
 	}
 	if (!msg_array_json)
@@ -1057,7 +1045,7 @@ int celery_task_build(struct buf *out, const struct celery_task_spec *s,
 	int rc = -1;
 
 	if (!s->task || !s->id || !s->routing_key || !s->delivery_tag) {
-		seterr(err, errlen,
+		errmsg_set(err, errlen,
 		       "task, id, routing_key and delivery_tag are required");
 		return -1;
 	}
@@ -1078,7 +1066,7 @@ int celery_task_build(struct buf *out, const struct celery_task_spec *s,
 	buf_append(&body, embed, elen);
 	buf_append_char(&body, ']');
 	if (body.failed || ar.failed || kr.failed) {
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto done;
 	}
 
@@ -1196,7 +1184,7 @@ int celery_requeue_rewrite(const char *json, size_t len, int64_t deliveries,
 				     out, err, errlen);
 	}
 	if (rc < 0 && out->failed)
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 done:
 	buf_free(&a);
 	buf_free(&b);
@@ -1211,15 +1199,15 @@ int celery_retry_build(struct buf *out, const struct celery_envelope *env,
 	struct celery_task_spec s;
 
 	if (!env->task || !env->task_id) {
-		seterr(err, errlen, "envelope has no task name or id");
+		errmsg_set(err, errlen, "envelope has no task name or id");
 		return -1;
 	}
 	if (!env->routing_key) {
-		seterr(err, errlen, "envelope has no routing_key");
+		errmsg_set(err, errlen, "envelope has no routing_key");
 		return -1;
 	}
 	if (env->retries == INT64_MAX) {
-		seterr(err, errlen, "retries counter overflow");
+		errmsg_set(err, errlen, "retries counter overflow");
 		return -1;
 	}
 	memset(&s, 0, sizeof s);

@@ -4,6 +4,7 @@
  * Python's json grammar here and only then handed to jsmn for tokens. This is
  * the one translation unit that compiles jsmn. */
 #include "json.h"
+#include "errmsg.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,19 +24,6 @@ _Static_assert((int)JSMN_OBJECT == (int)JSON_OBJECT &&
 		       (int)JSMN_PRIMITIVE == (int)JSON_PRIMITIVE,
 	       "json_type must mirror jsmntype_t");
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Length (1..4) of the well-formed UTF-8 sequence at s[0..n), or 0. Rejects
  * overlongs, UTF-16 surrogates and values above U+10FFFF, as Python's strict
@@ -126,31 +114,31 @@ static int scan_string(const char *js, size_t len, size_t *i, char *err,
 				if (p + 6 > len || !is_hex(js[p + 2]) ||
 				    !is_hex(js[p + 3]) || !is_hex(js[p + 4]) ||
 				    !is_hex(js[p + 5])) {
-					seterr(err, errlen,
+					errmsg_set(err, errlen,
 					       "bad \\u escape at offset %zu", p);
 					return -1;
 				}
 				p += 6;
 				continue;
 			default:
-				seterr(err, errlen, "bad escape at offset %zu", p);
+				errmsg_set(err, errlen, "bad escape at offset %zu", p);
 				return -1;
 			}
 		}
 		if (c < 0x20) {
-			seterr(err, errlen,
+			errmsg_set(err, errlen,
 			       "raw control character in string at offset %zu",
 			       p);
 			return -1;
 		}
 		n = utf8_len((const unsigned char *)js + p, len - p, &cp);
 		if (!n) {
-			seterr(err, errlen, "invalid UTF-8 at offset %zu", p);
+			errmsg_set(err, errlen, "invalid UTF-8 at offset %zu", p);
 			return -1;
 		}
 		p += (size_t)n;
 	}
-	seterr(err, errlen, "unterminated string at offset %zu", *i);
+	errmsg_set(err, errlen, "unterminated string at offset %zu", *i);
 	return -1;
 }
 
@@ -216,7 +204,7 @@ int json_validate(const char *js, size_t len, char *err, size_t errlen)
 	long count = 0;
 
 	if (len >= (size_t)INT_MAX) {
-		seterr(err, errlen, "JSON text too large");
+		errmsg_set(err, errlen, "JSON text too large");
 		return -1;
 	}
 	for (;;) {
@@ -225,14 +213,14 @@ int json_validate(const char *js, size_t len, char *err, size_t errlen)
 		i = skip_ws(js, len, i);
 		if (st == S_AFTER && depth == 0) {
 			if (i != len) {
-				seterr(err, errlen,
+				errmsg_set(err, errlen,
 				       "trailing data at offset %zu", i);
 				return -1;
 			}
 			return (int)count;
 		}
 		if (i >= len) {
-			seterr(err, errlen, "unexpected end of JSON");
+			errmsg_set(err, errlen, "unexpected end of JSON");
 			return -1;
 		}
 		c = js[i];
@@ -249,7 +237,7 @@ int json_validate(const char *js, size_t len, char *err, size_t errlen)
 			count++;
 			if (c == '{' || c == '[') {
 				if (depth == JSON_MAX_DEPTH) {
-					seterr(err, errlen,
+					errmsg_set(err, errlen,
 					       "JSON nested deeper than %d",
 					       JSON_MAX_DEPTH);
 					return -1;
@@ -263,7 +251,7 @@ int json_validate(const char *js, size_t len, char *err, size_t errlen)
 				st = S_AFTER;
 			} else {
 				if (scan_primitive(js, len, &i) < 0) {
-					seterr(err, errlen,
+					errmsg_set(err, errlen,
 					       "invalid value at offset %zu", i);
 					return -1;
 				}
@@ -280,7 +268,7 @@ int json_validate(const char *js, size_t len, char *err, size_t errlen)
 			/* fall through */
 		case S_KEY:
 			if (c != '"') {
-				seterr(err, errlen,
+				errmsg_set(err, errlen,
 				       "expected object key at offset %zu", i);
 				return -1;
 			}
@@ -289,7 +277,7 @@ int json_validate(const char *js, size_t len, char *err, size_t errlen)
 				return -1;
 			i = skip_ws(js, len, i);
 			if (i >= len || js[i] != ':') {
-				seterr(err, errlen, "expected ':' at offset %zu",
+				errmsg_set(err, errlen, "expected ':' at offset %zu",
 				       i);
 				return -1;
 			}
@@ -304,7 +292,7 @@ int json_validate(const char *js, size_t len, char *err, size_t errlen)
 				depth--;
 				i++;
 			} else {
-				seterr(err, errlen,
+				errmsg_set(err, errlen,
 				       "expected ',' or closing bracket at offset %zu",
 				       i);
 				return -1;
@@ -329,7 +317,7 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 	if (count < 0)
 		return -1;
 	if (count > max_tokens) {
-		seterr(err, errlen, "JSON has %d tokens, limit %d", count,
+		errmsg_set(err, errlen, "JSON has %d tokens, limit %d", count,
 		       max_tokens);
 		return -1;
 	}
@@ -338,7 +326,7 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 	if (!jt || !doc->toks) {
 		free(jt);
 		json_doc_free(doc);
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}
 	jsmn_init(&p);
@@ -346,7 +334,7 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 	if (r != count) {
 		free(jt);
 		json_doc_free(doc);
-		seterr(err, errlen, "tokenizer disagrees with grammar (%d)", r);
+		errmsg_set(err, errlen, "tokenizer disagrees with grammar (%d)", r);
 		return -1;
 	}
 	/* Pre-order walk: a token's subtree ends at the first later token that
@@ -365,7 +353,7 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 		if (sp == (int)(sizeof stack / sizeof stack[0])) {
 			free(jt);
 			json_doc_free(doc);
-			seterr(err, errlen, "JSON nesting overflow");
+			errmsg_set(err, errlen, "JSON nesting overflow");
 			return -1;
 		}
 		stack[sp++] = k;
@@ -597,7 +585,7 @@ int json_tok_unescape(const struct json_doc *doc, int i, struct buf *out,
 	int p, run;
 
 	if (json_kind(doc, i) != JSON_K_STRING) {
-		seterr(err, errlen, "not a string");
+		errmsg_set(err, errlen, "not a string");
 		return JSON_ERR;
 	}
 	t = &doc->toks[i];
@@ -619,7 +607,7 @@ int json_tok_unescape(const struct json_doc *doc, int i, struct buf *out,
 			goto oom;
 		n = str_unit(doc->js, &p, t->end, u8, &why);
 		if (n < 0) {
-			seterr(err, errlen, "%s", why);
+			errmsg_set(err, errlen, "%s", why);
 			return JSON_ERR;
 		}
 		if (buf_append(out, u8, (size_t)n) < 0)
@@ -630,7 +618,7 @@ int json_tok_unescape(const struct json_doc *doc, int i, struct buf *out,
 		goto oom;
 	return 0;
 oom:
-	seterr(err, errlen, "out of memory");
+	errmsg_set(err, errlen, "out of memory");
 	return JSON_ERR;
 }
 
@@ -644,7 +632,7 @@ int json_tok_strdup(const struct json_doc *doc, int i, char **out,
 	if (json_tok_unescape(doc, i, &b, err, errlen) < 0 ||
 	    buf_reserve(&b, 0) < 0) {
 		if (b.failed)
-			seterr(err, errlen, "out of memory");
+			errmsg_set(err, errlen, "out of memory");
 		buf_free(&b);
 		return JSON_ERR;
 	}
@@ -661,11 +649,11 @@ static int number_check(const struct json_doc *doc, int i, char *err,
 	int k = json_kind(doc, i);
 
 	if (k == JSON_K_NONFINITE) {
-		seterr(err, errlen, "NaN/Infinity not allowed");
+		errmsg_set(err, errlen, "NaN/Infinity not allowed");
 		return JSON_ENONFINITE;
 	}
 	if (k != JSON_K_NUMBER) {
-		seterr(err, errlen, "not a number");
+		errmsg_set(err, errlen, "not a number");
 		return JSON_ERR;
 	}
 	return 0;
@@ -691,7 +679,7 @@ int json_tok_int64(const struct json_doc *doc, int i, int64_t *out,
 		char c = doc->js[p];
 
 		if (c == '.' || c == 'e' || c == 'E') {
-			seterr(err, errlen, "not an integer");
+			errmsg_set(err, errlen, "not an integer");
 			return JSON_EFRAC;
 		}
 		if (v > (lim - (uint64_t)(c - '0')) / 10) {
@@ -700,11 +688,11 @@ int json_tok_int64(const struct json_doc *doc, int i, int64_t *out,
 			for (; p < t->end; p++) {
 				c = doc->js[p];
 				if (c == '.' || c == 'e' || c == 'E') {
-					seterr(err, errlen, "not an integer");
+					errmsg_set(err, errlen, "not an integer");
 					return JSON_EFRAC;
 				}
 			}
-			seterr(err, errlen, "integer out of range");
+			errmsg_set(err, errlen, "integer out of range");
 			return JSON_ERANGE;
 		}
 		v = v * 10 + (uint64_t)(c - '0');
@@ -732,7 +720,7 @@ int json_tok_double(const struct json_doc *doc, int i, double *out,
 	if (n >= sizeof small) {
 		s = malloc(n + 1);
 		if (!s) {
-			seterr(err, errlen, "out of memory");
+			errmsg_set(err, errlen, "out of memory");
 			return JSON_ERR;
 		}
 	}
@@ -744,11 +732,11 @@ int json_tok_double(const struct json_doc *doc, int i, double *out,
 	if (s != small)
 		free(s);
 	if (r) {
-		seterr(err, errlen, "bad number");
+		errmsg_set(err, errlen, "bad number");
 		return r;
 	}
 	if (isinf(v)) {
-		seterr(err, errlen, "number out of range");
+		errmsg_set(err, errlen, "number out of range");
 		return JSON_ERANGE;
 	}
 	*out = v;
@@ -938,7 +926,7 @@ int json_object_set(const char *js, size_t len, const char *const *path,
 	int cur = 0, comma = 0, insert = 0;
 
 	if (npath == 0) {
-		seterr(err, errlen, "empty path");
+		errmsg_set(err, errlen, "empty path");
 		return -1;
 	}
 	if (json_validate(value, vlen, err, errlen) < 0)
@@ -946,7 +934,7 @@ int json_object_set(const char *js, size_t len, const char *const *path,
 	if (json_parse(&doc, js, len, 0, err, errlen) < 0)
 		return -1;
 	if (json_kind(&doc, 0) != JSON_K_OBJECT) {
-		seterr(err, errlen, "root is not an object");
+		errmsg_set(err, errlen, "root is not an object");
 		goto fail;
 	}
 	for (k = 0; k < npath; k++) {
@@ -962,7 +950,7 @@ int json_object_set(const char *js, size_t len, const char *const *path,
 			break;
 		}
 		if (json_kind(&doc, v) != JSON_K_OBJECT) {
-			seterr(err, errlen, "'%s' is not an object", path[k]);
+			errmsg_set(err, errlen, "'%s' is not an object", path[k]);
 			goto fail;
 		}
 		cur = v;
@@ -985,7 +973,7 @@ int json_object_set(const char *js, size_t len, const char *const *path,
 	buf_append(out, js + cut_e, len - cut_e);
 	json_doc_free(&doc);
 	if (out->failed) {
-		seterr(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		out->len = base;
 		return -1;
 	}

@@ -6,6 +6,7 @@
  * that a callback may free the conn (it is then destroyed by the outermost
  * conn_leave). */
 #include "redis_conn.h"
+#include "errmsg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -120,19 +121,6 @@ double redis_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* xorshift64*: jitter only, so quality hardly matters; state per conn. */
 static double rng_unit(uint64_t *s)
@@ -1123,26 +1111,26 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, si
 	const struct redis_url *u = o->url;
 
 	if (!u) {
-		set_err(err, errlen, "no Redis URL");
+		errmsg_set(err, errlen, "no Redis URL");
 		return NULL;
 	}
 	if (u->transport == REDIS_TRANSPORT_UNIX) {
 		if (!u->path || !*u->path || strlen(u->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			set_err(err, errlen, "unix socket path empty or too long");
+			errmsg_set(err, errlen, "unix socket path empty or too long");
 			return NULL;
 		}
 	} else if (!u->host || !*u->host || u->port < 1 || u->port > 65535) {
-		set_err(err, errlen, "Redis URL without host or port");
+		errmsg_set(err, errlen, "Redis URL without host or port");
 		return NULL;
 	}
 	if (u->transport == REDIS_TRANSPORT_TLS) {
 		unsigned char a[sizeof(struct in6_addr)];
 		if (!o->trust) {
-			set_err(err, errlen, "rediss:// needs a trust store");
+			errmsg_set(err, errlen, "rediss:// needs a trust store");
 			return NULL;
 		}
 		if (strchr(u->host, ':') || inet_pton(AF_INET, u->host, a) == 1) {
-			set_err(err, errlen, "rediss:// needs a host name, not an IP address: "
+			errmsg_set(err, errlen, "rediss:// needs a host name, not an IP address: "
 				"BearSSL verifies certificates by DNS name only");
 			return NULL;
 		}
@@ -1154,7 +1142,7 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, si
 			redis_url_free(&c->url);
 			free(c);
 		}
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	c->fd = -1;
@@ -1253,15 +1241,15 @@ static void sync_poll_once(struct redis_conn *c, double deadline)
 static int sync_refuse(struct redis_conn *c, char *err, size_t errlen)
 {
 	if (!c) {
-		set_err(err, errlen, "no connection");
+		errmsg_set(err, errlen, "no connection");
 		return 1;
 	}
 	if (c->depth > 0) {
-		set_err(err, errlen, "sync Redis call from inside a callback of the same connection");
+		errmsg_set(err, errlen, "sync Redis call from inside a callback of the same connection");
 		return 1;
 	}
 	if (c->state == REDIS_CLOSED) {
-		set_err(err, errlen, "closed");
+		errmsg_set(err, errlen, "closed");
 		return 1;
 	}
 	return 0;
@@ -1277,17 +1265,17 @@ static int sync_connect(struct redis_conn *c, double deadline, char *err, size_t
 		if (c->state == REDIS_READY)
 			return 0;
 		if (c->state == REDIS_CLOSED) {
-			set_err(err, errlen, "closed");
+			errmsg_set(err, errlen, "closed");
 			return -1;
 		}
 		if (c->failures != fails) {
-			set_err(err, errlen, "%s", c->last_error);
+			errmsg_set(err, errlen, "%s", c->last_error);
 			return -1;
 		}
 		double now = redis_now();
 		if (now >= deadline) {
 			conn_fail(c, now, "timeout while %s", state_names[c->state]);
-			set_err(err, errlen, "%s", c->last_error);
+			errmsg_set(err, errlen, "%s", c->last_error);
 			return -1;
 		}
 		sync_poll_once(c, deadline);
@@ -1347,7 +1335,7 @@ struct resp_value *redis_conn_call(struct redis_conn *c, double timeout, char *e
 		goto out;
 	int rc = queue_command(c, PK_USER, sync_reply, &slot, timeout, argc, argv, lens);
 	if (rc < 0) {
-		set_err(err, errlen, "command refused (empty, changes reply framing, or out of memory)");
+		errmsg_set(err, errlen, "command refused (empty, changes reply framing, or out of memory)");
 		goto out;
 	}
 	while (!slot.done) {
@@ -1361,7 +1349,7 @@ struct resp_value *redis_conn_call(struct redis_conn *c, double timeout, char *e
 	if (slot.reply)
 		res = slot.reply;
 	else
-		set_err(err, errlen, "%s", slot.err[0] ? slot.err : "failed");
+		errmsg_set(err, errlen, "%s", slot.err[0] ? slot.err : "failed");
 out:
 	c->sync--;
 	conn_leave(c);
@@ -1382,7 +1370,7 @@ struct resp_value *redis_conn_callv(struct redis_conn *c, double timeout, char *
 	va_end(ap);
 	argv = malloc((size_t)(argc ? argc : 1) * sizeof *argv);
 	if (!argv) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		return NULL;
 	}
 	va_start(ap, arg0);
@@ -1410,15 +1398,15 @@ struct resp_value *redis_conn_wait_push(struct redis_conn *c, double timeout, ch
 		if ((res = push_pop(c)) != NULL)
 			break;
 		if (c->state == REDIS_CLOSED) {
-			set_err(err, errlen, "closed");
+			errmsg_set(err, errlen, "closed");
 			break;
 		}
 		if (c->failures != fails || c->state != REDIS_READY) {
-			set_err(err, errlen, "%s", c->last_error[0] ? c->last_error : "not connected");
+			errmsg_set(err, errlen, "%s", c->last_error[0] ? c->last_error : "not connected");
 			break;
 		}
 		if (redis_now() >= deadline) {
-			set_err(err, errlen, "timeout");
+			errmsg_set(err, errlen, "timeout");
 			break;
 		}
 		sync_poll_once(c, deadline);

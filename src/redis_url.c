@@ -2,6 +2,7 @@
  * file adds what curl cannot know about Redis URLs (empty authorities, the
  * db number, the query parameters redis-py accepts) and the redaction. */
 #include "redis_url.h"
+#include "errmsg.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -15,19 +16,6 @@
 
 #define SCHEME_MAX 16
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Length of a well-formed scheme ending in "://" at the start of url, or 0. */
 static size_t scheme_len(const char *url)
@@ -250,14 +238,14 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 	size_t slen;
 
 	memset(out, 0, sizeof *out);
-	set_err(err, errlen, "invalid Redis URL");
+	errmsg_set(err, errlen, "invalid Redis URL");
 	if (!url || !*url) {
-		set_err(err, errlen, "Redis URL is empty");
+		errmsg_set(err, errlen, "Redis URL is empty");
 		return -1;
 	}
 	slen = scheme_len(url);
 	if (!slen) {
-		set_err(err, errlen, "Redis URL must start with redis://, rediss:// or unix://");
+		errmsg_set(err, errlen, "Redis URL must start with redis://, rediss:// or unix://");
 		return -1;
 	}
 	if (slen == 5 && !strncasecmp(url, "redis", 5)) {
@@ -267,7 +255,7 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 	} else if (slen == 4 && !strncasecmp(url, "unix", 4)) {
 		out->transport = REDIS_TRANSPORT_UNIX;
 	} else {
-		set_err(err, errlen, "unsupported scheme \"%.*s\" (want redis://, rediss:// or unix://)",
+		errmsg_set(err, errlen, "unsupported scheme \"%.*s\" (want redis://, rediss:// or unix://)",
 			(int)slen, url);
 		return -1;
 	}
@@ -275,35 +263,35 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 
 	fixed = fill_empty_host(url, slen, is_unix, &bad);
 	if (!fixed) {
-		set_err(err, errlen, bad ? "unix URL must not name a host: use unix:///path/to/socket"
+		errmsg_set(err, errlen, bad ? "unix URL must not name a host: use unix:///path/to/socket"
 				     : "out of memory");
 		goto out;
 	}
 	if (!is_unix && host_has_pct(fixed, slen)) {
-		set_err(err, errlen, "invalid Redis URL: %%-encoding in the host name");
+		errmsg_set(err, errlen, "invalid Redis URL: %%-encoding in the host name");
 		goto out;
 	}
 	h = curl_url();
 	if (!h) {
-		set_err(err, errlen, "out of memory");
+		errmsg_set(err, errlen, "out of memory");
 		goto out;
 	}
 	rc = curl_url_set(h, CURLUPART_URL, fixed, CURLU_NON_SUPPORT_SCHEME | CURLU_PATH_AS_IS);
 	if (rc != CURLUE_OK) {
 		/* curl's messages are fixed texts, never pieces of the URL. The
 		 * usual cause is a password with an unencoded reserved byte. */
-		set_err(err, errlen, "invalid Redis URL: %s%s", curl_url_strerror(rc),
+		errmsg_set(err, errlen, "invalid Redis URL: %s%s", curl_url_strerror(rc),
 			strchr(fixed, '@') ? " (in a user name or password, @ / ? # % must be %-encoded)" : "");
 		goto out;
 	}
 	user = get_part(h, CURLUPART_USER, CURLU_URLDECODE, &rc);
 	if (rc != CURLUE_OK) {
-		set_err(err, errlen, "invalid Redis URL: bad %%-encoding or control character in the user name");
+		errmsg_set(err, errlen, "invalid Redis URL: bad %%-encoding or control character in the user name");
 		goto out;
 	}
 	pass = get_part(h, CURLUPART_PASSWORD, CURLU_URLDECODE, &rc);
 	if (rc != CURLUE_OK) {
-		set_err(err, errlen, "invalid Redis URL: bad %%-encoding or control character in the password");
+		errmsg_set(err, errlen, "invalid Redis URL: bad %%-encoding or control character in the password");
 		goto out;
 	}
 	host = get_part(h, CURLUPART_HOST, 0, &rc);
@@ -311,16 +299,16 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 	port = get_part(h, CURLUPART_PORT, 0, &rc);
 	path = get_part(h, CURLUPART_PATH, CURLU_URLDECODE, &rc);
 	if (rc == CURLUE_URLDECODE) {
-		set_err(err, errlen, "invalid Redis URL: bad %%-encoding or control character in the path");
+		errmsg_set(err, errlen, "invalid Redis URL: bad %%-encoding or control character in the path");
 		goto out;
 	}
 	qs = get_part(h, CURLUPART_QUERY, 0, &rc);
 	if (rc != CURLUE_OK) {
-		set_err(err, errlen, "invalid Redis URL: %s", curl_url_strerror(rc));
+		errmsg_set(err, errlen, "invalid Redis URL: %s", curl_url_strerror(rc));
 		goto out;
 	}
 	if (qs && query_parse(qs, &q) < 0) {
-		set_err(err, errlen, "invalid Redis URL: bad encoding in query parameter \"%s\"", q.bad_name);
+		errmsg_set(err, errlen, "invalid Redis URL: bad encoding in query parameter \"%s\"", q.bad_name);
 		goto out;
 	}
 
@@ -331,7 +319,7 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 	}
 	if (q.username) {
 		if (out->user) {
-			set_err(err, errlen, "invalid Redis URL: user name given twice (before @ and ?username=)");
+			errmsg_set(err, errlen, "invalid Redis URL: user name given twice (before @ and ?username=)");
 			goto out;
 		}
 		if (*q.username) {
@@ -347,7 +335,7 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 	}
 	if (q.password) {
 		if (out->password) {
-			set_err(err, errlen, "invalid Redis URL: password given twice (before @ and ?password=)");
+			errmsg_set(err, errlen, "invalid Redis URL: password given twice (before @ and ?password=)");
 			goto out;
 		}
 		if (*q.password) {
@@ -357,24 +345,24 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		}
 	}
 	if (out->user && !out->password) {
-		set_err(err, errlen, "invalid Redis URL: user name without a password "
+		errmsg_set(err, errlen, "invalid Redis URL: user name without a password "
 			"(for a password alone write redis://:PASSWORD@host)");
 		goto out;
 	}
 
 	if (q.db && parse_db(q.db, &query_db) < 0) {
-		set_err(err, errlen, "invalid Redis URL: db must be a number 0..%d", REDIS_URL_MAX_DB);
+		errmsg_set(err, errlen, "invalid Redis URL: db must be a number 0..%d", REDIS_URL_MAX_DB);
 		goto out;
 	}
 
 	if (is_unix) {
 		size_t pn = path ? strlen(path) : 0;
 		if (pn < 2 || path[0] != '/') {
-			set_err(err, errlen, "invalid Redis URL: unix socket path is empty (use unix:///path/to/socket)");
+			errmsg_set(err, errlen, "invalid Redis URL: unix socket path is empty (use unix:///path/to/socket)");
 			goto out;
 		}
 		if (pn >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			set_err(err, errlen, "invalid Redis URL: unix socket path longer than %zu bytes",
+			errmsg_set(err, errlen, "invalid Redis URL: unix socket path longer than %zu bytes",
 				sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 			goto out;
 		}
@@ -384,7 +372,7 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		out->port = 0;
 	} else {
 		if (!host || !*host) {
-			set_err(err, errlen, "invalid Redis URL: no host");
+			errmsg_set(err, errlen, "invalid Redis URL: no host");
 			goto out;
 		}
 		size_t hn = strlen(host);
@@ -394,13 +382,13 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 			hn -= 2;
 		}
 		if (hn == 0 || hn > 253) {
-			set_err(err, errlen, "invalid Redis URL: host name empty or longer than 253 bytes");
+			errmsg_set(err, errlen, "invalid Redis URL: host name empty or longer than 253 bytes");
 			goto out;
 		}
 		/* DNS names are ASCII (curl here has no IDN support) and an
 		 * address is hex, digits, dots and colons. */
 		if (strspn(hb, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._:") < hn) {
-			set_err(err, errlen, "invalid Redis URL: host name has characters other than "
+			errmsg_set(err, errlen, "invalid Redis URL: host name has characters other than "
 				"letters, digits, '-', '.' and '_'");
 			goto out;
 		}
@@ -409,7 +397,7 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		 * survive the round trip through the redacted form. */
 		if (zn && strspn(zone, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 				 "0123456789-_.") != zn) {
-			set_err(err, errlen, "invalid Redis URL: bad IPv6 zone id");
+			errmsg_set(err, errlen, "invalid Redis URL: bad IPv6 zone id");
 			goto out;
 		}
 		out->host = malloc(hn + (zn ? zn + 1 : 0) + 1);
@@ -426,36 +414,36 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		if (port) {
 			long v = strtol(port, NULL, 10);
 			if (v < 1 || v > 65535) {
-				set_err(err, errlen, "invalid Redis URL: port must be 1..65535");
+				errmsg_set(err, errlen, "invalid Redis URL: port must be 1..65535");
 				goto out;
 			}
 			out->port = (int)v;
 		}
 		if (path && path[0] == '/' && path[1] &&
 		    parse_db(path + 1, &path_db) < 0) {
-			set_err(err, errlen, "invalid Redis URL: db in the path must be a number 0..%d",
+			errmsg_set(err, errlen, "invalid Redis URL: db in the path must be a number 0..%d",
 				REDIS_URL_MAX_DB);
 			goto out;
 		}
 		if (path && path[0] && path[0] != '/') {
-			set_err(err, errlen, "invalid Redis URL: bad path");
+			errmsg_set(err, errlen, "invalid Redis URL: bad path");
 			goto out;
 		}
 	}
 	if (path_db >= 0 && query_db >= 0) {
-		set_err(err, errlen, "invalid Redis URL: db given twice (path and ?db=)");
+		errmsg_set(err, errlen, "invalid Redis URL: db given twice (path and ?db=)");
 		goto out;
 	}
 	out->db = path_db >= 0 ? path_db : query_db >= 0 ? query_db : 0;
 	ret = 0;
 	goto out;
 oom:
-	set_err(err, errlen, "out of memory");
+	errmsg_set(err, errlen, "out of memory");
 out:
 	if (ret < 0)
 		redis_url_free(out);
 	else
-		set_err(err, errlen, "%s", "");
+		errmsg_set(err, errlen, "%s", "");
 	curl_wipe_free(pass);
 	curl_free(user);
 	curl_free(host);

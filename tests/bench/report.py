@@ -359,10 +359,12 @@ def details(res):
     return "\n".join(parts)
 
 
-def write(res, out, smoke):
+def write(res, out, smoke, to_docs=True):
+    """Plots and the report; into docs/ for a full run with to_docs, else
+    into out/."""
     pdir = os.path.join(out, "plots")
     os.makedirs(pdir, exist_ok=True)
-    if smoke:
+    if smoke or not to_docs:
         pngdir, doc = out, os.path.join(out, "BENCHMARKS.md")
     else:
         pngdir, doc = os.path.join(ROOT, "docs", "bench"), os.path.join(ROOT, "docs", "BENCHMARKS.md")
@@ -387,9 +389,7 @@ def write(res, out, smoke):
         summary=md_table(("figure", "tryon-worker", "Python baseline", "ratio (our advantage)",
                           "goal", "verdict"), rows),
         details=details(res), notes=notes)
-    if not smoke:
-        text = text.replace("](bench/", "](bench/")
-    else:
+    if smoke or not to_docs:
         text = text.replace("](bench/", "](")
     with open(doc, "w") as f:
         f.write(text)
