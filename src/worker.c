@@ -13,15 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "celery_ctl.h"
-#include "celery_msg.h"
 #include "exitclass.h"
 #include "ids.h"
 #include "isotime.h"
@@ -29,124 +25,17 @@
 #include "kombu.h"
 #include "log.h"
 #include "proc.h"
+#include "promtext.h"
 #include "record.h"
 #include "recovery.h"
-#include "redis_conn.h"
-#include "redis_url.h"
-#include "resp.h"
 #include "scripts.h"
 #include "tasks.h"
-#include "tryon_state.h"
 #include "version.h"
-#include "httpd.h"
-#include "metrics.h"
-#include "promtext.h"
-#include "sdnotify.h"
-
-#define MAX_HELD_ETA 1000          /* ETA messages held beyond the slots */
-#define MAX_RECORD_BYTES (1 << 20) /* a child's record larger than this is garbage */
-#define IDLE_BLOCK_SECONDS "0.25"  /* BRPOPLPUSH timeout on the head list */
-
-/* A message we hold: recorded in unacked and in our held set. */
-struct msg {
-	struct msg *next;          /* in the ready or ETA list */
-	char *raw;                 /* envelope as delivered (owned) */
-	size_t raw_len;
-	struct celery_envelope env;
-	char *queue;               /* queue name (owned) */
-	double received_at;        /* wall clock */
-};
-
-enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_FINISHING };
-
-/* A finishing operation: result (maybe) + ack/requeue/dead-letter. */
-struct finish {
-	struct finish *next;       /* in the pending list */
-	struct msg *msg;           /* owned */
-	struct buf meta;           /* result JSON, empty = store nothing */
-	const char *action;        /* "ack", "lpush", "rpush", "none" */
-	struct buf push;           /* message or record to push */
-	struct buf target;         /* list to push to */
-	int slot;                  /* slot to free when done, -1 if none */
-	int result_stored;         /* split mode: phase 1 done */
-	int in_flight;             /* a command is outstanding */
-	int drop_inflight;         /* message never recorded: take it from the in-flight list */
-};
-
-struct slot {
-	enum slot_state state;
-	struct msg *msg;
-	pid_t pid;
-	int fd;
-	struct buf record;
-	int record_eof, exited, status;
-	struct rusage ru;
-	double started, hard_deadline, soft, hard;
-	int killed_hard, killed_revoke, killed_shutdown;
-	struct finish fin;
-	int is_tryon;
-	struct tryon_hints hints;  /* what the parent told this try-on job */
-};
-
-struct worker {
-	const struct config *cfg;
-	const struct trust_store *ts;
-	struct redis_url broker_url, result_url;
-	int same_server;           /* results live on the broker's server */
-	struct redis_conn *consume, *cmd, *results;
-	struct slot *slots;
-	int n_slots, busy;
-	struct msg *ready, *ready_tail;
-	int n_ready;
-	struct msg *eta;           /* sorted by eta */
-	int n_eta;
-	struct finish *pending;    /* completions without a slot */
-	int n_pending;
-	int fetching, recovering, recovered_once, n_unrecorded;
-	int queue_first;           /* round-robin rotation */
-	struct buf inflight_key, held_key;
-	int draining, n_term;
-	double drain_deadline;
-	double started_wall;
-	long processed;
-	char hostname_origin[300];
-	int sig_fd;
-	struct slot *child_slot;   /* set in the child only: the job to run */
-	struct buf alive_key;
-	double next_heartbeat, next_maintenance, next_restore, next_renew;
-	pid_t maint_pid;
-	int maint_restore;         /* this maintenance run also does restore_visible */
-	int maint_reconcile;       /* ... and reconciles our held set */
-	double maint_forked_at;    /* wall clock at fork */
-	const char **keep;         /* tags we hold, snapshot for the maintenance child */
-	int n_keep;
-	struct metrics metrics;    /* rendered at GET /metrics */
-	struct httpd *httpd;       /* NULL when TRYON_HTTP_ADDR is empty */
-	struct sdnotify sd;        /* no-op outside systemd */
-	int consuming;             /* announced ready: READY=1 sent, /readyz may pass */
-	/* Sampled for /metrics and /health: lengths of each queue's four
-	 * priority lists (index 4 * q + step) and of the dead-letter list. */
-	struct len_ref { struct worker *w; int idx; } len_refs[CONFIG_MAX_QUEUES * 4 + 1];
-	long lens[CONFIG_MAX_QUEUES * 4 + 1];
-	char last_error[300];
-	/* Remote control and events (Celery's pidbox and celeryev). */
-	struct redis_conn *pubsub;
-	struct tryon_state tryon;  /* breakers, backup latency, spend */
-	int64_t clock;             /* Lamport clock shared with Celery peers */
-	int task_events;
-	double next_event_heartbeat;
-	long started_count;        /* tasks started since start ("processed") */
-	long *task_totals;         /* per registered task name, for stats */
-	char **revoked;            /* ring of revoked ids */
-	double *revoked_at;
-	int n_revoked, revoked_next;
-};
-
-#define MAX_REVOKED 10000
+#include "worker_int.h"
 
 /* -- clocks ------------------------------------------------------------ */
 
-static double wall_now(void)
+double worker_wall_now(void)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
@@ -155,7 +44,7 @@ static double wall_now(void)
 
 /* -- messages ---------------------------------------------------------- */
 
-static void msg_free(struct msg *m)
+void worker_msg_free(struct msg *m)
 {
 	if (!m)
 		return;
@@ -169,7 +58,7 @@ static void msg_free(struct msg *m)
 static void note_error(struct worker *w, const char *what, const char *why)
 {
 	char ts[ISOTIME_BUFSZ];
-	isotime_format_utc(wall_now(), ts, sizeof ts);
+	isotime_format_utc(worker_wall_now(), ts, sizeof ts);
 	snprintf(w->last_error, sizeof w->last_error, "%s %s: %.200s", ts, what, why ? why : "");
 }
 
@@ -183,7 +72,7 @@ static void finish_reset(struct finish *f)
 	f->result_stored = f->in_flight = f->drop_inflight = 0;
 }
 
-static struct finish *finish_new(void)
+struct finish *worker_finish_new(void)
 {
 	struct finish *f = calloc(1, sizeof *f);
 	if (!f)
@@ -213,7 +102,7 @@ static int meta_exception(struct buf *out, const char *status, const char *task_
 	}
 	struct celery_meta m = {
 		.status = status, .result_json = exc.data, .traceback = traceback,
-		.has_date_done = date_done, .date_done = wall_now(), .task_id = task_id,
+		.has_date_done = date_done, .date_done = worker_wall_now(), .task_id = task_id,
 		.parent_id = env ? env->parent_id : NULL, .group_id = env ? env->group : NULL,
 	};
 	rc = celery_meta_build(out, &m, err, sizeof err);
@@ -221,7 +110,7 @@ static int meta_exception(struct buf *out, const char *status, const char *task_
 	return rc;
 }
 
-static int meta_exception_str(struct buf *out, const char *status, const char *task_id,
+int worker_meta_exception_str(struct buf *out, const char *status, const char *task_id,
 			      const char *exc_type, const char *exc_module, const char *message,
 			      const struct celery_envelope *env)
 {
@@ -359,7 +248,7 @@ static void finish_step(struct worker *w, struct finish *f)
 		f->in_flight = 1;
 }
 
-static void pending_add(struct worker *w, struct finish *f)
+void worker_pending_add(struct worker *w, struct finish *f)
 {
 	f->next = w->pending;
 	w->pending = f;
@@ -375,14 +264,14 @@ static void pending_add(struct worker *w, struct finish *f)
 static void dead_letter(struct worker *w, struct msg *m, const char *reason,
 			const char *exc_type, const char *exc_module, int recorded)
 {
-	struct finish *f = finish_new();
+	struct finish *f = worker_finish_new();
 	if (!f) {
-		msg_free(m);   /* stays in Redis; recovered at restart */
+		worker_msg_free(m);   /* stays in Redis; recovered at restart */
 		return;
 	}
 	f->msg = m;
 	if (m->env.task_id && exc_type)
-		meta_exception_str(&f->meta, "FAILURE", m->env.task_id, exc_type, exc_module, reason, &m->env);
+		worker_meta_exception_str(&f->meta, "FAILURE", m->env.task_id, exc_type, exc_module, reason, &m->env);
 	celery_deadletter_build(&f->push, reason, m->queue ? m->queue : "", m->received_at, m->raw, m->raw_len);
 	buf_append_str(&f->target, TRYON_DEAD_LIST);
 	f->action = "lpush";
@@ -391,334 +280,7 @@ static void dead_letter(struct worker *w, struct msg *m, const char *reason,
 	note_error(w, "dead letter", reason);
 	log_warn("message.dead_lettered", "queue=%s id=%s reason=\"%s\"", m->queue ? m->queue : "-",
 		 m->env.task_id ? m->env.task_id : "-", reason);
-	pending_add(w, f);
-}
-
-/* -- remote control and events ----------------------------------------- */
-
-static int revoked_index(const struct worker *w, const char *id)
-{
-	for (int i = 0; i < w->n_revoked; i++)
-		if (w->revoked[i] && !strcmp(w->revoked[i], id))
-			return i;
-	return -1;
-}
-
-static void revoked_add(struct worker *w, const char *id, double at)
-{
-	if (!w->revoked || revoked_index(w, id) >= 0)
-		return;
-	int i = w->revoked_next;
-	free(w->revoked[i]);
-	w->revoked[i] = strdup(id);
-	w->revoked_at[i] = at;
-	w->revoked_next = (i + 1) % MAX_REVOKED;
-	if (w->n_revoked < MAX_REVOKED)
-		w->n_revoked++;
-}
-
-static void event_base(struct worker *w, struct celery_ctl_event_base *b, char tag[37])
-{
-	ids_uuid4(tag);
-	memset(b, 0, sizeof *b);
-	b->hostname = w->cfg->hostname;
-	b->pid = getpid();
-	b->clock = ++w->clock;
-	b->timestamp = wall_now();
-	b->delivery_tag = tag;
-}
-
-static void publish(struct worker *w, const struct buf *channel, const struct buf *env)
-{
-	if (!redis_conn_is_ready(w->cmd))
-		return;   /* events are fire-and-forget, as in Celery */
-	const char *argv[] = { "PUBLISH", channel->data, env->data };
-	size_t lens[] = { 7, channel->len, env->len };
-	redis_conn_command(w->cmd, NULL, NULL, 0, 3, argv, lens);
-}
-
-static void send_worker_event(struct worker *w, const char *type)
-{
-	struct celery_ctl_event_base b;
-	struct celery_ctl_worker_event we = { 0 };
-	struct buf ch, env;
-	char tag[37], err[200];
-	double load[3] = { 0, 0, 0 };
-
-	FILE *f = fopen("/proc/loadavg", "r");
-	if (f) {
-		if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
-			load[0] = load[1] = load[2] = 0;
-		fclose(f);
-	}
-	event_base(w, &b, tag);
-	we.freq = CELERY_CTL_HEARTBEAT_FREQ;
-	we.active = w->busy;
-	we.processed = w->started_count;
-	memcpy(we.loadavg, load, sizeof load);
-	we.sw_ver = version_string;
-	buf_init(&ch), buf_init(&env);
-	if (celery_ctl_event_worker(&ch, &env, w->broker_url.db, type, &b, &we, err, sizeof err) == 0)
-		publish(w, &ch, &env);
-	buf_free(&ch), buf_free(&env);
-}
-
-static void send_task_event(struct worker *w, struct celery_ctl_task_ev *ev)
-{
-	struct celery_ctl_event_base b;
-	struct buf ch, env;
-	char tag[37], err[200];
-
-	if (!w->task_events)
-		return;
-	event_base(w, &b, tag);
-	buf_init(&ch), buf_init(&env);
-	if (celery_ctl_event_task(&ch, &env, w->broker_url.db, &b, ev, err, sizeof err) == 0)
-		publish(w, &ch, &env);
-	buf_free(&ch), buf_free(&env);
-}
-
-static void task_event_simple(struct worker *w, int type, const struct msg *m)
-{
-	struct celery_ctl_task_ev ev = { .type = type, .uuid = m->env.task_id };
-	if (type == CELERY_CTL_EV_RECEIVED) {
-		ev.name = m->env.task;
-		ev.args_repr = m->env.argsrepr;
-		ev.kwargs_repr = m->env.kwargsrepr;
-		ev.root_id = m->env.root_id;
-		ev.parent_id = m->env.parent_id;
-		ev.retries = m->env.retries;
-		ev.eta = m->env.eta_str;
-		ev.expires = m->env.expires_str;
-	}
-	send_task_event(w, &ev);
-}
-
-static void task_event_exc(struct worker *w, int type, const struct msg *m, const char *exc_type,
-			   const char *args_json, const char *traceback)
-{
-	struct buf repr;
-	buf_init(&repr);
-	celery_ctl_exc_repr(&repr, exc_type, args_json ? args_json : "[]", strlen(args_json ? args_json : "[]"));
-	struct celery_ctl_task_ev ev = { .type = type, .uuid = m->env.task_id,
-					 .exception_repr = repr.data, .traceback = traceback };
-	send_task_event(w, &ev);
-	buf_free(&repr);
-}
-
-/* inspect shows arguments: decode the body for it. This is the one place
- * the parent reads arguments, and only on an operator's request. */
-static void fill_ctl_task(struct celery_ctl_task *t, struct celery_body *b, const struct msg *m,
-			  double started, pid_t pid)
-{
-	char err[128];
-	memset(t, 0, sizeof *t);
-	t->id = m->env.task_id;
-	t->name = m->env.task;
-	t->time_start = started;
-	t->exchange = m->env.exchange;
-	t->routing_key = m->env.routing_key;
-	t->priority = m->env.priority;
-	t->redelivered = m->env.redelivered;
-	t->pid = pid;
-	t->eta = m->env.eta_str;
-	if (celery_body_parse(b, m->env.body, m->env.body_len, m->env.protocol, err, sizeof err) == 0) {
-		t->args_json = b->args_json;
-		t->args_len = b->args_len;
-		t->kwargs_json = b->kwargs_json;
-		t->kwargs_len = b->kwargs_len;
-	}
-}
-
-static void on_reply_pushed(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
-{
-	(void)c, (void)r, (void)err, (void)arg;
-}
-
-/* Revoke held messages (ETA or waiting for a slot): REVOKED, acked. */
-static void revoke_held(struct worker *w, const char *id)
-{
-	struct msg **lists[2] = { &w->eta, &w->ready };
-	int *counts[2] = { &w->n_eta, &w->n_ready };
-	for (int l = 0; l < 2; l++) {
-		for (struct msg **p = lists[l]; *p;) {
-			struct msg *m = *p;
-			if (strcmp(m->env.task_id, id)) {
-				p = &m->next;
-				continue;
-			}
-			*p = m->next;
-			(*counts[l])--;
-			if (l == 1) {
-				w->ready_tail = NULL;
-				for (struct msg *t = w->ready; t; t = t->next)
-					w->ready_tail = t;
-			}
-			struct finish *f = finish_new();
-			if (!f) {
-				msg_free(m);
-				continue;
-			}
-			f->msg = m;
-			meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
-					   "celery.exceptions", "revoked", &m->env);
-			metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
-			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = id };
-			send_task_event(w, &ev);
-			log_info("task.revoked", "task=%s id=%s held=1", m->env.task, id);
-			pending_add(w, f);
-		}
-	}
-}
-
-static void start_drain(struct worker *w, double now);
-
-static void control_message(struct redis_conn *c, struct resp_value *msg, void *arg)
-{
-	struct worker *w = arg;
-	struct celery_ctl_request req;
-	struct celery_ctl_action act;
-	struct buf body;
-	char err[256];
-	(void)c;
-
-	if (msg->type != RESP_ARRAY || msg->n_elems != 4 || msg->elems[3]->type != RESP_BULK)
-		return;
-	memset(&act, 0, sizeof act);
-	if (celery_ctl_parse(msg->elems[3]->str, msg->elems[3]->len, (size_t)w->cfg->max_message_bytes,
-			     &req, err, sizeof err) < 0) {
-		log_debug("control.bad_message", "reason=\"%s\"", err);
-		celery_ctl_request_free(&req);
-		return;
-	}
-	w->clock = celery_ctl_clock_adjust(w->clock, req.clock);
-	if (celery_ctl_addressed(&req, w->cfg->hostname) != CELERY_CTL_ADDR_YES) {
-		celery_ctl_request_free(&req);
-		return;
-	}
-	double now = redis_now(), wall = wall_now();
-	int ns = w->n_slots, n_active = 0, n_ready = 0, n_eta = 0;
-	struct celery_ctl_task *active = calloc((size_t)ns + 1, sizeof *active);
-	struct celery_ctl_task *reserved = calloc((size_t)w->n_ready + 1, sizeof *reserved);
-	struct celery_ctl_task *scheduled = calloc((size_t)w->n_eta + 1, sizeof *scheduled);
-	int64_t *pids = calloc((size_t)ns + 1, sizeof *pids);
-	size_t n_bodies = (size_t)ns + (size_t)w->n_ready + (size_t)w->n_eta + 1, nb = 0;
-	struct celery_body *bodies = calloc(n_bodies, sizeof *bodies);
-	const char *const *names = tasks_registered(w->cfg);
-	size_t n_names = 0;
-	while (names[n_names])
-		n_names++;
-	for (int i = 0; active && pids && bodies && i < ns; i++) {
-		struct slot *sl = &w->slots[i];
-		if (sl->state == SLOT_RUNNING && sl->msg) {
-			fill_ctl_task(&active[n_active], &bodies[nb++], sl->msg, wall - (now - sl->started), sl->pid);
-			pids[n_active++] = sl->pid;
-		}
-	}
-	for (struct msg *m = w->ready; reserved && bodies && m; m = m->next)
-		fill_ctl_task(&reserved[n_ready++], &bodies[nb++], m, 0, 0);
-	for (struct msg *m = w->eta; scheduled && bodies && m; m = m->next)
-		fill_ctl_task(&scheduled[n_eta++], &bodies[nb++], m, 0, 0);
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	struct celery_ctl_stats stats = {
-		.total_names = names, .total_counts = (const int64_t *)w->task_totals, .n_total = n_names,
-		.pid = getpid(), .clock = w->clock, .uptime = wall - w->started_wall,
-		.max_concurrency = w->n_slots, .processes = pids, .n_processes = (size_t)n_active,
-		.soft_time_limit = w->cfg->soft_time_limit, .time_limit = w->cfg->time_limit,
-		.broker_host = w->broker_url.host ? w->broker_url.host : w->broker_url.path,
-		.broker_port = w->broker_url.port, .broker_db = w->broker_url.db,
-		.broker_user = w->broker_url.user, .broker_ssl = w->broker_url.transport == REDIS_TRANSPORT_TLS,
-		.visibility_timeout = w->cfg->visibility_timeout, .prefetch_count = w->n_slots, .rusage = &ru,
-	};
-	struct celery_ctl_state st = {
-		.hostname = w->cfg->hostname, .task_names = names, .n_task_names = n_names,
-		.active = active, .n_active = (size_t)n_active, .reserved = reserved, .n_reserved = (size_t)n_ready,
-		.scheduled = scheduled, .n_scheduled = (size_t)n_eta,
-		.revoked = (const char *const *)w->revoked, .revoked_ts = w->revoked_at, .n_revoked = (size_t)w->n_revoked,
-		.now = now, .stats = &stats, .clock = w->clock, .task_events = w->task_events,
-	};
-	buf_init(&body);
-	if (celery_ctl_handle(&req, &st, &body, &act, err, sizeof err) < 0) {
-		log_warn("control.failed", "method=%s reason=\"%s\"", req.method ? req.method : "-", err);
-	} else {
-		if (act.clock_used && act.clock_value > w->clock)
-			w->clock = act.clock_value;
-		log_info("control.command", "method=%s", req.method ? req.method : "-");
-		switch (act.act) {
-		case CELERY_CTL_ACT_REVOKE:
-			for (size_t i = 0; i < act.n_ids; i++) {
-				revoked_add(w, act.ids[i], now);
-				revoke_held(w, act.ids[i]);
-				for (int k = 0; act.terminate && k < ns; k++) {
-					struct slot *sl = &w->slots[k];
-					if (sl->state == SLOT_RUNNING && sl->msg && !sl->exited &&
-					    !strcmp(sl->msg->env.task_id, act.ids[i])) {
-						sl->killed_revoke = 1;
-						proc_kill(sl->pid, act.signum ? act.signum : SIGTERM);
-						log_info("task.terminating", "id=%s signal=%d", act.ids[i], act.signum);
-					}
-				}
-			}
-			break;
-		case CELERY_CTL_ACT_SYNC:
-			for (size_t i = 0; i < act.n_ids; i++)
-				revoked_add(w, act.ids[i], now);
-			break;
-		case CELERY_CTL_ACT_SHUTDOWN:
-			if (!w->draining)
-				start_drain(w, now);
-			break;
-		case CELERY_CTL_ACT_EVENTS_ON:
-			w->task_events = 1;
-			break;
-		case CELERY_CTL_ACT_EVENTS_OFF:
-			w->task_events = 0;
-			break;
-		case CELERY_CTL_ACT_HEARTBEAT:
-			send_worker_event(w, "worker-heartbeat");
-			break;
-		default:
-			break;
-		}
-		if (act.reply && redis_conn_is_ready(w->cmd)) {
-			struct buf env, list, key, member;
-			char tag[37];
-			buf_init(&env), buf_init(&list), buf_init(&key), buf_init(&member);
-			ids_uuid4(tag);
-			w->clock++;
-			if (celery_ctl_reply_build(&env, &req, w->cfg->hostname, body.data, body.len, w->clock, tag,
-						   err, sizeof err) == 0 &&
-			    celery_ctl_reply_list(&list, &req) == 0 && celery_ctl_reply_binding(&key, &member, &req) == 0) {
-				/* Only while the client still listens (its binding
-				 * exists), or the reply list would live forever. */
-				const char *lua = "if redis.call('SISMEMBER',KEYS[1],ARGV[1])==1 then "
-						  "return redis.call('LPUSH',KEYS[2],ARGV[2]) end return 0";
-				const char *argv[] = { "EVAL", lua, "2", key.data, list.data, member.data, env.data };
-				size_t lens[] = { 4, strlen(lua), 1, key.len, list.len, member.len, env.len };
-				redis_conn_command(w->cmd, on_reply_pushed, NULL, 0, 7, argv, lens);
-			}
-			buf_free(&env), buf_free(&list), buf_free(&key), buf_free(&member);
-		}
-	}
-	celery_ctl_action_free(&act);
-	buf_free(&body);
-	for (size_t i = 0; i < nb; i++)
-		celery_body_free(&bodies[i]);
-	free(bodies);
-	free(active), free(reserved), free(scheduled), free(pids);
-	celery_ctl_request_free(&req);
-}
-
-static void on_pubsub_ready(struct redis_conn *c, void *arg)
-{
-	struct worker *w = arg;
-	struct buf ch;
-	buf_init(&ch);
-	celery_ctl_channel(&ch, w->broker_url.db);
-	const char *argv[] = { "PSUBSCRIBE", ch.data };
-	redis_conn_command(c, NULL, NULL, 0, 2, argv, NULL);
-	buf_free(&ch);
+	worker_pending_add(w, f);
 }
 
 /* -- slots and jobs ---------------------------------------------------- */
@@ -802,7 +364,7 @@ static void start_job(struct worker *w, int i, struct msg *m)
 			if (!strcmp(names[k], m->env.task))
 				w->task_totals[k]++;
 	}
-	task_event_simple(w, CELERY_CTL_EV_STARTED, m);
+	worker_task_event_simple(w, CELERY_CTL_EV_STARTED, m);
 	log_info("task.started", "task=%s id=%s pid=%d slot=%d", m->env.task, m->env.task_id, (int)s->pid, i);
 }
 
@@ -890,13 +452,13 @@ static void complete_job(struct worker *w, int i)
 			char reason[300];
 			snprintf(reason, sizeof reason, "%s Lost %lld times (TRYON_MAX_REDELIVERIES=%d): not requeued.",
 				 lost, (long long)n, w->cfg->max_redeliveries);
-			meta_exception_str(&f->meta, "FAILURE", m->env.task_id, "WorkerLostError",
+			worker_meta_exception_str(&f->meta, "FAILURE", m->env.task_id, "WorkerLostError",
 					   "billiard.exceptions", reason, &m->env);
 			celery_deadletter_build(&f->push, reason, m->queue, m->received_at, m->raw, m->raw_len);
 			buf_append_str(&f->target, TRYON_DEAD_LIST);
 			f->action = "lpush";
 			metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "WorkerLostError", 1);
-			task_event_exc(w, CELERY_CTL_EV_FAILED, m, "WorkerLostError", NULL, NULL);
+			worker_task_event_exc(w, CELERY_CTL_EV_FAILED, m, "WorkerLostError", NULL, NULL);
 			log_error("task.failed", "task=%s id=%s exit=%s deliveries=%lld reason=\"%s\"",
 				  m->env.task, m->env.task_id, v.label, (long long)n, reason);
 		} else {
@@ -905,7 +467,7 @@ static void complete_job(struct worker *w, int i)
 			{
 				struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REJECTED, .uuid = m->env.task_id,
 								 .requeue = 1 };
-				send_task_event(w, &ev);
+				worker_send_task_event(w, &ev);
 			}
 			log_warn("task.requeued", "task=%s id=%s exit=%s deliveries=%lld reason=\"%s\"",
 				 m->env.task, m->env.task_id, v.label, (long long)n, lost);
@@ -920,11 +482,11 @@ static void complete_job(struct worker *w, int i)
 			buf_append(&result, p, n);
 			struct celery_meta meta = {
 				.status = "SUCCESS", .result_json = result.data, .has_date_done = 1,
-				.date_done = wall_now(), .task_id = m->env.task_id,
+				.date_done = worker_wall_now(), .task_id = m->env.task_id,
 				.parent_id = m->env.parent_id, .group_id = m->env.group,
 			};
 			if (celery_meta_build(&f->meta, &meta, err, sizeof err) < 0)
-				meta_exception_str(&f->meta, "FAILURE", m->env.task_id, "ValueError", "builtins",
+				worker_meta_exception_str(&f->meta, "FAILURE", m->env.task_id, "ValueError", "builtins",
 						   "task result is not valid JSON", &m->env);
 			buf_free(&result);
 		}
@@ -935,7 +497,7 @@ static void complete_job(struct worker *w, int i)
 			celery_repr(&repr, &rec.doc, rec.result_tok, 0, CELERY_REPR_MAXSIZE);
 			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_SUCCEEDED, .uuid = m->env.task_id,
 							 .result_repr = repr.data ? repr.data : "None", .runtime = runtime };
-			send_task_event(w, &ev);
+			worker_send_task_event(w, &ev);
 			buf_free(&repr);
 		}
 		metrics_observe(&w->metrics, METRIC_TASK_RUNTIME, m->env.task, NULL, runtime);
@@ -946,18 +508,18 @@ static void complete_job(struct worker *w, int i)
 		meta_exception(&f->meta, "FAILURE", m->env.task_id, "TimeLimitExceeded", "billiard.exceptions",
 			       arr, NULL, 1, &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "TimeLimitExceeded", 1);
-		task_event_exc(w, CELERY_CTL_EV_FAILED, m, "TimeLimitExceeded", arr, NULL);
+		worker_task_event_exc(w, CELERY_CTL_EV_FAILED, m, "TimeLimitExceeded", arr, NULL);
 		log_error("task.failed", "task=%s id=%s exit=hard_limit limit=%g runtime=%.3f",
 			  m->env.task, m->env.task_id, s->hard, runtime);
 	} else if (v.cls == EXIT_CLASS_REVOKED) {
-		meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
+		worker_meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
 				   "celery.exceptions", "terminated", &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
 		{
 			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = m->env.task_id,
 							 .terminated = 1,
 							 .signum = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0 };
-			send_task_event(w, &ev);
+			worker_send_task_event(w, &ev);
 		}
 		log_info("task.revoked", "task=%s id=%s terminated=1", m->env.task, m->env.task_id);
 	} else {
@@ -971,7 +533,7 @@ static void complete_job(struct worker *w, int i)
 		if (rec.retryable && m->env.retries < w->cfg->max_retries) {
 			char eta[ISOTIME_BUFSZ], tag[37];
 			struct celery_body body;
-			isotime_format_utc(wall_now() + w->cfg->retry_countdown, eta, sizeof eta);
+			isotime_format_utc(worker_wall_now() + w->cfg->retry_countdown, eta, sizeof eta);
 			ids_uuid4(tag);
 			if (celery_body_parse(&body, m->env.body, m->env.body_len, m->env.protocol, err, sizeof err) == 0 &&
 			    celery_retry_build(&f->push, &m->env, &body, eta, tag, w->hostname_origin, err, sizeof err) == 0) {
@@ -985,7 +547,7 @@ static void complete_job(struct worker *w, int i)
 				kombu_priority_list(&f->target, m->queue, m->env.priority);
 				f->action = "lpush";
 				metrics_inc(&w->metrics, METRIC_TASKS_RETRIED, m->env.task, NULL, 1);
-				task_event_exc(w, CELERY_CTL_EV_RETRIED, m, rec.exc_type, msgs.data, rec.traceback);
+				worker_task_event_exc(w, CELERY_CTL_EV_RETRIED, m, rec.exc_type, msgs.data, rec.traceback);
 				log_warn("task.retried", "task=%s id=%s retries=%lld exc=%s eta=%s",
 					 m->env.task, m->env.task_id, (long long)m->env.retries + 1, rec.exc_type, eta);
 			} else {
@@ -998,7 +560,7 @@ static void complete_job(struct worker *w, int i)
 			meta_exception(&f->meta, "FAILURE", m->env.task_id, rec.exc_type, rec.exc_module,
 				       msgs.data, rec.traceback, 1, &m->env);
 			metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, rec.exc_type, 1);
-			task_event_exc(w, CELERY_CTL_EV_FAILED, m, rec.exc_type, msgs.data, rec.traceback);
+			worker_task_event_exc(w, CELERY_CTL_EV_FAILED, m, rec.exc_type, msgs.data, rec.traceback);
 			log_warn("task.failed", "task=%s id=%s exit=%s exc=%s.%s runtime=%.3f", m->env.task,
 				 m->env.task_id, v.label, rec.exc_module, rec.exc_type, runtime);
 		}
@@ -1036,43 +598,43 @@ static void eta_insert(struct worker *w, struct msg *m)
 /* A recorded message: decide what happens to it. */
 static void dispatch(struct worker *w, struct msg *m)
 {
-	double now = wall_now();
+	double now = worker_wall_now();
 
 	metrics_inc(&w->metrics, METRIC_TASKS_RECEIVED, m->env.task, NULL, 1);
-	task_event_simple(w, CELERY_CTL_EV_RECEIVED, m);
+	worker_task_event_simple(w, CELERY_CTL_EV_RECEIVED, m);
 	log_info("task.received", "task=%s id=%s queue=%s retries=%lld%s", m->env.task, m->env.task_id,
 		 m->queue, (long long)m->env.retries, m->env.has_eta ? " eta=1" : "");
 	if (w->draining) {
 		/* Arrived while we stop taking work: back to the front, untouched. */
-		struct finish *f = finish_new();
+		struct finish *f = worker_finish_new();
 		if (!f)
 			return;
 		f->msg = m;
 		requeue_prepare(f, m, -1, "rpush");
 		log_info("task.requeued", "task=%s id=%s reason=shutdown", m->env.task, m->env.task_id);
-		pending_add(w, f);
+		worker_pending_add(w, f);
 		return;
 	}
-	if (revoked_index(w, m->env.task_id) >= 0) {
-		struct finish *f = finish_new();
+	if (worker_revoked_index(w, m->env.task_id) >= 0) {
+		struct finish *f = worker_finish_new();
 		if (!f)
 			return;
 		f->msg = m;
-		meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
+		worker_meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
 				   "celery.exceptions", "revoked", &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
 		struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = m->env.task_id };
-		send_task_event(w, &ev);
+		worker_send_task_event(w, &ev);
 		log_info("task.revoked", "task=%s id=%s revoked=1", m->env.task, m->env.task_id);
-		pending_add(w, f);
+		worker_pending_add(w, f);
 		return;
 	}
 	if (!tasks_is_registered(w->cfg, m->env.task)) {
-		struct finish *f = finish_new();
+		struct finish *f = worker_finish_new();
 		if (!f)
 			return;
 		f->msg = m;
-		meta_exception_str(&f->meta, "FAILURE", m->env.task_id, "NotRegistered",
+		worker_meta_exception_str(&f->meta, "FAILURE", m->env.task_id, "NotRegistered",
 				   "celery.exceptions", m->env.task, &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_FAILED, m->env.task, "NotRegistered", 1);
 		{
@@ -1081,28 +643,28 @@ static void dispatch(struct worker *w, struct msg *m)
 			buf_append_char(&a, '[');
 			json_write_cstr(&a, m->env.task);
 			buf_append_char(&a, ']');
-			task_event_exc(w, CELERY_CTL_EV_FAILED, m, "NotRegistered", a.data, NULL);
+			worker_task_event_exc(w, CELERY_CTL_EV_FAILED, m, "NotRegistered", a.data, NULL);
 			buf_free(&a);
 		}
 		log_error("task.unknown", "task=%s id=%s reason=\"not registered; FAILURE NotRegistered stored\"",
 			  m->env.task, m->env.task_id);
-		pending_add(w, f);
+		worker_pending_add(w, f);
 		return;
 	}
 	if (m->env.has_expires && m->env.expires < now) {
-		struct finish *f = finish_new();
+		struct finish *f = worker_finish_new();
 		if (!f)
 			return;
 		f->msg = m;
-		meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
+		worker_meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
 				   "celery.exceptions", "expired", &m->env);
 		metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
 		{
 			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = m->env.task_id, .expired = 1 };
-			send_task_event(w, &ev);
+			worker_send_task_event(w, &ev);
 		}
 		log_info("task.revoked", "task=%s id=%s expired=1", m->env.task, m->env.task_id);
-		pending_add(w, f);
+		worker_pending_add(w, f);
 		return;
 	}
 	if (m->env.has_eta && m->env.eta > now) {
@@ -1114,7 +676,7 @@ static void dispatch(struct worker *w, struct msg *m)
 
 static void run_ready(struct worker *w)
 {
-	double now = wall_now();
+	double now = worker_wall_now();
 
 	while (w->eta && w->eta->env.eta <= now) {
 		struct msg *m = w->eta;
@@ -1162,7 +724,7 @@ static void on_record_reply(struct redis_conn *c, struct resp_value *r, const ch
 		if (r && scripts_is_noscript(r))
 			scripts_load(c);
 		for (int i = 0; i < b->n; i++)
-			msg_free(b->msgs[i]);
+			worker_msg_free(b->msgs[i]);
 		w->recovered_once = 0;   /* recover in-flight on the next chance */
 	} else {
 		for (int i = 0; i < b->n; i++) {
@@ -1171,7 +733,7 @@ static void on_record_reply(struct redis_conn *c, struct resp_value *r, const ch
 			} else {
 				log_warn("broker.message_taken", "id=%s reason=\"recovered by another node\"",
 					 b->msgs[i]->env.task_id);
-				msg_free(b->msgs[i]);
+				worker_msg_free(b->msgs[i]);
 			}
 		}
 	}
@@ -1191,7 +753,7 @@ static void take_messages(struct worker *w, struct resp_value **pairs, int npair
 		return;   /* still in the in-flight list */
 	}
 	b->w = w;
-	double now = wall_now();
+	double now = worker_wall_now();
 	for (int i = 0; i < npairs; i++) {
 		struct resp_value *list = pairs[2 * i], *msgv = pairs[2 * i + 1];
 		struct msg *m = calloc(1, sizeof *m);
@@ -1247,7 +809,7 @@ static void take_messages(struct worker *w, struct resp_value **pairs, int npair
 		if (scripts_call(w->consume, SCRIPT_RECORD, 4, keys, NULL, nargs, args, lens, on_record_reply, b) < 0) {
 			w->n_unrecorded -= b->n;
 			for (int i = 0; i < b->n; i++)
-				msg_free(b->msgs[i]);
+				worker_msg_free(b->msgs[i]);
 			free(b->msgs);
 			free(b);
 			w->recovered_once = 0;
@@ -1368,7 +930,7 @@ static void on_inflight_list(struct redis_conn *c, struct resp_value *r, const c
 		m->raw = v->str;
 		m->raw_len = v->len;
 		v->str = NULL;
-		m->received_at = wall_now();
+		m->received_at = worker_wall_now();
 		if (celery_envelope_parse(m->raw, m->raw_len, (size_t)w->cfg->max_message_bytes, &m->env, e, sizeof e) < 0 ||
 		    !m->env.routing_key) {
 			m->queue = strdup(m->env.routing_key ? m->env.routing_key : "");
@@ -1376,9 +938,9 @@ static void on_inflight_list(struct redis_conn *c, struct resp_value *r, const c
 			continue;
 		}
 		m->queue = strdup(m->env.routing_key);
-		struct finish *f = finish_new();
+		struct finish *f = worker_finish_new();
 		if (!f) {
-			msg_free(m);
+			worker_msg_free(m);
 			continue;
 		}
 		f->msg = m;
@@ -1387,7 +949,7 @@ static void on_inflight_list(struct redis_conn *c, struct resp_value *r, const c
 		kombu_priority_list(&f->target, m->queue, m->env.priority);
 		f->action = "rpush";
 		log_info("broker.recovered", "id=%s queue=%s from=inflight", m->env.task_id, m->queue);
-		pending_add(w, f);
+		worker_pending_add(w, f);
 	}
 	w->recovering = 0;
 	w->recovered_once = 1;
@@ -1400,176 +962,6 @@ static void recover_inflight(struct worker *w)
 	const char *argv[] = { "LRANGE", w->inflight_key.data, "0", "-1" };
 	if (redis_conn_command(w->consume, on_inflight_list, w, 0, 4, argv, NULL) == 0)
 		w->recovering = 1;
-}
-
-/* At start, before we hold anything: requeue what a previous run of this
- * node held when it died (counted as a delivery) and its in-flight list. */
-static int recover_own_sync(struct worker *w)
-{
-	char err[256];
-	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "recovery",
-				     .connect_timeout = 5, .io_timeout = 5 };
-	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
-	struct recovery_stats st = { 0 };
-
-	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0) {
-		log_warn("broker.recovery_skipped", "reason=\"%s\"", err);
-		redis_conn_free(c);
-		return -1;
-	}
-	recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 1, 1, INFINITY, NULL, 0, &st);
-	if (st.held || st.inflight || st.dead)
-		log_info("broker.recovered_own", "held=%d inflight=%d dead=%d", st.held, st.inflight, st.dead);
-	redis_conn_free(c);
-	return 0;
-}
-
-/* -- maintenance: liveness, dead nodes, visibility ---------------------- */
-
-/* Runs in a short-lived child so that the parent's loop never blocks on
- * these multi-step, synchronous Redis conversations. */
-static int maintenance_main(void *arg, int record_fd)
-{
-	struct worker *w = arg;
-	char err[256];
-	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "maintenance",
-				     .connect_timeout = 5, .io_timeout = 5 };
-	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
-	struct recovery_stats st = { 0 };
-
-	(void)record_fd;
-	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0)
-		return 1;
-	recovery_dead_nodes(c, w->cfg, w->broker_url.db, w->cfg->hostname, &st);
-	if (w->maint_reconcile)
-		/* Recorded by us but unknown to us (a RECORD reply lost with the
-		 * connection): they never ran, so they go back uncounted. Tags
-		 * recorded after the fork are newer than the cutoff. */
-		recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 0, 0,
-			      w->maint_forked_at - 2.0, w->keep, w->n_keep, &st);
-	if (w->maint_restore)
-		recovery_restore_visible(c, w->cfg, w->broker_url.db, wall_now(), &st);
-	redis_conn_free(c);
-	return 0;
-}
-
-static void collect_held_tags(struct worker *w)
-{
-	int n = 0, cap = w->n_slots + w->n_ready + w->n_eta + w->n_pending;
-	free(w->keep);
-	w->keep = calloc((size_t)cap + 1, sizeof *w->keep);
-	w->n_keep = 0;
-	if (!w->keep)
-		return;
-	for (int i = 0; i < w->n_slots; i++)
-		if (w->slots[i].state != SLOT_FREE && w->slots[i].msg && n < cap)
-			w->keep[n++] = w->slots[i].msg->env.delivery_tag;
-	for (struct msg *m = w->ready; m && n < cap; m = m->next)
-		w->keep[n++] = m->env.delivery_tag;
-	for (struct msg *m = w->eta; m && n < cap; m = m->next)
-		w->keep[n++] = m->env.delivery_tag;
-	for (struct finish *f = w->pending; f && n < cap; f = f->next)
-		if (f->msg && f->msg->env.delivery_tag && !f->drop_inflight)
-			w->keep[n++] = f->msg->env.delivery_tag;
-	w->n_keep = n;
-}
-
-static void on_renew_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
-{
-	(void)c, (void)r, (void)err, (void)arg;
-}
-
-static void on_len_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
-{
-	struct len_ref *ref = arg;
-	struct worker *w = ref->w;
-	(void)c, (void)err;
-	if (!r || r->type != RESP_INTEGER)
-		return;
-	w->lens[ref->idx] = (long)r->integer;
-	int nq = w->cfg->n_queues;
-	if (ref->idx == 4 * nq) {
-		metrics_set(&w->metrics, METRIC_DEAD_LETTER_LENGTH, NULL, NULL, (double)r->integer);
-	} else {
-		int q = ref->idx / 4;
-		long total = w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3];
-		metrics_set(&w->metrics, METRIC_QUEUE_LENGTH, w->cfg->queues[q], NULL, (double)total);
-	}
-}
-
-/* Queue and dead-letter lengths for the metrics, one pipelined round. */
-static void sample_lengths(struct worker *w)
-{
-	int nq = w->cfg->n_queues;
-	for (int q = 0; q < nq; q++) {
-		for (int step = 0; step < 4; step++) {
-			struct buf list;
-			buf_init(&list);
-			kombu_priority_list(&list, w->cfg->queues[q], step * 3);
-			const char *argv[] = { "LLEN", list.data };
-			size_t lens[] = { 4, list.len };
-			w->len_refs[4 * q + step] = (struct len_ref){ w, 4 * q + step };
-			redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * q + step], 0, 2, argv, lens);
-			buf_free(&list);
-		}
-	}
-	w->len_refs[4 * nq] = (struct len_ref){ w, 4 * nq };
-	const char *argv[] = { "LLEN", TRYON_DEAD_LIST };
-	redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * nq], 0, 2, argv, NULL);
-}
-
-/* Heartbeat, score renewal and the maintenance child, on their timers. */
-static void maintenance_tick(struct worker *w, double now)
-{
-	if (!redis_conn_is_ready(w->cmd))
-		return;
-	if (now >= w->next_heartbeat) {
-		const char *argv[] = { "SET", w->alive_key.data, w->hostname_origin, "PX", "15000" };
-		redis_conn_command(w->cmd, NULL, NULL, 0, 5, argv, NULL);
-		const char *sadd[] = { "SADD", TRYON_NODES_SET, w->cfg->hostname };
-		redis_conn_command(w->cmd, NULL, NULL, 0, 3, sadd, NULL);
-		sample_lengths(w);
-		w->next_heartbeat = now + 5;
-	}
-	if (now >= w->next_renew) {
-		/* Fresh unacked_index scores: kombu's restore_visible (ours or a
-		 * Python worker's) must never take a message we still hold. */
-		collect_held_tags(w);
-		if (w->n_keep) {
-			char ts[32];
-			snprintf(ts, sizeof ts, "%.6f", wall_now());
-			const char **args = calloc((size_t)w->n_keep + 1, sizeof *args);
-			if (args) {
-				args[0] = ts;
-				for (int i = 0; i < w->n_keep; i++)
-					args[1 + i] = w->keep[i];
-				const char *keys[] = { KOMBU_UNACKED_INDEX, KOMBU_UNACKED };
-				scripts_call(w->cmd, SCRIPT_RENEW, 2, keys, NULL, 1 + w->n_keep, args, NULL, on_renew_reply, w);
-				free(args);
-			}
-		}
-		double every = w->cfg->visibility_timeout / 4.0;
-		w->next_renew = now + (every < 60 ? every : 60);
-	}
-	if (now >= w->next_maintenance && !w->maint_pid && !w->draining) {
-		char err[256];
-		int fd = -1;
-		struct proc_limits lim = { 256, 0, 64 };
-		w->maint_restore = now >= w->next_restore;
-		w->maint_reconcile = !w->fetching && !w->n_unrecorded;
-		w->maint_forked_at = wall_now();
-		collect_held_tags(w);
-		w->maint_pid = proc_spawn(&lim, maintenance_main, w, &fd, err, sizeof err);
-		if (fd >= 0)
-			close(fd);
-		if (w->maint_pid < 0) {
-			w->maint_pid = 0;
-			log_warn("maintenance.spawn_failed", "reason=\"%s\"", err);
-		}
-		if (w->maint_restore)
-			w->next_restore = now + 60;
-		w->next_maintenance = now + 5;
-	}
 }
 
 /* -- connections -------------------------------------------------------- */
@@ -1649,7 +1041,7 @@ static void finish_reap(struct worker *w)
 	for (int i = 0; i < w->n_slots; i++) {
 		struct slot *s = &w->slots[i];
 		if (s->state == SLOT_FINISHING && s->fin.result_stored == 2) {
-			msg_free(s->msg);
+			worker_msg_free(s->msg);
 			finish_reset(&s->fin);
 			s->msg = NULL;
 			s->state = SLOT_FREE;
@@ -1662,7 +1054,7 @@ static void finish_reap(struct worker *w)
 		struct finish *f = *p;
 		if (f->result_stored == 2) {
 			*p = f->next;
-			msg_free(f->msg);
+			worker_msg_free(f->msg);
 			finish_reset(f);
 			free(f);
 			w->n_pending--;
@@ -1673,7 +1065,7 @@ static void finish_reap(struct worker *w)
 	}
 }
 
-static void start_drain(struct worker *w, double now)
+void worker_start_drain(struct worker *w, double now)
 {
 	w->draining = 1;
 	w->drain_deadline = now + w->cfg->shutdown_grace;
@@ -1687,15 +1079,15 @@ static void start_drain(struct worker *w, double now)
 	for (int l = 0; l < 2; l++) {
 		for (struct msg *m = lists[l], *next; m; m = next) {
 			next = m->next;
-			struct finish *f = finish_new();
+			struct finish *f = worker_finish_new();
 			if (!f) {
-				msg_free(m);
+				worker_msg_free(m);
 				continue;
 			}
 			f->msg = m;
 			requeue_prepare(f, m, -1, "rpush");
 			log_info("task.requeued", "task=%s id=%s reason=shutdown", m->env.task, m->env.task_id);
-			pending_add(w, f);
+			worker_pending_add(w, f);
 		}
 	}
 }
@@ -1709,136 +1101,6 @@ static void kill_running(struct worker *w, const char *why)
 			proc_kill(s->pid, SIGKILL);
 			log_warn("task.killed", "id=%s reason=%s", s->msg->env.task_id, why);
 		}
-	}
-}
-
-/* One model call reported by a try-on child (tryon_state's observer). */
-static void on_model_call(void *arg, enum tryon_model mdl, enum tryon_outcome o, double latency, double cost)
-{
-	struct worker *w = arg;
-	const char *ep = w->tryon.model[mdl].endpoint;
-	metrics_inc(&w->metrics, METRIC_MODEL_REQUESTS, ep, tryon_outcome_name(o), 1);
-	if (latency > 0)
-		metrics_observe(&w->metrics, METRIC_MODEL_LATENCY, ep, NULL, latency);
-	if (cost > 0)
-		metrics_inc(&w->metrics, METRIC_MODEL_SPEND, ep, NULL, cost);
-}
-
-/* Try-on totals kept by tryon_state, copied into the registry at scrape. */
-static void tryon_metrics(struct worker *w)
-{
-	for (int c = TRYON_CACHE_HIT; c < TRYON_N_CACHE; c++)
-		metrics_set_total(&w->metrics, METRIC_CACHE_REQUESTS, tryon_cache_name(c), NULL,
-				  (double)tryon_state_cache(&w->tryon, c));
-	metrics_set_total(&w->metrics, METRIC_SINGLEFLIGHT_WAITS, NULL, NULL, (double)w->tryon.singleflight_waits);
-	for (int m = 0; m < TRYON_N_MODELS; m++) {
-		enum breaker_state b = tryon_state_breaker(&w->tryon, m);
-		double v = b == BREAKER_OPEN ? METRICS_BREAKER_OPEN :
-			   b == BREAKER_HALF_OPEN ? METRICS_BREAKER_HALF_OPEN : METRICS_BREAKER_CLOSED;
-		metrics_set(&w->metrics, METRIC_BREAKER_STATE, w->tryon.model[m].endpoint, NULL, v);
-	}
-}
-
-/* GET /health: the detail a person wants when something is wrong. */
-static void health_json(struct worker *w, int consuming, struct buf *b)
-{
-	double now = redis_now();
-	struct redis_conn *conns[3] = { w->consume, w->cmd, w->results };
-	const char *names[3] = { "broker_consume", "broker", "results" };
-
-	buf_append_str(b, "{\"node\": ");
-	json_write_cstr(b, w->cfg->hostname);
-	buf_printf(b, ", \"version\": \"%s\", \"ready\": %s, \"draining\": %s, \"uptime\": %.1f",
-		   version_string, consuming ? "true" : "false", w->draining ? "true" : "false",
-		   wall_now() - w->started_wall);
-	buf_printf(b, ", \"slots\": {\"total\": %d, \"busy\": %d, \"waiting\": %d, \"eta_held\": %d, \"jobs\": [",
-		   w->n_slots, w->busy, w->n_ready, w->n_eta);
-	int first = 1;
-	for (int i = 0; i < w->n_slots; i++) {
-		struct slot *s = &w->slots[i];
-		if (s->state == SLOT_FREE || !s->msg)
-			continue;
-		buf_append_str(b, first ? "{" : ", {");
-		first = 0;
-		buf_append_str(b, "\"task\": ");
-		json_write_cstr(b, s->msg->env.task);
-		buf_append_str(b, ", \"id\": ");
-		json_write_cstr(b, s->msg->env.task_id);
-		buf_printf(b, ", \"state\": \"%s\", \"pid\": %d, \"seconds\": %.3f}",
-			   s->state == SLOT_RUNNING ? "running" : "finishing", (int)s->pid, now - s->started);
-	}
-	buf_append_str(b, "]}, \"connections\": {");
-	first = 1;
-	for (int i = 0; i < 3; i++) {
-		if (!conns[i])
-			continue;
-		const char *le = redis_conn_last_error(conns[i]);
-		buf_printf(b, "%s\"%s\": {\"state\": \"%s\", \"url\": ", first ? "" : ", ", names[i],
-			   redis_conn_state_name(conns[i]));
-		json_write_cstr(b, redis_conn_url(conns[i]));
-		buf_append_str(b, ", \"last_error\": ");
-		json_write_cstr(b, le ? le : "");
-		buf_append_str(b, "}");
-		first = 0;
-	}
-	buf_append_str(b, "}, \"queues\": {");
-	for (int q = 0; q < w->cfg->n_queues; q++) {
-		if (q)
-			buf_append_str(b, ", ");
-		json_write_cstr(b, w->cfg->queues[q]);
-		buf_printf(b, ": %ld", w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3]);
-	}
-	buf_append_str(b, "}, \"models\": {");
-	for (int m = 0; m < TRYON_N_MODELS; m++) {
-		enum breaker_state bs = tryon_state_breaker(&w->tryon, m);
-		if (m)
-			buf_append_str(b, ", ");
-		json_write_cstr(b, w->tryon.model[m].endpoint);
-		buf_printf(b, ": {\"breaker\": \"%s\", \"latency_ewma\": %.3f, \"paid_calls\": %lu, \"spend_usd\": %.3f}",
-			   bs == BREAKER_OPEN ? "open" : bs == BREAKER_HALF_OPEN ? "half_open" : "closed",
-			   w->tryon.model[m].latency_ewma, w->tryon.model[m].paid_calls, w->tryon.model[m].spend);
-	}
-	buf_printf(b, "}, \"dead_letters\": %ld, \"cache\": %s, \"processed\": %ld, \"last_error\": ",
-		   w->lens[4 * w->cfg->n_queues], w->cfg->cache_url ? "\"configured\"" : "\"off\"", w->processed);
-	json_write_cstr(b, w->last_error);
-	buf_append_str(b, "}\n");
-}
-
-/* The HTTP routes. Runs on the loop: quick, no blocking calls. */
-static void http_handler(void *arg, const char *path, struct httpd_response *r)
-{
-	struct worker *w = arg;
-	int consuming = w->consuming && redis_conn_is_ready(w->consume) && redis_conn_is_ready(w->cmd);
-
-	if (!strcmp(path, "/healthz")) {
-		r->status = 200;   /* answering at all proves the loop turns */
-		buf_append_str(&r->body, "ok\n");
-	} else if (!strcmp(path, "/readyz")) {
-		r->status = consuming && !w->draining ? 200 : 503;
-		buf_append_str(&r->body, r->status == 200 ? "ready\n" : w->draining ? "not ready: draining\n" :
-			       !w->consuming ? "not ready: starting\n" : "not ready: broker disconnected\n");
-	} else if (!strcmp(path, "/metrics")) {
-		long pages = 0, rss = 0;
-		FILE *f = fopen("/proc/self/statm", "r");
-		if (f) {
-			if (fscanf(f, "%ld %ld", &pages, &rss) == 2)
-				metrics_set(&w->metrics, METRIC_PROCESS_RESIDENT_MEMORY, NULL, NULL,
-					    (double)rss * (double)sysconf(_SC_PAGESIZE));
-			fclose(f);
-		}
-		/* celery-exporter labels workers by the host part of the node name. */
-		const char *at = strchr(w->cfg->hostname, '@');
-		const char *host = at ? at + 1 : w->cfg->hostname;
-		metrics_set(&w->metrics, METRIC_WORKER_UP, host, NULL, consuming);
-		metrics_set(&w->metrics, METRIC_WORKER_TASKS_ACTIVE, host, NULL, w->busy);
-		tryon_metrics(w);
-		r->status = 200;
-		r->content_type = PROMTEXT_CONTENT_TYPE;
-		promtext_render(&w->metrics, &r->body);
-	} else if (!strcmp(path, "/health")) {
-		r->status = 200;
-		r->content_type = "application/json";
-		health_json(w, consuming, &r->body);
 	}
 }
 
@@ -1856,9 +1118,9 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	memset(&w, 0, sizeof w);
 	w.cfg = cfg;
 	w.ts = ts;
-	w.started_wall = wall_now();
+	w.started_wall = worker_wall_now();
 	tryon_state_init(&w.tryon, cfg);
-	w.tryon.on_call = on_model_call;
+	w.tryon.on_call = worker_on_model_call;
 	w.tryon.on_call_arg = &w;
 	buf_init(&w.inflight_key);
 	buf_init(&w.held_key);
@@ -1923,8 +1185,8 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	}
 	co.url = &w.broker_url;
 	co.name = "broker-pubsub";
-	co.on_ready = on_pubsub_ready;
-	co.on_push = control_message;
+	co.on_ready = worker_on_pubsub_ready;
+	co.on_push = worker_control_message;
 	w.pubsub = w.cmd ? redis_conn_new(&co, err, sizeof err) : NULL;
 	w.task_events = cfg->task_events;
 	w.revoked = calloc(MAX_REVOKED, sizeof *w.revoked);
@@ -1959,7 +1221,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		 cfg->hostname, version_string, red, cfg->concurrency, cfg->n_queues, (int)getpid());
 	if (!cfg->cache_url)
 		log_warn("cache.disabled", "reason=\"REDIS_CACHE_URL is not set: every try-on calls the model API\"");
-	recover_own_sync(&w);
+	worker_recover_own(&w);
 
 	double now = redis_now();
 	redis_conn_start(w.consume, now);
@@ -1983,17 +1245,17 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			w.consuming = 1;
 			sdnotify_ready(&w.sd);
 			sdnotify_status(&w.sd, "consuming %s with %d slots", cfg->queues[0], w.n_slots);
-			send_worker_event(&w, "worker-online");
+			worker_send_worker_event(&w, "worker-online");
 			w.next_event_heartbeat = now + CELERY_CTL_HEARTBEAT_FREQ;
 		}
 		if (w.consuming && now >= w.next_event_heartbeat) {
-			send_worker_event(&w, "worker-heartbeat");
+			worker_send_worker_event(&w, "worker-heartbeat");
 			w.next_event_heartbeat = now + CELERY_CTL_HEARTBEAT_FREQ;
 		}
 		run_ready(&w);
 		fetch(&w);
 		finish_reap(&w);
-		maintenance_tick(&w, now);
+		worker_maintenance_tick(&w, now);
 
 		if (w.draining) {
 			int running = 0;
@@ -2039,7 +1301,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			if (w.slots[i].state == SLOT_RUNNING && !w.slots[i].exited)
 				deadline = min_d(deadline, w.slots[i].hard_deadline);
 		if (w.eta) {
-			double until = w.eta->env.eta - wall_now();
+			double until = w.eta->env.eta - worker_wall_now();
 			deadline = min_d(deadline, now + (until > 0 ? until : 0));
 		}
 		if (w.draining)
@@ -2062,7 +1324,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			if (n_term > w.n_term) {
 				w.n_term = n_term;
 				if (!w.draining) {
-					start_drain(&w, now);
+					worker_start_drain(&w, now);
 				} else {
 					log_warn("worker.fast_shutdown", "reason=\"second signal\"");
 					w.drain_deadline = now;
@@ -2082,7 +1344,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			if (conns[i])
 				redis_conn_tick(conns[i], now);
 		if (w.httpd)
-			httpd_process(w.httpd, &pfds[http_idx0], n_http, now, http_handler, &w);
+			httpd_process(w.httpd, &pfds[http_idx0], n_http, now, worker_http_handler, &w);
 		sdnotify_tick(&w.sd, now);
 		/* Hard limits. */
 		for (int i = 0; i < w.n_slots; i++) {
@@ -2106,7 +1368,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	}
 	free(pfds);
 	/* worker-offline always: monitors then drop us at once. */
-	send_worker_event(&w, "worker-offline");
+	worker_send_worker_event(&w, "worker-offline");
 	for (double until = redis_now() + 1.0; redis_conn_is_ready(w.cmd) && redis_now() < until;) {
 		struct pollfd p;
 		if (!redis_conn_pollfd(w.cmd, &p) || !(p.events & POLLOUT))
@@ -2130,7 +1392,7 @@ out:
 	free(w.task_totals);
 	for (int i = 0; w.slots && i < w.n_slots; i++) {
 		if (w.slots[i].state != SLOT_FREE) {
-			msg_free(w.slots[i].msg);
+			worker_msg_free(w.slots[i].msg);
 			finish_reset(&w.slots[i].fin);
 			buf_free(&w.slots[i].record);
 		}
@@ -2139,14 +1401,14 @@ out:
 	while (w.pending) {
 		struct finish *f = w.pending;
 		w.pending = f->next;
-		msg_free(f->msg);
+		worker_msg_free(f->msg);
 		finish_reset(f);
 		free(f);
 	}
 	for (struct msg *m = w.ready, *nx; m; m = nx)
-		nx = m->next, msg_free(m);
+		nx = m->next, worker_msg_free(m);
 	for (struct msg *m = w.eta, *nx; m; m = nx)
-		nx = m->next, msg_free(m);
+		nx = m->next, worker_msg_free(m);
 	buf_free(&w.inflight_key);
 	buf_free(&w.held_key);
 	buf_free(&w.alive_key);
