@@ -18,6 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bearssl.h>
+
+#include "cachekey.h"
 #include "exitclass.h"
 #include "ids.h"
 #include "isotime.h"
@@ -595,6 +598,155 @@ static void eta_insert(struct worker *w, struct msg *m)
 	w->n_eta++;
 }
 
+/* -- the cache-hit fast path -------------------------------------------- */
+
+/* A try-on whose result is cached needs no model call, so it needs no child
+ * either: the parent looks the pair up on its own cache connection and, on a
+ * hit, stores the result and acks at once. A fork and a fresh Redis
+ * connection per cache hit cost more than the hit itself (docs/BENCHMARKS.md).
+ * This is the one place the parent decodes task arguments; anything unusual
+ * (invalid arguments, a cache error, a miss) takes the ordinary path through
+ * a child, which decides and reports. */
+struct lookup {
+	struct worker *w;
+	struct msg *m;
+	double started;
+};
+
+static int tryon_cache_key(const struct msg *m, const struct config *cfg, char *key, size_t keylen)
+{
+	struct celery_body b;
+	char err[160], why[160];
+	char *s[2] = { NULL, NULL };
+	size_t n[2] = { 0, 0 };
+	static const char *const names[2] = { "person_url", "garment_url" };
+	int rc = -1;
+
+	if (celery_body_parse(&b, m->env.body, m->env.body_len, m->env.protocol, err, sizeof err) < 0)
+		goto out;
+	for (int i = 0; i < 2; i++) {
+		int tok = celery_body_arg(&b, i);
+		if (tok < 0)
+			tok = celery_body_kwarg(&b, names[i]);
+		if (celery_body_str(&b, tok, &s[i], &n[i], err, sizeof err) != 0 ||
+		    cachekey_validate_input(s[i], n[i], (size_t)cfg->max_data_uri_bytes, why, sizeof why) < 0)
+			goto out;
+	}
+	if (celery_body_nargs(&b) > 2)
+		goto out;
+	br_sha256_context h;
+	unsigned char digest[br_sha256_SIZE];
+	br_sha256_init(&h);
+	br_sha256_update(&h, s[0], n[0]);
+	br_sha256_update(&h, CACHEKEY_SEPARATOR, 1);
+	br_sha256_update(&h, s[1], n[1]);
+	br_sha256_out(&h, digest);
+	cachekey_format(digest, key, keylen);
+	rc = 0;
+out:
+	free(s[0]);
+	free(s[1]);
+	celery_body_free(&b);
+	return rc;
+}
+
+static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct lookup *l = arg;
+	struct worker *w = l->w;
+	struct msg *m = l->m;
+	char why[160];
+	(void)c, (void)err;
+
+	w->n_lookups--;
+	if (!r || r->type != RESP_BULK || cachekey_validate_result(r->str, r->len, why, sizeof why) < 0 ||
+	    w->draining) {
+		/* A miss, an error or garbage: the child handles it (and reports
+		 * cache errors); while draining, the drain requeues it. */
+		free(l);
+		if (w->draining) {
+			struct finish *f = worker_finish_new();
+			if (!f) {
+				worker_msg_free(m);
+				return;
+			}
+			f->msg = m;
+			requeue_prepare(f, m, -1, "rpush");
+			worker_pending_add(w, f);
+		} else {
+			ready_push(w, m);
+		}
+		return;
+	}
+	struct finish *f = worker_finish_new();
+	if (!f) {
+		free(l);
+		ready_push(w, m);
+		return;
+	}
+	f->msg = m;
+	double runtime = redis_now() - l->started;
+	if (!m->env.ignore_result) {
+		struct buf result;
+		char e2[160];
+		buf_init(&result);
+		json_write_str(&result, r->str, r->len, JSON_W_ASCII);
+		struct celery_meta meta = {
+			.status = "SUCCESS", .result_json = result.data, .has_date_done = 1,
+			.date_done = worker_wall_now(), .task_id = m->env.task_id,
+			.parent_id = m->env.parent_id, .group_id = m->env.group,
+		};
+		celery_meta_build(&f->meta, &meta, e2, sizeof e2);
+		buf_free(&result);
+	}
+	/* Count it where the child's hits are counted. */
+	static const char extra[] = "{\"path\": \"cache\", \"cache\": \"hit\", \"calls\": []}";
+	struct tryon_hints none = { 0 };
+	tryon_state_absorb(&w->tryon, &none, extra, sizeof extra - 1, redis_now());
+	w->started_count++;
+	w->processed++;
+	metrics_inc(&w->metrics, METRIC_TASKS_STARTED, m->env.task, NULL, 1);
+	metrics_inc(&w->metrics, METRIC_TASKS_SUCCEEDED, m->env.task, NULL, 1);
+	metrics_observe(&w->metrics, METRIC_TASK_RUNTIME, m->env.task, NULL, runtime);
+	worker_task_event_simple(w, CELERY_CTL_EV_STARTED, m);
+	if (w->task_events) {
+		struct buf repr;
+		buf_init(&repr);
+		buf_append_char(&repr, '\'');
+		buf_append(&repr, r->str, r->len);
+		buf_append_char(&repr, '\'');
+		struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_SUCCEEDED, .uuid = m->env.task_id,
+						 .result_repr = repr.data, .runtime = runtime };
+		worker_send_task_event(w, &ev);
+		buf_free(&repr);
+	}
+	log_info("task.succeeded", "task=%s id=%s runtime=%.3f path=cache", m->env.task, m->env.task_id, runtime);
+	free(l);
+	worker_pending_add(w, f);
+}
+
+/* 1 if m went to the cache (its reply decides), 0 to run it normally. */
+static int cache_lookup(struct worker *w, struct msg *m)
+{
+	char key[CACHEKEY_KEY_SIZE];
+
+	if (!w->cache || m->cache_checked || strcmp(m->env.task, TASK_VIRTUAL_TRYON) ||
+	    !redis_conn_is_ready(w->cache) || tryon_cache_key(m, w->cfg, key, sizeof key) < 0)
+		return 0;
+	struct lookup *l = malloc(sizeof *l);
+	if (!l)
+		return 0;
+	*l = (struct lookup){ w, m, redis_now() };
+	m->cache_checked = 1;
+	const char *argv[] = { "GET", key };
+	if (redis_conn_command(w->cache, on_lookup_reply, l, 0, 2, argv, NULL) < 0) {
+		free(l);
+		return 0;
+	}
+	w->n_lookups++;
+	return 1;
+}
+
 /* A recorded message: decide what happens to it. */
 static void dispatch(struct worker *w, struct msg *m)
 {
@@ -671,6 +823,8 @@ static void dispatch(struct worker *w, struct msg *m)
 		eta_insert(w, m);
 		return;
 	}
+	if (cache_lookup(w, m))
+		return;
 	ready_push(w, m);
 }
 
@@ -686,7 +840,8 @@ static void run_ready(struct worker *w)
 			dispatch(w, m);   /* stores REVOKED expired */
 			continue;
 		}
-		ready_push(w, m);
+		if (!cache_lookup(w, m))
+			ready_push(w, m);
 	}
 	while (w->ready && !w->draining) {
 		int i = free_slot(w);
@@ -842,7 +997,7 @@ static void on_block_reply(struct redis_conn *c, struct resp_value *r, const cha
 
 static int capacity(const struct worker *w)
 {
-	return w->n_slots - w->busy - w->n_ready - w->n_pending - w->n_unrecorded;
+	return w->n_slots - w->busy - w->n_ready - w->n_pending - w->n_unrecorded - w->n_lookups;
 }
 
 static void fetch(struct worker *w);
@@ -1188,6 +1343,12 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	co.on_ready = worker_on_pubsub_ready;
 	co.on_push = worker_control_message;
 	w.pubsub = w.cmd ? redis_conn_new(&co, err, sizeof err) : NULL;
+	if (cfg->cache_url && redis_url_parse(cfg->cache_url, &w.cache_url, err, sizeof err) == 0) {
+		struct redis_conn_opts cc = { .url = &w.cache_url, .trust = ts, .name = "cache",
+					      .connect_timeout = cfg->cache_timeout, .io_timeout = cfg->cache_timeout,
+					      .health_interval = 30 };
+		w.cache = redis_conn_new(&cc, err, sizeof err);
+	}
 	w.task_events = cfg->task_events;
 	w.revoked = calloc(MAX_REVOKED, sizeof *w.revoked);
 	w.revoked_at = calloc(MAX_REVOKED, sizeof *w.revoked_at);
@@ -1229,9 +1390,11 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	if (w.results)
 		redis_conn_start(w.results, now);
 	redis_conn_start(w.pubsub, now);
+	if (w.cache)
+		redis_conn_start(w.cache, now);
 
 	int announced = 0;
-	struct pollfd *pfds = calloc((size_t)(5 + w.n_slots + HTTPD_MAX_POLLFDS), sizeof *pfds);
+	struct pollfd *pfds = calloc((size_t)(6 + w.n_slots + HTTPD_MAX_POLLFDS), sizeof *pfds);
 	if (!pfds)
 		goto out;
 	for (;;) {
@@ -1261,7 +1424,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			int running = 0;
 			for (int i = 0; i < w.n_slots; i++)
 				running += w.slots[i].state != SLOT_FREE;
-			if (!running && !w.n_pending && !w.fetching && !w.n_unrecorded)
+			if (!running && !w.n_pending && !w.fetching && !w.n_unrecorded && !w.n_lookups)
 				break;
 			if (now > w.drain_deadline)
 				kill_running(&w, "shutdown_grace");
@@ -1275,9 +1438,9 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		/* Poll. */
 		int n = 0;
 		pfds[n++] = (struct pollfd){ .fd = w.sig_fd, .events = POLLIN };
-		struct redis_conn *conns[4] = { w.consume, w.cmd, w.results, w.pubsub };
-		int conn_idx[4] = { -1, -1, -1, -1 };
-		for (int i = 0; i < 4; i++)
+		struct redis_conn *conns[5] = { w.consume, w.cmd, w.results, w.pubsub, w.cache };
+		int conn_idx[5] = { -1, -1, -1, -1, -1 };
+		for (int i = 0; i < 5; i++)
 			if (conns[i] && redis_conn_pollfd(conns[i], &pfds[n]))
 				conn_idx[i] = n++;
 		int slot_idx0 = n;
@@ -1294,7 +1457,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		if (w.httpd)
 			deadline = min_d(deadline, httpd_next_deadline(w.httpd));
 		deadline = min_d(deadline, sdnotify_next_deadline(&w.sd));
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 			if (conns[i])
 				deadline = min_d(deadline, redis_conn_next_deadline(conns[i]));
 		for (int i = 0; i < w.n_slots; i++)
@@ -1332,7 +1495,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 				}
 			}
 		}
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 			if (conns[i])
 				redis_conn_process(conns[i], conn_idx[i] >= 0 ? pfds[conn_idx[i]].revents : 0, now);
 		for (int i = 0; i < w.n_slots; i++) {
@@ -1340,7 +1503,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			if (pfds[slot_idx0 + i].fd >= 0 && pfds[slot_idx0 + i].revents)
 				read_record(s);
 		}
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < 5; i++)
 			if (conns[i])
 				redis_conn_tick(conns[i], now);
 		if (w.httpd)
@@ -1385,6 +1548,8 @@ out:
 	redis_conn_free(w.cmd);
 	redis_conn_free(w.results);
 	redis_conn_free(w.pubsub);
+	redis_conn_free(w.cache);
+	redis_url_free(&w.cache_url);
 	for (int i = 0; w.revoked && i < MAX_REVOKED; i++)
 		free(w.revoked[i]);
 	free(w.revoked);

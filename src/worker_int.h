@@ -33,6 +33,7 @@ struct msg {
 	struct celery_envelope env;
 	char *queue;               /* queue name (owned) */
 	double received_at;        /* wall clock */
+	int cache_checked;         /* the parent's cache lookup was done (a miss) */
 };
 
 enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_FINISHING };
@@ -109,6 +110,9 @@ struct worker {
 	char last_error[300];
 	/* Remote control and events (Celery's pidbox and celeryev). */
 	struct redis_conn *pubsub;
+	struct redis_conn *cache;  /* REDIS_CACHE_URL: the cache-hit fast path */
+	struct redis_url cache_url;
+	int n_lookups;             /* cache lookups in flight (messages in hand) */
 	struct tryon_state tryon;  /* breakers, backup latency, spend */
 	int64_t clock;             /* Lamport clock shared with Celery peers */
 	int task_events;

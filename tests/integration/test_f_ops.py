@@ -60,7 +60,7 @@ def test_metrics_move_as_tasks_run(s):
     assert metric(after, "celery_task_received_total", name="tryon.test.echo") == 3
     assert metric(after, "celery_task_failed_total", name="tryon.test.sleep", exception="ValueError") == 1
     assert metric(after, "celery_task_runtime_count", name="tryon.test.echo") == 3
-    assert metric(after, "tryon_job_exits_total", **{"class": "success"}) >= 5
+    assert metric(after, "tryon_job_exits_total", **{"class": "success"}) >= 4  # the cache hit needs no child
     assert metric(after, "tryon_job_exits_total", **{"class": "task_exception"}) == 1
     assert metric(after, "tryon_cache_requests_total", result="hit") == 1
     assert metric(after, "tryon_cache_requests_total", result="miss") == 1
@@ -71,7 +71,7 @@ def test_metrics_move_as_tasks_run(s):
     assert metric(after, "tryon_model_breaker_state", endpoint=ep) == 0
     assert metric(after, "process_resident_memory_bytes") > 100000
     assert metric(after, "process_start_time_seconds") > 1.7e9
-    assert metric(after, "tryon_job_peak_memory_bytes_count") >= 5
+    assert metric(after, "tryon_job_peak_memory_bytes_count") >= 4
     # The health detail.
     code, body = get(port, "/health")
     h = json.loads(body)
