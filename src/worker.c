@@ -1415,9 +1415,11 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			worker_send_worker_event(&w, "worker-heartbeat");
 			w.next_event_heartbeat = now + CELERY_CTL_HEARTBEAT_FREQ;
 		}
+		/* Reap finished work first: the capacity it frees is what the
+		 * fetch below may use, or the loop would sleep until a timer. */
+		finish_reap(&w);
 		run_ready(&w);
 		fetch(&w);
-		finish_reap(&w);
 		worker_maintenance_tick(&w, now);
 
 		if (w.draining) {
