@@ -95,6 +95,14 @@ fuzz: $(FUZZ_BINS)
 chaos: $(BUILD)/tryon-worker
 	TRYON_CHAOS_TASKS=$${TRYON_CHAOS_TASKS:-10000} /usr/bin/python3 tests/integration/runner.py -k test_chaos_short
 
+# The benchmark against the Python Celery worker (docs/BENCHMARKS.md); by
+# hand, ~12 minutes. bench-smoke (~30 s) checks the harness and runs in make test.
+bench: $(BUILD)/tryon-worker
+	/usr/bin/python3 tests/bench/bench.py
+
+bench-smoke: $(BUILD)/tryon-worker
+	/usr/bin/python3 tests/bench/bench.py --smoke
+
 demo: $(BUILD)/tryon-worker
 	tests/demo.sh
 

@@ -213,7 +213,7 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    get_number("TRYON_PRICE_BACKUP", 0.075, 0, 1000, &cfg->price_backup, err, errlen) < 0 ||
 	    get_seconds("TRYON_HEDGE_AFTER", 3, 0, 3600, &cfg->hedge_after, err, errlen) < 0 ||
 	    get_seconds("TRYON_BACKUP_LATENCY", 12, 0.1, 3600, &cfg->backup_latency, err, errlen) < 0 ||
-	    get_seconds("TRYON_MODEL_POLL_INTERVAL", 0.5, 0.05, 10, &cfg->model_poll_interval, err, errlen) < 0 ||
+	    get_seconds("TRYON_MODEL_POLL_INTERVAL", 0.1, 0.05, 10, &cfg->model_poll_interval, err, errlen) < 0 ||
 	    get_int("TRYON_MAX_DATA_URI_BYTES", 8 << 20, 0, 64 << 20, &cfg->max_data_uri_bytes, err, errlen) < 0 ||
 	    get_int("TRYON_BREAKER_THRESHOLD", 5, 1, 1000, &cfg->breaker_threshold, err, errlen) < 0 ||
 	    get_seconds("TRYON_BREAKER_COOLDOWN", 30, 0.1, 86400, &cfg->breaker_cooldown, err, errlen) < 0 ||

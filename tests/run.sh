@@ -47,5 +47,11 @@ if [ "$what" = integration ] || [ "$what" = all ]; then
 	/usr/bin/python3 tests/integration/runner.py 2>&1 | tee "$log"
 	count integration
 fi
+if [ "$what" = bench ] || [ "$what" = all ]; then
+	echo "== bench-smoke"
+	/usr/bin/python3 tests/bench/bench.py --smoke >"$log" 2>&1
+	tail -n 15 "$log"
+	count bench-smoke
+fi
 echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" = 0 ]

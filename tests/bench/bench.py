@@ -10,8 +10,9 @@
 
 One machine, one run, side by side: one redis-server (broker DB 4, results
 DB 5, cache DB 0, password with + / =, like the seed), one HTTPS model API
-stand-in (tests/lib/fal_standin.py), build/tryon-worker and the Python
-baseline (tests/bench/baseline/app/tasks.py on Debian's Celery 5.2.6).
+stand-in (tests/lib/fal_standin.py through standin_bench.py), a private copy
+of build/tryon-worker ($TRYON_BINARY) and the Python baseline
+(tests/bench/baseline/app/tasks.py on Debian's Celery 5.2.6).
 Every process is started by tests/integration/lib.py's Session and stopped
 by its PID. Method: tests/bench/README.md."""
 import argparse
@@ -23,8 +24,10 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -98,22 +101,6 @@ def process_tree(root):
     return out
 
 
-def tree_cpu(root):
-    """CPU seconds of a process tree: every live process plus what the root
-    has reaped (cutime/cstime cover our per-task children and Celery's
-    recycled pool processes)."""
-    total = 0
-    for pid in process_tree(root):
-        try:
-            f = _stat_fields(pid)
-        except OSError:
-            continue
-        total += int(f[11]) + int(f[12])          # utime, stime
-        if pid == root:
-            total += int(f[13]) + int(f[14])      # cutime, cstime
-    return total / CLK
-
-
 def cpu_split(root):
     """CPU seconds of a tree split into the root process (parent_*) and
     everything else (children_*: live descendants + what the root reaped)."""
@@ -132,6 +119,18 @@ def cpu_split(root):
     return out
 
 
+def listen_overflows():
+    """The kernel's count of connections dropped because a listen queue was
+    full (TcpExt ListenOverflows; machine-wide)."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for head, vals in zip(lines[::2], lines[1::2]):
+        if head.startswith("TcpExt:"):
+            d = dict(zip(head.split()[1:], vals.split()[1:]))
+            return int(d.get("ListenOverflows", 0))
+    return 0
+
+
 def machine_busy():
     """CPU seconds the whole machine spent busy (all cores) since boot."""
     with open("/proc/stat") as f:
@@ -142,11 +141,6 @@ def machine_busy():
 def self_cpu():
     t = os.times()
     return t.user + t.system
-
-
-def proc_cpu(pid):
-    f = _stat_fields(pid)
-    return (int(f[11]) + int(f[12])) / CLK
 
 
 def tree_memory(root):
@@ -194,6 +188,30 @@ def machine():
             "redis_py": redispy.__version__, "requests": requests.__version__,
             "redis_server": redis_v, "tryon_worker": ver.splitlines()[0] if ver else "?",
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+# -------------------------------------------------------------- stand-in ---
+class BenchStandin(lib.Standin):
+    """lib.Standin, running tests/bench/standin_bench.py: the same stand-in
+    with TCP_NODELAY and a listen backlog of 512 (see that file), unless
+    nodelay=False (then tests/lib/fal_standin.py as it is)."""
+
+    def __init__(self, session, model_time=1.0, nodelay=True):
+        ca = session.ca()
+        self.port_file = os.path.join(session.tmp, f"standin-{time.monotonic_ns()}.port")
+        script = (os.path.join(HERE, "standin_bench.py") if nodelay
+                  else os.path.join(ROOT, "tests", "lib", "fal_standin.py"))
+        args = [PYTHON, script, "--port", "0",
+                "--cert", os.path.join(ca, "server-ec.pem"),
+                "--key", os.path.join(ca, "server-ec.key"),
+                "--port-file", self.port_file, "--model-time", str(model_time),
+                "--key-required", lib.FAL_KEY]
+        self.proc = session.start("standin", args, per_test=False)
+        lib.wait_for(lambda: os.path.exists(self.port_file), 10, "the stand-in's port file")
+        with open(self.port_file) as f:
+            self.port = int(f.read().strip())
+        self.base = f"https://localhost:{self.port}"
+        self._ctx = ssl.create_default_context(cafile=os.path.join(ca, "ca.pem"))
 
 
 # ------------------------------------------------------------ contenders ---
@@ -295,12 +313,15 @@ class Bench:
         self.args = args
         self.smoke = args.smoke
         self.s = lib.Session()
+        # A private copy: a rebuild of build/tryon-worker during the run
+        # must not mix two builds in one report.
+        copy = os.path.join(self.s.tmp, "tryon-worker")
+        shutil.copy2(lib.BINARY, copy)
+        lib.BINARY = copy
         self.redis = self.s.redis()
-        self.rc = self.redis.client
+        self._clients = {}
         self.ca_file = os.path.join(self.s.ca(), "ca.pem")
-        self.standin = lib.Standin(self.s, model_time=1.0)
-        self.s.procs_test.remove(self.standin.proc)        # lives for the whole run
-        self.s.procs_session.append(self.standin.proc)
+        self.standin = BenchStandin(self.s, nodelay=not getattr(args, "standin_as_is", False))
         self.results = {"mode": "smoke" if self.smoke else "full"}
         self.checks = []
         self.ours = Tryon(self)
@@ -311,6 +332,13 @@ class Bench:
             self.envelopes(task)
 
     # -- helpers
+    def rc(self, db):
+        """One redis-py client per DB for the whole run (a new one would
+        connect, AUTH and SELECT again each time)."""
+        if db not in self._clients:
+            self._clients[db] = self.redis.client(db)
+        return self._clients[db]
+
     def check(self, name, ok, detail=""):
         self.checks.append((name, bool(ok), detail))
         log(f"check {'ok  ' if ok else 'FAIL'} {name} {detail}")
@@ -411,7 +439,11 @@ class Bench:
             next((x for x in samples if x[1] > 0), None)
         hi = next((x for x in samples if x[1] >= 0.9 * n), samples[-1])
         if not lo or hi[0] <= lo[0] or hi[1] <= lo[1]:
-            raise AssertionError(f"{contender.name} c={slots}: {final} of {n} done in {max_s} s")
+            # (almost) nothing finished in the time box: the rate since start
+            if final == 0:
+                raise AssertionError(f"{contender.name} c={slots}: 0 of {n} done in {max_s} s")
+            lo = (w.started, 0, dict.fromkeys(samples[0][2], 0.0)) + samples[0][3:]
+            hi = samples[-1]
         dt, dn = hi[0] - lo[0], hi[1] - lo[1]
         cmds = {}
         for k, (calls, usec) in hi[6].items():
@@ -450,26 +482,34 @@ class Bench:
     def throughput(self, contender, slots, seconds, guess, **kw):
         if not self.smoke:      # calibrate: size the run to about `seconds`
             guess = self.throughput_run(contender, slots, int(guess * 3), 3, **kw)["rate"]
-        n = max(50, int(guess * seconds / 0.8))
+        n = max(200, int(guess * seconds / 0.8))
         return self.throughput_run(contender, slots, n, seconds / 0.8 * 1.5 + 5, **kw)
 
     def bench_throughput(self):
         """Cache hits, queue kept full: throughput against concurrency."""
         self.fill_cache()
         secs = 0.5 if self.smoke else 10.0
-        ours_slots = [32] if self.smoke else [1, 4, 16, 32, 64, 128]
+        ours_slots = [32] if self.smoke else [1, 4, 16, 32, 64, 128, 256]
         py_slots = [4] if self.smoke else [1, 2, 4, 8]
-        res = {"ours": [], "python": []}
+        res = {"ours": [], "python": [], "failed": []}
+        self.results["throughput"] = res
+
+        def point(key, *a, **kw):
+            try:
+                res[key].append(self.throughput(*a, **kw))
+            except Exception as e:  # noqa: BLE001 - keep the other points
+                res["failed"].append(f"{a[0].name} c={a[1]}: {e!r}")
+                self.check(f"throughput {a[0].name} c={a[1]}: measured", False, repr(e)[:200])
+
         for c in ours_slots:
-            res["ours"].append(self.throughput(self.ours, c, secs, 2000))
+            point("ours", self.ours, c, secs, 2000)
         for c in py_slots:
-            res["python"].append(self.throughput(self.py, c, secs, 200 * min(c, 2)))
+            point("python", self.py, c, secs, 200 * min(c, 2))
         # anatomy: the same worker running a task that forks and answers but
         # opens no cache connection (tryon.test.echo)
         if not self.smoke:
-            res["ours_echo"] = [self.throughput(self.ours, 32, secs, 2000, task=ECHO,
-                                                TRYON_ENABLE_TEST_TASKS="1")]
-        self.results["throughput"] = res
+            res["ours_echo"] = []
+            point("ours_echo", self.ours, 32, secs, 2000, task=ECHO, TRYON_ENABLE_TEST_TASKS="1")
         for r in res["ours"] + res["python"] + res.get("ours_echo", []):
             self.check(f"throughput {r['contender']} {r['task']} c={r['slots']}: results correct",
                        not r["bad"], str(r["bad"][:3]))
@@ -658,6 +698,7 @@ class Bench:
         msgs = [env.make(tid, f"https://bench.example/fly/{run}/{i}/p.jpg",
                          f"https://bench.example/fly/{run}/{i}/g.jpg") for i, tid in enumerate(ids)]
         spid = self.standin.proc.pid
+        drops0 = listen_overflows()
         t0 = time.monotonic()
         self.publish(msgs)
         ramp, peak, threads = None, 0, 0
@@ -681,19 +722,22 @@ class Bench:
         lib.wait_for(lambda: self.results_count() >= slots, model_time + 60, "all results",
                      interval=0.1)
         done_s = time.monotonic() - t0
+        drops = listen_overflows() - drops0
         w.stop()
         bad = self.check_results([(tid, None) for tid in ids], sample=slots)
         mem = {k: statistics.median(s[1][k] for s in samples) for k in ("rss", "pss", "procs")}
         r = {"contender": contender.name, "slots": slots, "model_time_s": model_time,
              "in_flight": max(s[0] for s in samples), "ramp_s": ramp, "all_done_s": done_s,
              "idle": idle, "loaded": mem, "standin_threads": threads, "bad": bad[:5],
+             "listen_overflows": drops, "per_job_pss_total": mem["pss"] / max(1, slots),
+             "per_job_rss_total": mem["rss"] / max(1, slots),
              "per_job_rss": (mem["rss"] - idle["rss"]) / max(1, slots),
              "per_job_pss": (mem["pss"] - idle["pss"]) / max(1, slots)}
         log(f"in-flight {contender.name} c={slots}: {r['in_flight']} at once (ramp "
             f"{ramp if ramp is None else round(ramp, 2)} s), tree RSS {mem['rss'] / 2**20:.1f} MiB "
             f"PSS {mem['pss'] / 2**20:.1f} MiB in {mem['procs']:.0f} processes (idle RSS "
             f"{idle['rss'] / 2**20:.1f} MiB); all done after {done_s:.1f} s; "
-            f"stand-in threads {threads}")
+            f"stand-in threads {threads}; listen queue overflows {drops}")
         return r
 
     def bench_inflight(self):
@@ -936,6 +980,9 @@ def bench_limit(self):
     Redis takes them: pipelined on persistent connections, each task with
     fresh ids so every script does its real work."""
     slots = 32 if self.smoke else 64
+    tp = (self.results.get("throughput") or {}).get("ours")
+    if tp and not self.smoke:       # where it ran fastest
+        slots = max(tp, key=lambda r: r["rate"])["slots"]
     m_tasks = 100 if self.smoke else 400
     self.fill_cache()
     self.flush()
@@ -1153,6 +1200,9 @@ def main():
     ap.add_argument("--out", default=None,
                     help="results directory (default build/bench or build/bench-smoke); with it, "
                          "the report and plots go there too, not to docs/")
+    ap.add_argument("--standin-as-is", action="store_true",
+                    help="run tests/lib/fal_standin.py as it is (no TCP_NODELAY: every request "
+                         "~44 ms; listen backlog 5)")
     ap.add_argument("--listen", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--report", default=None, metavar="RESULTS_JSON",
                     help="only regenerate the report and plots from a results file")
@@ -1233,7 +1283,6 @@ def importable(mod):
 
 
 def shutil_which(name):
-    import shutil
     return shutil.which(name)
 
 

@@ -37,7 +37,11 @@ def mib(b, digits=1):
 
 
 def ratio(x, digits=1):
-    return "n/a" if x is None else f"{x:,.{digits}f}×"
+    if x is None:
+        return "n/a"
+    if 0 < x < 0.1:
+        return f"{x:.3f}×"
+    return f"{x:,.{digits}f}×"
 
 
 def verdict(ok):
@@ -79,9 +83,9 @@ def plots(res, pdir, pngdir):
         lim = (res.get("limit") or {}).get("worker", {}).get("limit")
         extra = ""
         if lim:
-            extra = (f', {lim} with lines dt 2 lc rgb "#888888" title "Redis limit for the same '
-                     f'command mix ({lim:,.0f}/s)", {lim / 2} with lines dt 3 lc rgb "#bbbbbb" '
-                     f'title "half the limit (goal)"')
+            extra = (f', {lim} with lines dt 2 lw 1.5 lc rgb "#555555" title "Redis limit for the '
+                     f'same command mix ({lim:,.0f}/s)", {lim / 2} with lines dt 3 lw 1.5 '
+                     f'lc rgb "#999999" title "half the limit (goal)"')
         png = os.path.join(pngdir, "throughput.png")
         gnuplot(TERM + f'''set output "{png}"
 set title "Cache-hit throughput, queue kept full (higher is better)"
@@ -90,7 +94,7 @@ set ylabel "tasks per second"
 set logscale xy 2
 set logscale y 10
 set grid
-set key top left
+set key bottom right opaque box
 set xrange [0.8:{max(x for x, _ in ours + py) * 1.3}]
 plot "{pdir}/tp_ours.dat" using 1:2 with linespoints lw 2 pt 7 title "tryon-worker", \\
      "{pdir}/tp_py.dat" using 1:2 with linespoints lw 2 pt 5 title "Python Celery (prefork)"{extra}
@@ -150,12 +154,12 @@ set xlabel "try-ons in flight (model takes {fl['ours'][0]['model_time_s']:g} s)"
 set ylabel "MiB (log scale)"
 set logscale y 10
 set grid
-set key top left
+set key bottom right opaque box
 plot "{pdir}/mem_ours.dat" using 1:2 with linespoints lw 2 pt 7 title "tryon-worker RSS", \\
      "{pdir}/mem_ours.dat" using 1:3 with linespoints lw 2 pt 6 dt 2 title "tryon-worker PSS", \\
      "{pdir}/mem_python.dat" using 1:2 with linespoints lw 2 pt 5 title "Python Celery RSS", \\
      "{pdir}/mem_python.dat" using 1:3 with linespoints lw 2 pt 4 dt 2 title "Python Celery PSS", \\
-     {1e9 / MiB} with lines dt 3 lc rgb "#888888" title "1 GB"
+     {1e9 / MiB} with lines dt 3 lw 1.5 lc rgb "#555555" title "1 GB"
 ''', os.path.join(pdir, "memory.gp"))
         out.append(png)
     return out
@@ -177,7 +181,8 @@ def summary(res):
                          ratio(x), "≥ 20×", verdict(x >= GOALS["throughput"])))
         if o4 and p4:
             x = o4["rate"] / p4["rate"]
-            rows.append(("Cache-hit throughput, both at 4 slots (tasks/s)", fmt(o4["rate"]),
+            rows.append(("Cache-hit throughput, both at 4 slots (tasks/s; finding 1)",
+                         fmt(o4["rate"], 2 if o4["rate"] < 10 else 0),
                          fmt(p4["rate"]), ratio(x), "", ""))
         lim = (res.get("limit") or {}).get("worker", {}).get("limit")
         if ob and lim:
@@ -197,6 +202,10 @@ def summary(res):
                          fmt(o[q + "_ms"], 2), fmt(p[q + "_ms"], 2), ratio(x),
                          "≥ 10× (≤ 1/10)" if q != "max" else "",
                          verdict(x >= GOALS["latency"]) if q != "max" else ""))
+        x = p["after_send_p50_ms"] / o["after_send_p50_ms"]
+        rows.append(("… p50 from send_task's return (the client's own ~1 ms left out)",
+                     fmt(o["after_send_p50_ms"], 2), fmt(p["after_send_p50_ms"], 2), ratio(x),
+                     "", ""))
     idle = res.get("idle")
     if idle:
         o, p = idle["ours"], idle["python"]
@@ -219,10 +228,10 @@ def summary(res):
                           f"(PSS {mib(p200['loaded']['pss'], 0)}) at -c 200" if p200 else ""),
                          ratio(p200["loaded"]["pss"] / o200["loaded"]["pss"], 0) + " (PSS)"
                          if p200 else "", "≥ 200 in < 1 GB", verdict(ok)))
-            oj = o200["per_job_pss"]
-            pj = p200["per_job_pss"] if p200 else None
-            rows.append(("Memory per in-flight try-on (PSS added per job at 200)",
-                         mib(oj, 2), mib(pj, 2) if pj else "", ratio(pj / oj, 0) if pj and oj > 0
+            oj = o200["loaded"]["pss"] / o200["in_flight"]
+            pj = p200["loaded"]["pss"] / p200["in_flight"] if p200 else None
+            rows.append(("Memory per in-flight try-on (tree PSS ÷ try-ons, at 200)",
+                         mib(oj, 2), mib(pj, 1) if pj else "", ratio(pj / oj, 0) if pj and oj > 0
                          else "", "", ""))
     miss = res.get("miss")
     if miss and "ours" in miss and "python" in miss:
@@ -274,12 +283,15 @@ def details(res):
         rows = []
         for r in tp["ours"] + tp["python"] + tp.get("ours_echo", []):
             c = r["cpu_per_task_us"]
+            few = r["window_tasks"] < 1000      # too few tasks for a CPU figure
             rows.append((r["contender"] + ("" if r["task"].endswith("virtual_tryon")
                                            else f" ({r['task']})"), r["slots"],
-                         fmt(r["rate"]) + (" (time box)" if r["timeboxed"] else ""),
-                         r["window_tasks"], fmt(c["parent_user"] + c["parent_sys"]),
-                         fmt(c["children_user"] + c["children_sys"]),
-                         fmt(r["redis_cpu_per_task_us"]),
+                         fmt(r["rate"], 2 if r["rate"] < 10 else 0) +
+                         (" (time box: stalls)" if r["timeboxed"] else ""),
+                         r["window_tasks"],
+                         "n/a" if few else fmt(c["parent_user"] + c["parent_sys"]),
+                         "n/a" if few else fmt(c["children_user"] + c["children_sys"]),
+                         "n/a" if few else fmt(r["redis_cpu_per_task_us"]),
                          f"{r['worker_cpu_util']:.2f} / {r['redis_cpu_util']:.2f} / "
                          f"{r['other_cpu_util']:.2f}"))
         parts.append("### Cache-hit throughput (queue kept full)\n\n" + md_table(
@@ -305,7 +317,7 @@ def details(res):
                        fmt(wc["redis_cpu_per_task_us"], 1), fmt(wc["rate"]),
                        f"{wc['redis_cpu_util'] * 100:.0f}%", fmt(wc["limit"]))]) +
             "\n\nRedis CPU for one cache read (AUTH + GET): "
-            f"{cc['new_connection_us']:.0f} µs on a new connection (what each job child does), "
+            f"{cc['new_connection_us']:.0f} µs on a new connection (what a forked job does), "
             f"{cc['open_connection_us']:.0f} µs as request and reply on an open connection, "
             f"{cc['pipelined_us']:.1f} µs pipelined.\n")
     lat = res.get("latency")
@@ -336,18 +348,23 @@ def details(res):
             rows.append((r["contender"], r["slots"], r["in_flight"],
                          "n/a" if r["ramp_s"] is None else f"{r['ramp_s']:.2f}",
                          mib(r["idle"]["rss"]), mib(r["loaded"]["rss"]), mib(r["loaded"]["pss"]),
-                         int(r["loaded"]["procs"]), mib(r["per_job_rss"], 2),
-                         mib(r["per_job_pss"], 2), r["standin_threads"]))
+                         int(r["loaded"]["procs"]),
+                         mib(r["loaded"]["pss"] / max(1, r["in_flight"]), 2),
+                         mib(r["per_job_pss"], 2), r["standin_threads"],
+                         r.get("listen_overflows", "n/a")))
         parts.append(f"### Try-ons in flight (model time {fl['ours'][0]['model_time_s']:g} s) "
                      "and memory\n\n" + md_table(
                          ("worker", "slots", "in flight at once", "s to all in flight",
                           "idle RSS", "RSS loaded", "PSS loaded", "processes",
-                          "RSS per job", "PSS per job", "stand-in threads"), rows) +
+                          "PSS ÷ in flight", "PSS added per job", "stand-in threads",
+                          "SYNs dropped (listen queue)"), rows) +
                      "\n\n![memory](bench/memory.png)\n")
     st = res.get("startup")
     if st:
-        rows = [(k, fmt(r["ready_s"] * 1e3, 1), fmt(r["first_task_s"] * 1e3, 1), len(r["runs"]))
-                for k, r in st.items()]
+        names = {"ours": "tryon-worker", "python": "python (--without-gossip/mingle/heartbeat)",
+                 "python_default": "python (Celery's defaults)"}
+        rows = [(names.get(k, k), fmt(r["ready_s"] * 1e3, 1), fmt(r["first_task_s"] * 1e3, 1),
+                 len(r["runs"])) for k, r in st.items()]
         parts.append("### Start-up (median)\n\n" + md_table(
             ("worker", "to 'ready' in its log, ms", "to first task done, ms", "runs"), rows) + "\n")
     idle = res.get("idle")

@@ -581,6 +581,9 @@ class Handler(BaseHTTPRequestHandler):
 class StandinServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops SYNs when 64+ clients
+    # connect at once (they then wait a 1 s retransmit).
+    request_queue_size = 512
 
     def __init__(self, addr, ctx, state, key_required):
         self.ctx, self.state, self.key_required = ctx, state, key_required
@@ -590,6 +593,9 @@ class StandinServer(ThreadingHTTPServer):
         # TLS handshake here, in the per-connection thread (not in accept).
         self.state.count("connections")
         request.settimeout(10)
+        # Headers and body leave as two TLS records: without NODELAY, Nagle
+        # holds the second for the client's delayed ACK (about 40 ms).
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             tls = self.ctx.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as e:
