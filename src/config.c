@@ -42,8 +42,10 @@ static int get_int(const char *name, int def, int lo, int hi, int *out, char *er
 	return 0;
 }
 
-static int get_seconds(const char *name, double def, double lo, double hi, double *out,
-		       char *err, size_t errlen)
+/* A finite number in [lo, hi]; unit words the error ("seconds", or "" for
+ * a plain number such as a price). */
+static int get_double(const char *name, const char *unit, double def, double lo, double hi,
+		      double *out, char *err, size_t errlen)
 {
 	const char *v = env(name);
 	char *end;
@@ -56,36 +58,18 @@ static int get_seconds(const char *name, double def, double lo, double hi, doubl
 	errno = 0;
 	d = strtod(v, &end);
 	if (errno || end == v || *end || !isfinite(d) || d < lo || d > hi) {
-		snprintf(err, errlen, "%s: must be a number of seconds from %g to %g, got \"%.40s\"",
-			 name, lo, hi, v);
+		snprintf(err, errlen, "%s: must be a number%s%s from %g to %g, got \"%.40s\"",
+			 name, *unit ? " of " : "", unit, lo, hi, v);
 		return -1;
 	}
 	*out = d;
 	return 0;
 }
 
-/* A plain non-negative number (prices). */
-static int get_number(const char *name, double def, double lo, double hi, double *out,
-		      char *err, size_t errlen)
-{
-	const char *v = env(name);
-	char *end;
-	double d;
-
-	if (!v) {
-		*out = def;
-		return 0;
-	}
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno || end == v || *end || !isfinite(d) || d < lo || d > hi) {
-		snprintf(err, errlen, "%s: must be a number from %g to %g, got \"%.40s\"",
-			 name, lo, hi, v);
-		return -1;
-	}
-	*out = d;
-	return 0;
-}
+#define get_seconds(name, def, lo, hi, out, err, errlen) \
+	get_double(name, "seconds", def, lo, hi, out, err, errlen)
+#define get_number(name, def, lo, hi, out, err, errlen) \
+	get_double(name, "", def, lo, hi, out, err, errlen)
 
 static int get_bool(const char *name, int *out, char *err, size_t errlen)
 {
