@@ -61,7 +61,8 @@ static const char drop_inflight_lua[] =
  * action: 'ack' | 'lpush' | 'rpush' | 'none'. The result is written first
  * and never over a stored SUCCESS (as Celery 5.2.6); then, only if we still
  * hold the message (HDEL == 1), the ack and the push happen. Returns
- * {stored, held}. SELECT inside a script is local to it (Redis >= 7). */
+ * {stored, held}. The script selects the broker DB back itself, so it does
+ * not matter whether the server keeps a script's SELECT local to it. */
 static const char finish_lua[] =
 	"local stored = 0\n"
 	"if ARGV[2] ~= '' then\n"
