@@ -276,6 +276,19 @@ static long clamp_ms(long ms)
 	return ms < 50 ? 50 : ms;
 }
 
+/* Every fal request: bounded by the caller's time left, connect included. */
+static struct http_request fal_request(const char *method, const char *url, const char *const *hdrs,
+				       long timeout_ms, size_t max_response)
+{
+	struct http_request rq = {
+		.method = method, .url = url, .headers = hdrs,
+		.timeout_ms = clamp_ms(timeout_ms),
+		.connect_timeout_ms = clamp_ms(timeout_ms < FAL_CONNECT_MS ? timeout_ms : FAL_CONNECT_MS),
+		.max_response = max_response,
+	};
+	return rq;
+}
+
 enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const char *body,
 			  size_t len, double start_timeout, long timeout_ms, double now)
 {
@@ -297,12 +310,9 @@ enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const ch
 		hdrs[nh++] = to_hdr;
 	}
 	hdrs[nh] = NULL;
-	struct http_request rq = {
-		.method = "POST", .url = url.data, .headers = hdrs, .body = body, .body_len = len,
-		.timeout_ms = clamp_ms(timeout_ms),
-		.connect_timeout_ms = clamp_ms(timeout_ms < FAL_CONNECT_MS ? timeout_ms : FAL_CONNECT_MS),
-		.max_response = FAL_SMALL_RESPONSE,
-	};
+	struct http_request rq = fal_request("POST", url.data, hdrs, timeout_ms, FAL_SMALL_RESPONSE);
+	rq.body = body;
+	rq.body_len = len;
 	buf_init(&rs.body);
 	call->submitted_at = now;
 	if (url.failed) {
@@ -369,12 +379,7 @@ static void fetch_result(struct fal_client *fc, struct fal_call *call, long time
 	char err[256], detail[200], why[128];
 	const char *hdrs[] = { fc->auth, "Accept: application/json", NULL };
 	struct http_response rs;
-	struct http_request rq = {
-		.method = "GET", .url = call->response_url, .headers = hdrs,
-		.timeout_ms = clamp_ms(timeout_ms),
-		.connect_timeout_ms = clamp_ms(timeout_ms < FAL_CONNECT_MS ? timeout_ms : FAL_CONNECT_MS),
-		.max_response = FAL_RESULT_RESPONSE,
-	};
+	struct http_request rq = fal_request("GET", call->response_url, hdrs, timeout_ms, FAL_RESULT_RESPONSE);
 
 	buf_init(&rs.body);
 	enum http_outcome o = http_perform(&fc->http, &rq, &rs, err, sizeof err);
@@ -440,12 +445,7 @@ enum fal_phase fal_poll(struct fal_client *fc, struct fal_call *call, long timeo
 	buf_init(&url);
 	buf_init(&rs.body);
 	buf_printf(&url, "%s%slogs=0", call->status_url, strchr(call->status_url, '?') ? "&" : "?");
-	struct http_request rq = {
-		.method = "GET", .url = url.data, .headers = hdrs,
-		.timeout_ms = clamp_ms(timeout_ms),
-		.connect_timeout_ms = clamp_ms(timeout_ms < FAL_CONNECT_MS ? timeout_ms : FAL_CONNECT_MS),
-		.max_response = FAL_SMALL_RESPONSE,
-	};
+	struct http_request rq = fal_request("GET", url.data, hdrs, timeout_ms, FAL_SMALL_RESPONSE);
 	if (url.failed) {
 		poll_error(fc, call, now, "out of memory");
 		goto out;
@@ -527,12 +527,7 @@ long fal_cancel(struct fal_client *fc, struct fal_call *call, long timeout_ms)
 	if (call->cancel_sent || !call->cancel_url)
 		return call->cancel_status;
 	call->cancel_sent = 1;
-	struct http_request rq = {
-		.method = "PUT", .url = call->cancel_url, .headers = hdrs,
-		.timeout_ms = clamp_ms(timeout_ms),
-		.connect_timeout_ms = clamp_ms(timeout_ms < FAL_CONNECT_MS ? timeout_ms : FAL_CONNECT_MS),
-		.max_response = FAL_SMALL_RESPONSE,
-	};
+	struct http_request rq = fal_request("PUT", call->cancel_url, hdrs, timeout_ms, FAL_SMALL_RESPONSE);
 	buf_init(&rs.body);
 	if (http_perform(&fc->http, &rq, &rs, err, sizeof err) == HTTP_OK)
 		call->cancel_status = rs.status;
