@@ -16,27 +16,51 @@ CFLAGS    = -std=c11 $(WARN) -O2 -g -fstack-protector-strong -fno-common -MMD -M
 LDFLAGS   = -static -Wl,-z,relro,-z,now,-z,noexecstack
 LIBS      = $(PREFIX)/lib/libcurl.a $(PREFIX)/lib/libbearssl.a -lpthread
 
-SRCS      = $(wildcard src/*.c)
+# Sources by folder (each folder's README.md says what it owns):
+#   src/lib    buffers, JSON, logging, clocks, TLS trust, HTTPS client
+#   src/redis  RESP, Redis URLs, the async connection, sync calls, scripts
+#   src/celery Celery/kombu wire formats, pidbox, events, exit classes, outcomes
+#   src/tryon  the try-on job: arguments, cache keys, fal client, breakers
+#   src/worker the parent's loop, fetch, dispatch, jobs, finish, control
+#   src/ops    HTTP endpoint, metrics, systemd notify
+#   src        main, config, client, doctor, healthcheck, version
+DIRS      = lib redis celery tryon worker ops
+SRCS      = $(wildcard src/*.c) $(foreach d,$(DIRS),$(wildcard src/$(d)/*.c))
 OBJS      = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 STAMP     = $(VENDOR)/.stamp
 
-# Pure modules: no sockets, no vendor libraries beyond headers. The unit
-# tests and fuzzers build them with the host compiler and sanitizers.
-PURE      = buf errmsg resp json base64 isotime celery_msg exitclass kombu record promtext metrics httpparse celery_ctl breaker cachekey
-PURE_SRCS = $(foreach m,$(PURE),$(wildcard src/$(m).c))
+# Pure modules, per folder: no sockets, no clock, no vendor libraries beyond
+# headers. Unit tests and fuzzers link them from one archive each, built once
+# with the host compiler and sanitizers.
+PURE_lib    = buf errmsg json base64 isotime pyrepr
+PURE_redis  = resp
+PURE_celery = celery_msg celery_ctl celery_events exitclass kombu record outcome
+PURE_tryon  = breaker cachekey tryon_args fal_parse
+PURE_worker =
+PURE_ops    = promtext metrics httpparse
+PURE_SRCS = $(foreach d,$(DIRS),$(wildcard $(foreach m,$(PURE_$(d)),src/$(d)/$(m).c)))
 SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all
+HOSTFLAGS = -std=c11 $(WARN) -O1 -g $(SAN) -D_GNU_SOURCE -Isrc -I$(GEN) -MMD -MP
+FUZZFLAGS = -std=c11 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -D_GNU_SOURCE -Isrc -I$(GEN) -MMD -MP
+HOST_OBJS = $(PURE_SRCS:src/%.c=$(BUILD)/host/%.o)
+FUZZ_OBJS = $(PURE_SRCS:src/%.c=$(BUILD)/fuzzobj/%.o)
+HOST_LIB  = $(BUILD)/host/libpure.a
+FUZZ_LIB  = $(BUILD)/fuzzobj/libpure.a
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_TIME ?= 20
-# Tests of modules that use libcurl's URL API link Debian's libcurl (same
-# upstream version, 7.88.1) so they can run under the sanitizers.
-UNIT_LIBS_test_redis_url = src/redis_url.c -lcurl
-FUZZ_LIBS_fuzz_redis_url = src/redis_url.c -lcurl
-UNIT_LIBS_test_httpd    = src/httpd.c src/log.c
-UNIT_LIBS_test_sdnotify = src/sdnotify.c
-UNIT_LIBS_test_tryon_state = src/tryon_state.c src/log.c
+# Tests of modules beyond the pure set name them here (host objects, built
+# like the pure ones). Modules that use libcurl's URL API link Debian's
+# libcurl (same upstream version, 7.88.1) so they run under the sanitizers.
+UNIT_MODS_test_redis_url   = redis/redis_url
+UNIT_LDLIBS_test_redis_url = -lcurl
+UNIT_MODS_test_httpd       = ops/httpd lib/log lib/clock
+UNIT_MODS_test_sdnotify    = ops/sdnotify
+UNIT_MODS_test_tryon_state = tryon/tryon_state lib/log lib/clock
+FUZZ_MODS_fuzz_redis_url   = redis/redis_url
+FUZZ_LDLIBS_fuzz_redis_url = -lcurl
 
 .PHONY: all deps test unit integration fuzz fuzz-build bench bench-smoke chaos image portable clean distclean demo FORCE
 all: $(BUILD)/tryon-worker
@@ -69,9 +93,18 @@ $(BUILD)/tryon-worker: $(OBJS)
 
 # Tests: unit (host gcc + ASan/UBSan), then integration against the static
 # binary; tests/run.sh prints the closing "N passed, N failed" line.
-$(BUILD)/unit/%: tests/unit/%.c $(PURE_SRCS) tests/unit/harness.h | $(STAMP)
+$(BUILD)/host/%.o: src/%.c | $(STAMP)
 	@mkdir -p $(@D)
-	$(HOSTCC) -std=c11 $(WARN) -O1 -g $(SAN) -D_GNU_SOURCE -Isrc -Itests/unit -I$(GEN) -o $@ $< $(PURE_SRCS) $(UNIT_LIBS_$*)
+	$(HOSTCC) $(HOSTFLAGS) -c -o $@ $<
+$(HOST_LIB): $(HOST_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+.SECONDEXPANSION:
+# Host objects are kept between runs (make would delete them as intermediates).
+.SECONDARY:
+$(BUILD)/unit/%: tests/unit/%.c $$(addprefix $(BUILD)/host/,$$(addsuffix .o,$$(UNIT_MODS_$$*))) $(HOST_LIB) | $(STAMP)
+	@mkdir -p $(@D)
+	$(HOSTCC) $(HOSTFLAGS) -Itests/unit -o $@ $< $(UNIT_MODS_$*:%=$(BUILD)/host/%.o) $(HOST_LIB) $(UNIT_LDLIBS_$*)
 
 test: $(BUILD)/tryon-worker $(UNIT_BINS) $(FUZZ_BINS)
 	tests/run.sh
@@ -82,9 +115,14 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/tryon-worker
 	tests/run.sh integration
 
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(PURE_SRCS) | $(STAMP)
+$(BUILD)/fuzzobj/%.o: src/%.c | $(STAMP)
 	@mkdir -p $(@D)
-	$(FUZZCC) -std=c11 -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Isrc -I$(GEN) -o $@ $< $(PURE_SRCS) $(FUZZ_LIBS_$*)
+	$(FUZZCC) $(FUZZFLAGS) -c -o $@ $<
+$(FUZZ_LIB): $(FUZZ_OBJS)
+	rm -f $@ && ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(addprefix $(BUILD)/fuzzobj/,$$(addsuffix .o,$$(FUZZ_MODS_$$*))) $(FUZZ_LIB) | $(STAMP)
+	@mkdir -p $(@D)
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_MODS_$*:%=$(BUILD)/fuzzobj/%.o) $(FUZZ_LIB) $(FUZZ_LDLIBS_$*)
 
 fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
@@ -115,9 +153,10 @@ portable: $(BUILD)/tryon-worker
 	image/build-portable.sh $(BUILD)/tryon-worker $(BUILD)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/tryon-worker $(BUILD)/tryon-worker.debug \
+	rm -rf $(BUILD)/obj $(BUILD)/host $(BUILD)/fuzzobj $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/tryon-worker $(BUILD)/tryon-worker.debug \
 		$(BUILD)/tryon-worker-oci.tar $(BUILD)/tryon-worker_*.raw
 distclean:
 	rm -rf $(BUILD)
 
--include $(OBJS:.o=.d)
+# Header dependencies of every object and test binary (-MMD -MP).
+-include $(shell find $(BUILD)/obj $(BUILD)/host $(BUILD)/fuzzobj $(BUILD)/unit $(BUILD)/fuzz -name '*.d' 2>/dev/null)

@@ -1,20 +1,21 @@
 /* client: submit / call, with an optional wait for the result. */
 #include "client.h"
+#include "lib/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "buf.h"
-#include "celery_msg.h"
-#include "ids.h"
-#include "json.h"
-#include "kombu.h"
-#include "log.h"
-#include "redis_conn.h"
-#include "redis_url.h"
-#include "resp.h"
+#include "lib/buf.h"
+#include "celery/celery_msg.h"
+#include "lib/ids.h"
+#include "lib/json.h"
+#include "celery/kombu.h"
+#include "lib/log.h"
+#include "redis/redis_conn.h"
+#include "redis/redis_url.h"
+#include "redis/resp.h"
 
 struct client_args {
 	const char *task;
@@ -222,7 +223,7 @@ int client_main(const struct config *cfg, const struct trust_store *ts, int argc
 		goto out;
 	}
 
-	double deadline = redis_now() + a.wait;
+	double deadline = clock_mono() + a.wait;
 	/* The result may already be there (a very fast worker). */
 	struct resp_value *g = redis_conn_callv(results, 5, err, sizeof err, "GET", meta_key, NULL);
 	int done = -1;
@@ -230,12 +231,12 @@ int client_main(const struct config *cfg, const struct trust_store *ts, int argc
 		done = report_meta(g->str, g->len);
 	resp_value_free(g);
 	while (done < 0) {
-		double left = deadline - redis_now();
+		double left = deadline - clock_mono();
 		if (left <= 0)
 			break;
 		struct resp_value *p = redis_conn_wait_push(results, left, err, sizeof err);
 		if (!p) {
-			if (redis_now() < deadline) {
+			if (clock_mono() < deadline) {
 				fprintf(stderr, "tryon-worker: result backend: %s\n", err);
 				goto out;
 			}

@@ -7,7 +7,7 @@
 #ifndef TRYON_CLIENT_H
 #define TRYON_CLIENT_H
 #include "config.h"
-#include "trust.h"
+#include "lib/trust.h"
 
 #define CLIENT_EXIT_FAILED 1
 #define CLIENT_EXIT_USAGE 2

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "redis_url.h"
+#include "redis/redis_url.h"
 
 static char *dup_or_null(const char *s)
 {

@@ -1,13 +1,14 @@
 /* doctor: one function per check; each prints exactly one line. */
 #include "doctor.h"
+#include "lib/clock.h"
 
 #include <stdarg.h>
 #include <string.h>
 
-#include "http.h"
-#include "redis_conn.h"
-#include "redis_url.h"
-#include "resp.h"
+#include "lib/http.h"
+#include "redis/redis_conn.h"
+#include "redis/redis_url.h"
+#include "redis/resp.h"
 #include "version.h"
 
 static int report(FILE *out, int ok, const char *check, const char *fmt, ...)
@@ -77,7 +78,7 @@ static int check_redis(const char *check, const char *url_str, const struct trus
 	struct redis_conn_opts o = { .url = &url, .trust = ts, .name = check,
 				     .connect_timeout = 5, .io_timeout = 5 };
 	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
-	double t0 = redis_now();
+	double t0 = clock_mono();
 	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0) {
 		failed = report(out, 0, check, "%s: %s", red, err);
 	} else {
@@ -85,7 +86,7 @@ static int check_redis(const char *check, const char *url_str, const struct trus
 		if (r && r->type == RESP_SIMPLE)
 			failed = report(out, 1, check, "%s: connected%s, DB %d selected, PING answered (%.1f ms)",
 					red, url.password ? ", AUTH accepted" : "", url.db,
-					(redis_now() - t0) * 1000);
+					(clock_mono() - t0) * 1000);
 		else
 			failed = report(out, 0, check, "%s: PING failed: %s", red,
 					r && r->type == RESP_ERROR ? r->str : err);

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "trust.h"
+#include "lib/trust.h"
 
 /* Returns the number of failed checks (0 = healthy). */
 int doctor_run(const struct config *cfg, const struct trust_store *ts, FILE *out);

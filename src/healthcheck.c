@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "httpd.h"
+#include "ops/httpd.h"
 
 static double mono(void)
 {

@@ -12,10 +12,10 @@
 #include "config.h"
 #include "doctor.h"
 #include "healthcheck.h"
-#include "log.h"
-#include "trust.h"
+#include "lib/log.h"
+#include "lib/trust.h"
 #include "version.h"
-#include "worker.h"
+#include "worker/worker.h"
 
 #define EXIT_CONFIG 100
 

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "celery_ctl.h"
-#include "json.h"
+#include "celery/celery_ctl.h"
+#include "lib/json.h"
 
 #define REQUIRE(c)                                                           \
 	do {                                                                 \

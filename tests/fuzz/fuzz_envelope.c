@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "celery_msg.h"
-#include "json.h"
+#include "celery/celery_msg.h"
+#include "lib/json.h"
 
 #define REQUIRE(c)                                                           \
 	do {                                                                 \

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "httpparse.h"
+#include "ops/httpparse.h"
 
 static int same(const struct httpparse_request *a, const struct httpparse_request *b)
 {

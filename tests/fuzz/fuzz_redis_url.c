@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_url.h"
+#include "redis/redis_url.h"
 
 static int str_eq(const char *a, const char *b)
 {

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resp.h"
+#include "redis/resp.h"
 
 static void put_size(struct buf *o, size_t n)
 {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cachekey.h"
+#include "tryon/cachekey.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

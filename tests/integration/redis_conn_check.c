@@ -24,11 +24,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "redis_conn.h"
-#include "redis_url.h"
-#include "resp.h"
-#include "trust.h"
+#include "lib/log.h"
+#include "redis/redis_conn.h"
+#include "redis/redis_url.h"
+#include "redis/resp.h"
+#include "lib/trust.h"
 
 static int n_passed, n_failed;
 static const struct trust_store *g_trust;

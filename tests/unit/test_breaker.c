@@ -2,7 +2,7 @@
  * transition is driven with explicit times. */
 #include <string.h>
 
-#include "breaker.h"
+#include "tryon/breaker.h"
 #include "harness.h"
 
 static void test_opens_after_threshold(void)

@@ -3,7 +3,7 @@
  * checks, table-driven. */
 #include <string.h>
 
-#include "cachekey.h"
+#include "tryon/cachekey.h"
 #include "harness.h"
 
 /* sha256("https://example.com/person.png|https://example.com/garment.png") */

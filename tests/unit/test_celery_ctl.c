@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "celery_ctl.h"
+#include "lib/base64.h"
+#include "celery/celery_ctl.h"
 #include "harness.h"
-#include "json.h"
+#include "lib/json.h"
 
 /* MONITOR payloads, verbatim from shared/reference/celery-captures */
 /* monitor7.log PUBLISH /0.celery.pidbox */

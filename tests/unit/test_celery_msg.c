@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "celery_msg.h"
+#include "lib/base64.h"
+#include "celery/celery_msg.h"
 #include "harness.h"
-#include "isotime.h"
-#include "json.h"
+#include "lib/isotime.h"
+#include "lib/json.h"
 
 /* ---- captured vectors (monitor1/3/4/5/6/9/10/17.log) ---- */
 

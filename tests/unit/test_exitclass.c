@@ -3,7 +3,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "exitclass.h"
+#include "celery/exitclass.h"
 #include "harness.h"
 
 /* Build wait statuses the way the kernel reports them. */

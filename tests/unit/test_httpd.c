@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "httpd.h"
+#include "ops/httpd.h"
 
 static int handled;
 

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "httpparse.h"
+#include "ops/httpparse.h"
 
 struct row {
 	const char *in;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "json.h"
+#include "lib/json.h"
 
 static int parses(const char *s, size_t n)
 {

@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "kombu.h"
+#include "celery/kombu.h"
 
 static int eq(const struct buf *b, const char *s, size_t n)
 {

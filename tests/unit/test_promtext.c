@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "harness.h"
-#include "metrics.h"
-#include "promtext.h"
+#include "ops/metrics.h"
+#include "ops/promtext.h"
 
 #define GOLDEN "tests/unit/golden/metrics.txt"
 

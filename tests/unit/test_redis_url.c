@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "redis_url.h"
+#include "redis/redis_url.h"
 
 static int str_eq(const char *a, const char *b)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "resp.h"
+#include "redis/resp.h"
 
 /* Render a reply as text, escaping bytes that are not printable. */
 static void dump_bytes(struct buf *o, const char *p, size_t n)

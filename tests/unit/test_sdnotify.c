@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-#include "sdnotify.h"
+#include "ops/sdnotify.h"
 
 /* A receiving socket; name starting with '@' is abstract. */
 static int listener(const char *name)

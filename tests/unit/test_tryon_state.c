@@ -3,10 +3,10 @@
  * malformed ones. Links tryon_state.c and log.c (Makefile UNIT_LIBS). */
 #include <string.h>
 
-#include "breaker.h"
+#include "tryon/breaker.h"
 #include "config.h"
 #include "harness.h"
-#include "tryon_state.h"
+#include "tryon/tryon_state.h"
 
 static void state_init(struct tryon_state *st, struct config *cfg)
 {

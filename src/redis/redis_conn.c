@@ -1,0 +1,1410 @@
+/* redis_conn: the connection state machine. Every state change goes through
+ * conn_set_state and every failure through conn_fail (close, schedule the
+ * backoff, then fail pending callbacks), so a debug log shows where a
+ * connection is stuck. Callbacks run only from process, tick, free and the
+ * sync calls; each of those brackets its work with conn_enter/conn_leave so
+ * that a callback may free the conn (it is then destroyed by the outermost
+ * conn_leave). */
+#include "redis/redis_conn.h"
+#include "lib/clock.h"
+#include "lib/errmsg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bearssl.h>
+
+#include "lib/log.h"
+
+#define DEFAULT_TIMEOUT 5.0
+#define DEFAULT_HEALTH 30.0
+/* Per process call, so one busy connection cannot starve the loop. */
+#define RX_BUDGET ((size_t)1 << 20)
+/* An output buffer bigger than this is released once drained. */
+#define OUT_KEEP ((size_t)1 << 20)
+
+enum pending_kind {
+	PK_USER,
+	PK_AUTH,     /* connect sequence: AUTH, SELECT, or PING when neither */
+	PK_SELECT,
+	PK_HELLO,
+	PK_HEALTH    /* idle PING; any reply proves the link alive */
+};
+
+enum sub_kind { SK_NONE, SK_SUBSCRIBE, SK_PSUBSCRIBE, SK_UNSUBSCRIBE, SK_PUNSUBSCRIBE };
+
+struct pending {
+	redis_reply_fn cb;
+	void *arg;
+	double queued_at;
+	double block;
+	enum pending_kind kind;
+	enum sub_kind sub;
+	long remaining;          /* (un)subscribe confirmations still due */
+};
+
+struct push_item {
+	struct resp_value *v;
+	struct push_item *next;
+};
+
+struct tls_state {
+	br_ssl_client_context sc;
+	br_x509_minimal_context x509;
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+};
+
+struct redis_conn {
+	struct redis_url url;              /* owned copy */
+	const struct trust_store *trust;   /* borrowed */
+	char name[48];
+	char redacted[400];
+	double connect_timeout, io_timeout, health_interval;
+	redis_ready_fn on_ready;
+	redis_push_fn on_push;
+	void *arg;
+	uint64_t rng;
+
+	enum redis_conn_state state;
+	int fd;
+	struct addrinfo *ai;               /* current attempt's addresses */
+	struct addrinfo *ai_next;          /* next one to try */
+	char connect_err[160];             /* last per-address failure */
+	struct tls_state *tls;             /* rediss:// only; owned */
+	struct resp_reader reader;
+	struct buf out;                    /* encoded commands; sent up to out_off */
+	size_t out_off;
+
+	struct pending *q;                 /* ring of replies awaited */
+	size_t q_head, q_len, q_cap;
+	struct push_item *push_head, *push_tail;
+	size_t n_push;
+
+	double deadline;                   /* connect timeout or backoff end */
+	double last_rx, last_tx;
+	double backoff;                    /* next delay before jitter */
+	double down_since;
+	int in_pubsub;                     /* server is in subscribed mode */
+	int down_logged;                   /* 0, or the outage was logged: 1 at
+					      debug (sync use), 2 at warn */
+	int depth;                         /* calls into the conn in progress */
+	int sync;                          /* inside a sync call: log quietly */
+	unsigned long failures;
+	unsigned long gen;                 /* bumped whenever the socket closes */
+	struct resp_value *cur;            /* reply being delivered, untaken */
+	char last_error[256];
+};
+
+static const char *const state_names[] = {
+	"down", "connecting", "tls_handshake", "authenticating", "ready", "backoff", "closed"
+};
+
+
+/* xorshift64*: jitter only, so quality hardly matters; state per conn. */
+static double rng_unit(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+/* ---- pending queue --------------------------------------------------- */
+
+static int q_reserve(struct redis_conn *c)
+{
+	if (c->q_len < c->q_cap)
+		return 0;
+	size_t ncap = c->q_cap ? c->q_cap * 2 : 16;
+	struct pending *nq = malloc(ncap * sizeof *nq);
+	if (!nq)
+		return -1;
+	for (size_t i = 0; i < c->q_len; i++)
+		nq[i] = c->q[(c->q_head + i) % c->q_cap];
+	free(c->q);
+	c->q = nq;
+	c->q_head = 0;
+	c->q_cap = ncap;
+	return 0;
+}
+
+static struct pending *q_front(struct redis_conn *c)
+{
+	return &c->q[c->q_head];
+}
+
+static struct pending q_pop(struct redis_conn *c)
+{
+	struct pending p = c->q[c->q_head];
+
+	c->q_head = (c->q_head + 1) % c->q_cap;
+	c->q_len--;
+	return p;
+}
+
+/* ---- logging and state ----------------------------------------------- */
+
+static void conn_set_state(struct redis_conn *c, enum redis_conn_state st)
+{
+	if (c->state == st)
+		return;
+	log_debug("redis.state", "conn=%s url=%s from=%s to=%s", c->name, c->redacted,
+		  state_names[c->state], state_names[st]);
+	c->state = st;
+}
+
+/* Server error texts are echoed into logs and err strings; make sure none
+ * can carry the password back out. */
+static void scrub_password(const struct redis_conn *c, char *s)
+{
+	const char *pw = c->url.password;
+	size_t n = pw ? strlen(pw) : 0;
+	char *p;
+
+	if (n < 3)
+		return;
+	while ((p = strstr(s, pw)) != NULL) {
+		memmove(p + 3, p + n, strlen(p + n) + 1);
+		memcpy(p, "***", 3);
+	}
+}
+
+static void conn_enter(struct redis_conn *c)
+{
+	c->depth++;
+}
+
+static void conn_destroy(struct redis_conn *c)
+{
+	redis_url_free(&c->url);
+	if (c->tls) {
+		explicit_bzero(c->tls, sizeof *c->tls);
+		free(c->tls);
+	}
+	resp_reader_free(&c->reader);
+	buf_free(&c->out);
+	free(c->q);
+	free(c);
+}
+
+/* After this returns c may be gone: callers return right after it. */
+static void conn_leave(struct redis_conn *c)
+{
+	if (--c->depth == 0 && c->state == REDIS_CLOSED)
+		conn_destroy(c);
+}
+
+static void deliver(struct redis_conn *c, redis_reply_fn cb, void *arg,
+		    struct resp_value *v, const char *err)
+{
+	struct resp_value *saved = c->cur;
+
+	c->cur = v;
+	if (cb)
+		cb(c, v, err, arg);
+	resp_value_free(c->cur);   /* NULL when taken */
+	c->cur = saved;
+}
+
+static void close_socket(struct redis_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (c->ai)
+		freeaddrinfo(c->ai);
+	c->ai = c->ai_next = NULL;
+	resp_reader_reset(&c->reader);
+	buf_free(&c->out);
+	buf_init(&c->out);
+	c->out_off = 0;
+	c->in_pubsub = 0;
+	c->gen++;
+}
+
+/* Pop and fail every pending command. A callback may free the conn, which
+ * drains the same queue with "closed"; popping before each call keeps both
+ * loops correct. */
+static void fail_pending(struct redis_conn *c, const char *why)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "%s", why);
+	while (c->q_len) {
+		struct pending p = q_pop(c);
+		deliver(c, p.cb, p.arg, NULL, msg);
+	}
+}
+
+static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
+{
+	va_list ap;
+	char q[300];
+
+	if (c->state == REDIS_CLOSED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->last_error, sizeof c->last_error, fmt, ap);
+	va_end(ap);
+	scrub_password(c, c->last_error);
+	enum redis_conn_state was = c->state;
+	close_socket(c);
+	c->failures++;
+
+	double delay = c->backoff * (0.8 + 0.4 * rng_unit(&c->rng));
+	c->deadline = now + delay;
+	c->backoff = fmin(c->backoff * 2, REDIS_BACKOFF_MAX);
+	log_quote(q, sizeof q, c->last_error);
+	if (c->down_logged < (c->sync ? 1 : 2)) {
+		/* Once per outage; sync callers get the message in err instead. */
+		log_event(c->sync ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN, "redis.down",
+			  "conn=%s url=%s state=%s error=%s", c->name, c->redacted,
+			  state_names[was], q);
+		c->down_logged = c->sync ? 1 : 2;
+		c->down_since = now;
+	} else {
+		log_debug("redis.retry_failed", "conn=%s url=%s state=%s error=%s retry_in=%.2fs",
+			  c->name, c->redacted, state_names[was], q, delay);
+	}
+	conn_set_state(c, REDIS_BACKOFF);
+	fail_pending(c, c->last_error);
+}
+
+static void become_ready(struct redis_conn *c, double now)
+{
+	conn_set_state(c, REDIS_READY);
+	c->backoff = REDIS_BACKOFF_MIN;
+	c->last_tx = now;
+	c->last_error[0] = '\0';
+	if (c->down_logged) {
+		log_event(c->down_logged == 2 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "redis.up",
+			  "conn=%s url=%s down_for=%.1fs", c->name, c->redacted, now - c->down_since);
+		c->down_logged = 0;
+	}
+	if (c->on_ready)
+		c->on_ready(c, c->arg);
+}
+
+/* ---- commands -------------------------------------------------------- */
+
+static int arg_is(const char *const *argv, const size_t *lens, int i, const char *word)
+{
+	size_t n = lens ? lens[i] : strlen(argv[i]);
+
+	return n == strlen(word) && argv[i] && strncasecmp(argv[i], word, n) == 0;
+}
+
+static int queue_command(struct redis_conn *c, enum pending_kind kind, redis_reply_fn cb,
+			 void *arg, double block, int argc, const char *const *argv,
+			 const size_t *lens)
+{
+	struct pending p = { cb, arg, clock_mono(), block > 0 ? block : 0, kind, SK_NONE, 1 };
+
+	if (argc < 1 || !argv || !argv[0])
+		return -2;
+	if (arg_is(argv, lens, 0, "subscribe"))
+		p.sub = SK_SUBSCRIBE;
+	else if (arg_is(argv, lens, 0, "psubscribe"))
+		p.sub = SK_PSUBSCRIBE;
+	else if (arg_is(argv, lens, 0, "unsubscribe"))
+		p.sub = SK_UNSUBSCRIBE;
+	else if (arg_is(argv, lens, 0, "punsubscribe"))
+		p.sub = SK_PUNSUBSCRIBE;
+	/* These change how many replies follow a command; FIFO matching
+	 * could not survive them. */
+	if (arg_is(argv, lens, 0, "monitor") || arg_is(argv, lens, 0, "hello") ||
+	    arg_is(argv, lens, 0, "reset") || arg_is(argv, lens, 0, "quit") ||
+	    arg_is(argv, lens, 0, "ssubscribe") || arg_is(argv, lens, 0, "sunsubscribe") ||
+	    (argc >= 2 && arg_is(argv, lens, 0, "client") && arg_is(argv, lens, 1, "reply")))
+		return -2;
+	if ((p.sub == SK_UNSUBSCRIBE || p.sub == SK_PUNSUBSCRIBE) && argc < 2)
+		return -2;
+	if (p.sub != SK_NONE && argc > 1)
+		p.remaining = argc - 1;
+	if (q_reserve(c) < 0)
+		return -2;
+	if (resp_write_command(&c->out, argc, argv, lens) < 0) {
+		c->out.failed = 0;   /* nothing was appended; keep the queue usable */
+		return -2;
+	}
+	c->q[(c->q_head + c->q_len) % c->q_cap] = p;
+	c->q_len++;
+	return 0;
+}
+
+int redis_conn_command(struct redis_conn *c, redis_reply_fn cb, void *arg, double block_seconds,
+		       int argc, const char *const *argv, const size_t *lens)
+{
+	if (!c || c->state != REDIS_READY)
+		return -1;
+	return queue_command(c, PK_USER, cb, arg, block_seconds, argc, argv, lens);
+}
+
+struct resp_value *redis_reply_take(struct redis_conn *c)
+{
+	struct resp_value *v = c->cur;
+
+	c->cur = NULL;
+	return v;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static int bulk_is(const struct resp_value *v, const char *s)
+{
+	size_t n = strlen(s);
+
+	return v && (v->type == RESP_BULK || v->type == RESP_SIMPLE) && v->len == n &&
+	       strncasecmp(v->str, s, n) == 0;
+}
+
+static int is_push(const struct resp_value *v)
+{
+	if (v->type != RESP_ARRAY)
+		return 0;
+	return (v->n_elems == 3 && bulk_is(v->elems[0], "message")) ||
+	       (v->n_elems == 4 && bulk_is(v->elems[0], "pmessage"));
+}
+
+static const char *const sub_names[] = { "", "subscribe", "psubscribe", "unsubscribe", "punsubscribe" };
+
+/* Is v the confirmation a pending (un)subscribe waits for? Tracks whether
+ * the server is in subscribed mode, which is what tells messages apart
+ * from replies that merely look like them. */
+static int sub_confirms(struct redis_conn *c, const struct pending *p, const struct resp_value *v)
+{
+	if (p->sub == SK_NONE || v->type != RESP_ARRAY || v->n_elems != 3 ||
+	    !bulk_is(v->elems[0], sub_names[p->sub]))
+		return 0;
+	if (p->sub == SK_SUBSCRIBE || p->sub == SK_PSUBSCRIBE)
+		c->in_pubsub = 1;
+	else if (v->elems[2]->type == RESP_INTEGER && v->elems[2]->integer == 0)
+		c->in_pubsub = 0;
+	return 1;
+}
+
+static void push_queue(struct redis_conn *c, struct resp_value *v)
+{
+	struct push_item *it;
+
+	if (c->n_push >= REDIS_PUSH_QUEUE_MAX || !(it = malloc(sizeof *it))) {
+		log_warn("redis.push_dropped", "conn=%s url=%s queued=%zu", c->name, c->redacted,
+			 c->n_push);
+		resp_value_free(v);
+		return;
+	}
+	it->v = v;
+	it->next = NULL;
+	if (c->push_tail)
+		c->push_tail->next = it;
+	else
+		c->push_head = it;
+	c->push_tail = it;
+	c->n_push++;
+}
+
+static struct resp_value *push_pop(struct redis_conn *c)
+{
+	struct push_item *it = c->push_head;
+	struct resp_value *v;
+
+	if (!it)
+		return NULL;
+	c->push_head = it->next;
+	if (!c->push_head)
+		c->push_tail = NULL;
+	c->n_push--;
+	v = it->v;
+	free(it);
+	return v;
+}
+
+static void error_text(const struct redis_conn *c, const struct resp_value *v, char *out, size_t n)
+{
+	if (v->type == RESP_ERROR || v->type == RESP_SIMPLE || v->type == RESP_BULK)
+		snprintf(out, n, "%.*s", (int)(v->len > 200 ? 200 : v->len), v->str);
+	else
+		snprintf(out, n, "unexpected %s reply", resp_type_name(v->type));
+	scrub_password(c, out);
+}
+
+/* Takes v. */
+static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
+{
+	char text[240];
+
+	if (c->in_pubsub && is_push(v)) {
+		if (c->on_push) {
+			struct resp_value *saved = c->cur;
+			c->cur = v;
+			c->on_push(c, v, c->arg);
+			resp_value_free(c->cur);
+			c->cur = saved;
+		} else {
+			push_queue(c, v);
+		}
+		return;
+	}
+	if (!c->q_len) {
+		error_text(c, v, text, sizeof text);
+		resp_value_free(v);
+		conn_fail(c, now, "unexpected reply from server: %s", text);
+		return;
+	}
+	struct pending *head = q_front(c);
+	if (sub_confirms(c, head, v) && head->remaining > 1) {
+		head->remaining--;
+		resp_value_free(v);
+		return;
+	}
+	struct pending p = q_pop(c);
+	switch (p.kind) {
+	case PK_AUTH:
+	case PK_SELECT:
+	case PK_HELLO:
+		if (v->type == RESP_ERROR) {
+			error_text(c, v, text, sizeof text);
+			resp_value_free(v);
+			if (p.kind == PK_AUTH)
+				conn_fail(c, now, "AUTH failed: %s", text);
+			else if (p.kind == PK_SELECT)
+				conn_fail(c, now, "SELECT %d failed: %s", c->url.db, text);
+			else
+				conn_fail(c, now, "PING failed: %s", text);
+			return;
+		}
+		resp_value_free(v);
+		if (c->q_len == 0 && c->state == REDIS_AUTHENTICATING)
+			become_ready(c, now);
+		return;
+	case PK_HEALTH:
+		resp_value_free(v);
+		return;
+	case PK_USER:
+		deliver(c, p.cb, p.arg, v, NULL);
+		return;
+	}
+}
+
+static void dispatch(struct redis_conn *c, double now)
+{
+	unsigned long gen = c->gen;
+	struct resp_value *v;
+
+	while (c->state != REDIS_CLOSED && c->gen == gen) {
+		int r = resp_reader_get(&c->reader, &v);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			const char *e = resp_reader_error(&c->reader);
+			conn_fail(c, now, "%s%s", strncmp(e, "protocol error", 14) ? "protocol error: " : "", e);
+			break;
+		}
+		handle_reply(c, v, now);
+	}
+}
+
+/* ---- connecting ------------------------------------------------------- */
+
+static void begin_auth(struct redis_conn *c, double now)
+{
+	char dbs[16];
+	int rc = 0;
+
+	if (c->url.password) {
+		const char *a[3] = { "AUTH", c->url.user ? c->url.user : c->url.password,
+				     c->url.password };
+		rc |= queue_command(c, PK_AUTH, NULL, NULL, 0, c->url.user ? 3 : 2, a, NULL);
+	}
+	if (c->url.db) {
+		snprintf(dbs, sizeof dbs, "%d", c->url.db);
+		const char *a[2] = { "SELECT", dbs };
+		rc |= queue_command(c, PK_SELECT, NULL, NULL, 0, 2, a, NULL);
+	}
+	/* Without AUTH or SELECT a PING proves the server answers (and does
+	 * not demand a password) before READY is reported. */
+	if (!c->url.password && !c->url.db) {
+		const char *a[1] = { "PING" };
+		rc |= queue_command(c, PK_HELLO, NULL, NULL, 0, 1, a, NULL);
+	}
+	if (rc) {
+		conn_fail(c, now, "out of memory");
+		return;
+	}
+	conn_set_state(c, REDIS_AUTHENTICATING);
+}
+
+static const char *tls_error_text(int e, char *buf, size_t n)
+{
+	if (e >= BR_ERR_SEND_FATAL_ALERT)
+		snprintf(buf, n, "TLS alert %d sent to the server", e - BR_ERR_SEND_FATAL_ALERT);
+	else if (e >= BR_ERR_RECV_FATAL_ALERT)
+		snprintf(buf, n, "server sent TLS alert %d", e - BR_ERR_RECV_FATAL_ALERT);
+	else if (e >= 32 && e < 64)
+		snprintf(buf, n, "%s", trust_error_text(e));
+	else if (e == BR_ERR_NO_RANDOM)
+		snprintf(buf, n, "no entropy source for TLS");
+	else if (e == BR_ERR_UNSUPPORTED_VERSION || e == BR_ERR_BAD_VERSION)
+		snprintf(buf, n, "TLS version not supported by both sides");
+	else if (e == BR_ERR_BAD_CIPHER_SUITE)
+		snprintf(buf, n, "no common TLS cipher suite");
+	else
+		snprintf(buf, n, "TLS protocol error %d", e);
+	return buf;
+}
+
+static int tls_begin(struct redis_conn *c, char *why, size_t whylen)
+{
+	struct tls_state *t = c->tls;
+	unsigned char seed[32];
+
+	br_ssl_client_init_full(&t->sc, &t->x509, c->trust->anchors, c->trust->n_anchors);
+	/* The project's X.509 engine: chain against the trust store, and the
+	 * host name given to br_ssl_client_reset. Never optional. */
+	trust_x509_init(c->trust, &t->x509);
+	br_ssl_engine_set_x509(&t->sc.eng, &t->x509.vtable);
+	br_ssl_engine_add_flags(&t->sc.eng, BR_OPT_NO_RENEGOTIATION);
+	br_ssl_engine_set_buffer(&t->sc.eng, t->iobuf, sizeof t->iobuf, 1);
+	/* BearSSL seeds itself from the system too; this covers a sandbox
+	 * without /dev/urandom. */
+	if (getrandom(seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
+		br_ssl_engine_inject_entropy(&t->sc.eng, seed, sizeof seed);
+	explicit_bzero(seed, sizeof seed);
+	if (!br_ssl_client_reset(&t->sc, c->url.host, 0)) {
+		char e[96];
+		snprintf(why, whylen, "TLS setup: %s",
+			 tls_error_text(br_ssl_engine_last_error(&t->sc.eng), e, sizeof e));
+		return -1;
+	}
+	return 0;
+}
+
+static void on_connected(struct redis_conn *c, double now)
+{
+	char why[160];
+
+	if (c->ai)
+		freeaddrinfo(c->ai);
+	c->ai = c->ai_next = NULL;
+	c->last_rx = c->last_tx = now;
+	if (c->tls) {
+		if (tls_begin(c, why, sizeof why) < 0) {
+			conn_fail(c, now, "%s", why);
+			return;
+		}
+		conn_set_state(c, REDIS_TLS_HANDSHAKE);
+		return;
+	}
+	begin_auth(c, now);
+}
+
+static void set_sockopts(int fd)
+{
+	int one = 1, idle = 60, intvl = 10, cnt = 3;
+
+	/* Best effort: a failure here does not stop the connection. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+}
+
+static void describe_addr(const struct sockaddr *sa, char *out, size_t n)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)sa;
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+		snprintf(out, n, "%s:%u", host, ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)sa;
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+		snprintf(out, n, "[%s]:%u", host, ntohs(s6->sin6_port));
+	} else {
+		snprintf(out, n, "?");
+	}
+}
+
+/* Try the remaining addresses until one connects or is in progress. */
+static void try_next_addr(struct redis_conn *c, double now)
+{
+	while (c->ai_next) {
+		struct addrinfo *a = c->ai_next;
+		char where[80];
+
+		c->ai_next = a->ai_next;
+		describe_addr(a->ai_addr, where, sizeof where);
+		c->fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->fd < 0) {
+			snprintf(c->connect_err, sizeof c->connect_err, "socket: %s", strerror(errno));
+			continue;
+		}
+		set_sockopts(c->fd);
+		if (connect(c->fd, a->ai_addr, a->ai_addrlen) == 0) {
+			on_connected(c, now);
+			return;
+		}
+		if (errno == EINPROGRESS)
+			return;
+		snprintf(c->connect_err, sizeof c->connect_err, "connect to %s: %s", where,
+			 strerror(errno));
+		close(c->fd);
+		c->fd = -1;
+	}
+	conn_fail(c, now, "%s", c->connect_err[0] ? c->connect_err : "no address to connect to");
+}
+
+static void connect_unix(struct redis_conn *c, double now)
+{
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, c->url.path, strlen(c->url.path) + 1);  /* length checked in new */
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		conn_fail(c, now, "socket: %s", strerror(errno));
+		return;
+	}
+	if (connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
+		on_connected(c, now);
+		return;
+	}
+	if (errno == EINPROGRESS)
+		return;
+	/* EAGAIN here means the listen backlog is full: retry later. */
+	conn_fail(c, now, "connect to %s: %s", c->url.path, strerror(errno));
+}
+
+static void start_connect(struct redis_conn *c, double now)
+{
+	struct addrinfo hints;
+	char port[16];
+	int rc;
+
+	close_socket(c);
+	c->connect_err[0] = '\0';
+	c->deadline = now + c->connect_timeout;
+	conn_set_state(c, REDIS_CONNECTING);
+	if (c->url.transport == REDIS_TRANSPORT_UNIX) {
+		connect_unix(c, now);
+		return;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(port, sizeof port, "%d", c->url.port);
+	rc = getaddrinfo(c->url.host, port, &hints, &c->ai);
+	if (rc == EAI_NONAME) {
+		/* Not an address literal: the one blocking step (see header). */
+		hints.ai_flags = AI_NUMERICSERV;
+		rc = getaddrinfo(c->url.host, port, &hints, &c->ai);
+	}
+	if (rc != 0) {
+		c->ai = NULL;
+		conn_fail(c, now, "cannot resolve %s: %s", c->url.host,
+			  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		return;
+	}
+	c->ai_next = c->ai;
+	try_next_addr(c, now);
+}
+
+static void connect_finish(struct redis_conn *c, double now)
+{
+	int soerr = 0;
+	socklen_t len = sizeof soerr;
+
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr == 0) {
+		on_connected(c, now);
+		return;
+	}
+	if (c->url.transport == REDIS_TRANSPORT_UNIX) {
+		conn_fail(c, now, "connect to %s: %s", c->url.path, strerror(soerr));
+		return;
+	}
+	snprintf(c->connect_err, sizeof c->connect_err, "connect to %s:%d: %s", c->url.host,
+		 c->url.port, strerror(soerr));
+	close(c->fd);
+	c->fd = -1;
+	try_next_addr(c, now);
+}
+
+void redis_conn_start(struct redis_conn *c, double now)
+{
+	if (!c || (c->state != REDIS_DOWN && c->state != REDIS_BACKOFF))
+		return;
+	conn_enter(c);
+	start_connect(c, now);
+	conn_leave(c);
+}
+
+/* ---- I/O --------------------------------------------------------------- */
+
+static size_t out_pending(const struct redis_conn *c)
+{
+	return c->out.len - c->out_off;
+}
+
+/* Sending from an offset and compacting rarely keeps a big pipeline or a
+ * large value from being memmoved once per partial send. */
+static void out_sent(struct redis_conn *c, size_t n)
+{
+	c->out_off += n;
+	if (c->out_off == c->out.len) {
+		if (c->out.cap > OUT_KEEP) {
+			buf_free(&c->out);
+			buf_init(&c->out);
+		} else {
+			buf_reset(&c->out);
+		}
+		c->out_off = 0;
+	} else if (c->out_off >= 65536 && c->out_off * 2 >= c->out.len) {
+		buf_consume(&c->out, c->out_off);
+		c->out_off = 0;
+	}
+}
+
+static int feed(struct redis_conn *c, const void *p, size_t n, char *why, size_t whylen)
+{
+	if (resp_reader_feed(&c->reader, p, n) < 0) {
+		snprintf(why, whylen, "reply rejected: %s", resp_reader_error(&c->reader)[0]
+			 ? resp_reader_error(&c->reader) : "too large or out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Plain socket: write what is queued, read what is there. -1 with why set
+ * on error or EOF (bytes read before it are already fed). */
+static int io_plain(struct redis_conn *c, int can_read, double now, char *why, size_t whylen)
+{
+	while (out_pending(c)) {
+		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
+		if (n > 0) {
+			out_sent(c, (size_t)n);
+			c->last_tx = now;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		snprintf(why, whylen, "write: %s", n < 0 ? strerror(errno) : "no progress");
+		return -1;
+	}
+	size_t budget = RX_BUDGET;
+	while (can_read && budget) {
+		char tmp[16384];
+		ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
+		if (n > 0) {
+			if (feed(c, tmp, (size_t)n, why, whylen) < 0)
+				return -1;
+			c->last_rx = now;
+			budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			snprintf(why, whylen, "connection closed by server");
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		snprintf(why, whylen, "read: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Drive the BearSSL engine: move application bytes in and out and records
+ * over the socket until nothing moves. Same contract as io_plain. */
+static int io_tls(struct redis_conn *c, int can_read, double now, char *why, size_t whylen)
+{
+	br_ssl_engine_context *eng = &c->tls->sc.eng;
+	size_t budget = RX_BUDGET;
+
+	for (;;) {
+		unsigned st = br_ssl_engine_current_state(eng);
+		int progress = 0;
+		unsigned char *b;
+		size_t len;
+
+		if (st & BR_SSL_CLOSED) {
+			int e = br_ssl_engine_last_error(eng);
+			char t[96];
+			if (e == BR_ERR_OK)
+				snprintf(why, whylen, "connection closed by server (TLS close)");
+			else if (c->state == REDIS_TLS_HANDSHAKE)
+				snprintf(why, whylen, "TLS handshake with %s failed: %s", c->url.host,
+					 tls_error_text(e, t, sizeof t));
+			else
+				snprintf(why, whylen, "TLS: %s", tls_error_text(e, t, sizeof t));
+			return -1;
+		}
+		if (st & BR_SSL_RECVAPP) {
+			b = br_ssl_engine_recvapp_buf(eng, &len);
+			if (feed(c, b, len, why, whylen) < 0)
+				return -1;
+			br_ssl_engine_recvapp_ack(eng, len);
+			c->last_rx = now;
+			progress = 1;
+		}
+		if ((st & BR_SSL_SENDAPP) && out_pending(c)) {
+			b = br_ssl_engine_sendapp_buf(eng, &len);
+			if (len > out_pending(c))
+				len = out_pending(c);
+			memcpy(b, c->out.data + c->out_off, len);
+			out_sent(c, len);
+			br_ssl_engine_sendapp_ack(eng, len);
+			/* Otherwise BearSSL waits for a full record. */
+			br_ssl_engine_flush(eng, 0);
+			progress = 1;
+		}
+		if (st & BR_SSL_SENDREC) {
+			b = br_ssl_engine_sendrec_buf(eng, &len);
+			ssize_t n = send(c->fd, b, len, MSG_NOSIGNAL);
+			if (n > 0) {
+				br_ssl_engine_sendrec_ack(eng, (size_t)n);
+				c->last_tx = now;
+				progress = 1;
+			} else if (n < 0 && errno == EINTR) {
+				progress = 1;
+			} else if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+				snprintf(why, whylen, "write: %s", n < 0 ? strerror(errno) : "no progress");
+				return -1;
+			}
+		}
+		if ((st & BR_SSL_RECVREC) && can_read && budget) {
+			b = br_ssl_engine_recvrec_buf(eng, &len);
+			ssize_t n = recv(c->fd, b, len, 0);
+			if (n > 0) {
+				br_ssl_engine_recvrec_ack(eng, (size_t)n);
+				budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+				progress = 1;
+			} else if (n == 0) {
+				snprintf(why, whylen, "connection closed by server%s",
+					 c->state == REDIS_TLS_HANDSHAKE ? " during the TLS handshake" : "");
+				return -1;
+			} else if (errno == EINTR) {
+				progress = 1;
+			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				can_read = 0;
+			} else {
+				snprintf(why, whylen, "read: %s", strerror(errno));
+				return -1;
+			}
+		}
+		if (!progress)
+			return 0;
+	}
+}
+
+static int tls_handshake_done(struct redis_conn *c)
+{
+	return (br_ssl_engine_current_state(&c->tls->sc.eng) & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) != 0;
+}
+
+static void do_io(struct redis_conn *c, short revents, double now)
+{
+	char why[256] = "";
+	unsigned long gen = c->gen;
+	int can_read = (revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+	int rc;
+
+	for (int pass = 0; pass < 2; pass++) {
+		rc = c->tls ? io_tls(c, can_read, now, why, sizeof why)
+			    : io_plain(c, can_read, now, why, sizeof why);
+		if (rc == 0 && c->tls && c->state == REDIS_TLS_HANDSHAKE && tls_handshake_done(c)) {
+			log_debug("redis.tls", "conn=%s url=%s handshake=done", c->name, c->redacted);
+			begin_auth(c, now);
+			if (c->gen != gen || c->state == REDIS_CLOSED)
+				return;
+			rc = io_tls(c, 0, now, why, sizeof why);
+		}
+		/* Replies read before an error or EOF still reach their callers
+		 * (the server's last words are often the useful message). */
+		dispatch(c, now);
+		if (c->gen != gen || c->state == REDIS_CLOSED)
+			return;
+		if (rc < 0) {
+			conn_fail(c, now, "%s", why);
+			return;
+		}
+		/* Callbacks may have queued more: send it now, not a loop later. */
+		if (!out_pending(c))
+			return;
+		can_read = 0;
+	}
+}
+
+static void process_inner(struct redis_conn *c, short revents, double now)
+{
+	if (revents & POLLNVAL) {
+		conn_fail(c, now, "socket is not open (POLLNVAL)");
+		return;
+	}
+	if (c->state == REDIS_CONNECTING) {
+		if (!(revents & (POLLOUT | POLLERR | POLLHUP)))
+			return;
+		connect_finish(c, now);
+		if (c->state == REDIS_CONNECTING || c->state == REDIS_BACKOFF ||
+		    c->state == REDIS_CLOSED)
+			return;
+		revents = 0;
+	}
+	if (c->state == REDIS_TLS_HANDSHAKE || c->state == REDIS_AUTHENTICATING ||
+	    c->state == REDIS_READY)
+		do_io(c, revents, now);
+}
+
+void redis_conn_process(struct redis_conn *c, short revents, double now)
+{
+	/* From inside one of its own callbacks: ignored (see the header). */
+	if (!c || c->state == REDIS_CLOSED || c->depth > 0)
+		return;
+	conn_enter(c);
+	process_inner(c, revents, now);
+	conn_leave(c);
+}
+
+int redis_conn_pollfd(const struct redis_conn *c, struct pollfd *pfd)
+{
+	short ev = 0;
+
+	if (!c || c->fd < 0)
+		return 0;
+	switch (c->state) {
+	case REDIS_CONNECTING:
+		ev = POLLOUT;
+		break;
+	case REDIS_TLS_HANDSHAKE:
+	case REDIS_AUTHENTICATING:
+	case REDIS_READY:
+		if (c->tls) {
+			unsigned st = br_ssl_engine_current_state(&c->tls->sc.eng);
+			if (st & BR_SSL_RECVREC)
+				ev |= POLLIN;
+			if ((st & BR_SSL_SENDREC) || ((st & BR_SSL_SENDAPP) && out_pending(c)))
+				ev |= POLLOUT;
+		} else {
+			ev = POLLIN | (out_pending(c) ? POLLOUT : 0);
+		}
+		break;
+	default:
+		return 0;
+	}
+	pfd->fd = c->fd;
+	pfd->events = ev;
+	pfd->revents = 0;
+	return 1;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static double read_deadline(const struct redis_conn *c)
+{
+	const struct pending *h = &c->q[c->q_head];
+
+	return fmax(c->last_rx, h->queued_at) + c->io_timeout + h->block;
+}
+
+double redis_conn_next_deadline(const struct redis_conn *c)
+{
+	if (!c)
+		return INFINITY;
+	switch (c->state) {
+	case REDIS_CONNECTING:
+	case REDIS_TLS_HANDSHAKE:
+	case REDIS_AUTHENTICATING:
+	case REDIS_BACKOFF:
+		return c->deadline;
+	case REDIS_READY:
+		if (c->q_len)
+			return read_deadline(c);
+		return c->health_interval > 0 ? c->last_tx + c->health_interval : INFINITY;
+	default:
+		return INFINITY;
+	}
+}
+
+static void tick_inner(struct redis_conn *c, double now)
+{
+	switch (c->state) {
+	case REDIS_CONNECTING:
+	case REDIS_TLS_HANDSHAKE:
+	case REDIS_AUTHENTICATING:
+		if (now >= c->deadline)
+			conn_fail(c, now, "timeout after %.3gs while %s", c->connect_timeout,
+				  c->state == REDIS_CONNECTING ? "connecting" :
+				  c->state == REDIS_TLS_HANDSHAKE ? "in the TLS handshake" :
+				  "authenticating");
+		break;
+	case REDIS_READY:
+		if (c->q_len) {
+			if (now >= read_deadline(c))
+				conn_fail(c, now, "timeout: no reply within %.3gs",
+					  c->io_timeout + q_front(c)->block);
+		} else if (c->health_interval > 0 && now >= c->last_tx + c->health_interval) {
+			const char *a[1] = { "PING" };
+			if (queue_command(c, PK_HEALTH, NULL, NULL, 0, 1, a, NULL) == 0)
+				c->last_tx = now;
+		}
+		break;
+	case REDIS_BACKOFF:
+		if (now >= c->deadline)
+			start_connect(c, now);
+		break;
+	default:
+		break;
+	}
+}
+
+void redis_conn_tick(struct redis_conn *c, double now)
+{
+	if (!c || c->state == REDIS_CLOSED || c->depth > 0)
+		return;
+	conn_enter(c);
+	tick_inner(c, now);
+	conn_leave(c);
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, size_t errlen)
+{
+	struct redis_conn *c;
+	const struct redis_url *u = o->url;
+
+	if (!u) {
+		errmsg_set(err, errlen, "no Redis URL");
+		return NULL;
+	}
+	if (u->transport == REDIS_TRANSPORT_UNIX) {
+		if (!u->path || !*u->path || strlen(u->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			errmsg_set(err, errlen, "unix socket path empty or too long");
+			return NULL;
+		}
+	} else if (!u->host || !*u->host || u->port < 1 || u->port > 65535) {
+		errmsg_set(err, errlen, "Redis URL without host or port");
+		return NULL;
+	}
+	if (u->transport == REDIS_TRANSPORT_TLS) {
+		unsigned char a[sizeof(struct in6_addr)];
+		if (!o->trust) {
+			errmsg_set(err, errlen, "rediss:// needs a trust store");
+			return NULL;
+		}
+		if (strchr(u->host, ':') || inet_pton(AF_INET, u->host, a) == 1) {
+			errmsg_set(err, errlen, "rediss:// needs a host name, not an IP address: "
+				"BearSSL verifies certificates by DNS name only");
+			return NULL;
+		}
+	}
+	c = calloc(1, sizeof *c);
+	if (!c || redis_url_copy(&c->url, u) < 0 ||
+	    (u->transport == REDIS_TRANSPORT_TLS && !(c->tls = calloc(1, sizeof *c->tls)))) {
+		if (c) {
+			redis_url_free(&c->url);
+			free(c);
+		}
+		errmsg_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->fd = -1;
+	c->trust = o->trust;
+	snprintf(c->name, sizeof c->name, "%s", o->name && *o->name ? o->name : "redis");
+	redis_url_redact(u, c->redacted, sizeof c->redacted);
+	c->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : DEFAULT_TIMEOUT;
+	c->io_timeout = o->io_timeout > 0 ? o->io_timeout : DEFAULT_TIMEOUT;
+	c->health_interval = o->health_interval == 0 ? DEFAULT_HEALTH : o->health_interval;
+	c->on_ready = o->on_ready;
+	c->on_push = o->on_push;
+	c->arg = o->arg;
+	c->rng = o->seed;
+	if (!c->rng) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		c->rng = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
+			 ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)c;
+	}
+	if (!c->rng)
+		c->rng = 0x9E3779B97F4A7C15ULL;
+	c->backoff = REDIS_BACKOFF_MIN;
+	c->state = REDIS_DOWN;
+	resp_reader_init(&c->reader, o->limits);
+	buf_init(&c->out);
+	return c;
+}
+
+void redis_conn_free(struct redis_conn *c)
+{
+	if (!c || c->state == REDIS_CLOSED)
+		return;
+	conn_enter(c);
+	log_debug("redis.close", "conn=%s url=%s", c->name, c->redacted);
+	conn_set_state(c, REDIS_CLOSED);
+	close_socket(c);
+	fail_pending(c, "closed");
+	while (c->push_head)
+		resp_value_free(push_pop(c));
+	conn_leave(c);
+}
+
+int redis_conn_is_ready(const struct redis_conn *c)
+{
+	return c && c->state == REDIS_READY;
+}
+
+enum redis_conn_state redis_conn_state(const struct redis_conn *c)
+{
+	return c->state;
+}
+
+const char *redis_conn_state_name(const struct redis_conn *c)
+{
+	return state_names[c->state];
+}
+
+const char *redis_conn_last_error(const struct redis_conn *c)
+{
+	return c->last_error;
+}
+
+const char *redis_conn_url(const struct redis_conn *c)
+{
+	return c->redacted;
+}
+
+/* ---- synchronous use ----------------------------------------------------- */
+
+/* One poll() round bounded by deadline, then I/O and timers. */
+static void sync_poll_once(struct redis_conn *c, double deadline)
+{
+	struct pollfd pfd;
+	double now = clock_mono();
+	double until = fmin(deadline, redis_conn_next_deadline(c));
+	double ms = ceil((until - now) * 1000);
+	int has = redis_conn_pollfd(c, &pfd);
+	int n;
+
+	if (ms < 0)
+		ms = 0;
+	if (ms > INT_MAX)
+		ms = INT_MAX;
+	n = poll(has ? &pfd : NULL, has ? 1 : 0, (int)ms);
+	now = clock_mono();
+	if (n < 0 && errno != EINTR) {
+		conn_fail(c, now, "poll: %s", strerror(errno));
+		return;
+	}
+	if (has && n > 0)
+		process_inner(c, pfd.revents, now);
+	if (c->state != REDIS_CLOSED)
+		tick_inner(c, now);
+}
+
+static int sync_refuse(struct redis_conn *c, char *err, size_t errlen)
+{
+	if (!c) {
+		errmsg_set(err, errlen, "no connection");
+		return 1;
+	}
+	if (c->depth > 0) {
+		errmsg_set(err, errlen, "sync Redis call from inside a callback of the same connection");
+		return 1;
+	}
+	if (c->state == REDIS_CLOSED) {
+		errmsg_set(err, errlen, "closed");
+		return 1;
+	}
+	return 0;
+}
+
+static int sync_connect(struct redis_conn *c, double deadline, char *err, size_t errlen)
+{
+	unsigned long fails = c->failures;
+
+	if (c->state == REDIS_DOWN || c->state == REDIS_BACKOFF)
+		start_connect(c, clock_mono());
+	for (;;) {
+		if (c->state == REDIS_READY)
+			return 0;
+		if (c->state == REDIS_CLOSED) {
+			errmsg_set(err, errlen, "closed");
+			return -1;
+		}
+		if (c->failures != fails) {
+			errmsg_set(err, errlen, "%s", c->last_error);
+			return -1;
+		}
+		double now = clock_mono();
+		if (now >= deadline) {
+			conn_fail(c, now, "timeout while %s", state_names[c->state]);
+			errmsg_set(err, errlen, "%s", c->last_error);
+			return -1;
+		}
+		sync_poll_once(c, deadline);
+	}
+}
+
+int redis_conn_connect_sync(struct redis_conn *c, double timeout, char *err, size_t errlen)
+{
+	int rc;
+
+	if (sync_refuse(c, err, errlen))
+		return -1;
+	conn_enter(c);
+	c->sync++;
+	rc = sync_connect(c, clock_mono() + timeout, err, errlen);
+	c->sync--;
+	conn_leave(c);
+	return rc;
+}
+
+struct sync_slot {
+	int done;
+	struct resp_value *reply;
+	char err[256];
+};
+
+static void sync_reply(struct redis_conn *c, struct resp_value *reply, const char *err, void *arg)
+{
+	struct sync_slot *s = arg;
+
+	s->done = 1;
+	if (reply)
+		s->reply = redis_reply_take(c);
+	else
+		snprintf(s->err, sizeof s->err, "%s", err ? err : "failed");
+}
+
+struct resp_value *redis_conn_call(struct redis_conn *c, double timeout, char *err, size_t errlen,
+				   int argc, const char *const *argv, const size_t *lens)
+{
+	struct sync_slot slot = { 0, NULL, "" };
+	double deadline = clock_mono() + timeout;
+	struct resp_value *res = NULL;
+
+	if (sync_refuse(c, err, errlen))
+		return NULL;
+	conn_enter(c);
+	c->sync++;
+	/* A link idle for a while may have been closed by the server; notice
+	 * that now (cheaply) and reconnect, rather than fail the command. */
+	if (c->state == REDIS_READY && !c->q_len && !out_pending(c)) {
+		struct pollfd pfd;
+		if (redis_conn_pollfd(c, &pfd) && poll(&pfd, 1, 0) > 0)
+			process_inner(c, pfd.revents, clock_mono());
+	}
+	if (sync_connect(c, deadline, err, errlen) < 0)
+		goto out;
+	int rc = queue_command(c, PK_USER, sync_reply, &slot, timeout, argc, argv, lens);
+	if (rc < 0) {
+		errmsg_set(err, errlen, "command refused (empty, changes reply framing, or out of memory)");
+		goto out;
+	}
+	while (!slot.done) {
+		double now = clock_mono();
+		if (now >= deadline) {
+			conn_fail(c, now, "timeout: no reply within %.3gs", timeout);
+			break;
+		}
+		sync_poll_once(c, deadline);
+	}
+	if (slot.reply)
+		res = slot.reply;
+	else
+		errmsg_set(err, errlen, "%s", slot.err[0] ? slot.err : "failed");
+out:
+	c->sync--;
+	conn_leave(c);
+	return res;
+}
+
+struct resp_value *redis_conn_callv(struct redis_conn *c, double timeout, char *err, size_t errlen,
+				    const char *arg0, ...)
+{
+	va_list ap;
+	int argc = 0;
+	const char **argv;
+	struct resp_value *res;
+
+	va_start(ap, arg0);
+	for (const char *a = arg0; a; a = va_arg(ap, const char *))
+		argc++;
+	va_end(ap);
+	argv = malloc((size_t)(argc ? argc : 1) * sizeof *argv);
+	if (!argv) {
+		errmsg_set(err, errlen, "out of memory");
+		return NULL;
+	}
+	va_start(ap, arg0);
+	argc = 0;
+	for (const char *a = arg0; a; a = va_arg(ap, const char *))
+		argv[argc++] = a;
+	va_end(ap);
+	res = redis_conn_call(c, timeout, err, errlen, argc, argv, NULL);
+	free(argv);
+	return res;
+}
+
+struct resp_value *redis_conn_wait_push(struct redis_conn *c, double timeout, char *err, size_t errlen)
+{
+	double deadline = clock_mono() + timeout;
+	struct resp_value *res = NULL;
+	unsigned long fails;
+
+	if (sync_refuse(c, err, errlen))
+		return NULL;
+	conn_enter(c);
+	c->sync++;
+	fails = c->failures;
+	for (;;) {
+		if ((res = push_pop(c)) != NULL)
+			break;
+		if (c->state == REDIS_CLOSED) {
+			errmsg_set(err, errlen, "closed");
+			break;
+		}
+		if (c->failures != fails || c->state != REDIS_READY) {
+			errmsg_set(err, errlen, "%s", c->last_error[0] ? c->last_error : "not connected");
+			break;
+		}
+		if (clock_mono() >= deadline) {
+			errmsg_set(err, errlen, "timeout");
+			break;
+		}
+		sync_poll_once(c, deadline);
+	}
+	c->sync--;
+	conn_leave(c);
+	return res;
+}

@@ -1,0 +1,180 @@
+/* redis_conn: owns the socket of one connection to one Redis server (TCP,
+ * TLS via BearSSL, unix): connect, AUTH/SELECT, pipelined commands matched to
+ * callbacks, pub/sub delivery, idle health PINGs, reconnect with backoff.
+ * Driven from the owner's poll() loop (never blocks but for getaddrinfo of a
+ * host name) or synchronously with a timeout. It must not print, exit, keep
+ * global state, or log anything but the redacted URL. One thread, one process. */
+#ifndef TRYON_REDIS_CONN_H
+#define TRYON_REDIS_CONN_H
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "redis/redis_url.h"
+#include "lib/clock.h"
+#include "redis/resp.h"
+#include "lib/trust.h"
+
+struct redis_conn;   /* opaque */
+
+/* Callback rules. Callbacks run only inside redis_conn_process, _tick, _free
+ * and the sync calls, never inside redis_conn_command or _start. Inside one,
+ * the conn's own callbacks may: queue commands (redis_conn_command), take
+ * the reply, read state, and free the conn (the memory goes when the
+ * outermost call returns; pending callbacks are called first with "closed";
+ * the owner must then drop its pointer). They must not call the sync
+ * functions on that conn (refused with an error) and calls to its
+ * redis_conn_process/_tick are ignored. After fork() a child must not touch
+ * the parent's conns at all, not even to free them (that would run the
+ * parent's callbacks in the child): it makes its own. */
+
+enum redis_conn_state {
+	REDIS_DOWN,            /* created, not started */
+	REDIS_CONNECTING,      /* TCP/unix connect in progress */
+	REDIS_TLS_HANDSHAKE,
+	REDIS_AUTHENTICATING,  /* AUTH / SELECT sent, replies awaited */
+	REDIS_READY,           /* commands accepted */
+	REDIS_BACKOFF,         /* failed; reconnects when the backoff expires */
+	REDIS_CLOSED           /* being freed; terminal */
+};
+
+/* Called once per command: with the reply (err NULL), or with reply NULL and
+ * err a message when the connection failed or was freed before the reply
+ * came. reply (a RESP error reply is a reply, not err) belongs to the conn
+ * and is freed when the callback returns, unless the callback takes it with
+ * redis_reply_take. err is valid only during the call. */
+typedef void (*redis_reply_fn)(struct redis_conn *c, struct resp_value *reply,
+			       const char *err, void *arg);
+/* A pub/sub message: ["message", channel, data] or ["pmessage", pattern,
+ * channel, data] (arrays of bulks). Owned as for redis_reply_fn. */
+typedef void (*redis_push_fn)(struct redis_conn *c, struct resp_value *msg, void *arg);
+/* The connection became READY (first time and after every reconnect): the
+ * place to re-issue SUBSCRIBEs and other per-connection setup. */
+typedef void (*redis_ready_fn)(struct redis_conn *c, void *arg);
+
+struct redis_conn_opts {
+	const struct redis_url *url;       /* copied */
+	const struct trust_store *trust;   /* borrowed, must outlive the conn;
+					      required for rediss:// */
+	const char *name;                  /* for logs, e.g. "broker"; copied */
+	double connect_timeout;            /* TCP + TLS + AUTH/SELECT; 0 = 5 s */
+	double io_timeout;                 /* longest wait for a reply; 0 = 5 s */
+	double health_interval;            /* PING after this long idle; 0 = 30 s,
+					      < 0 = never */
+	redis_ready_fn on_ready;           /* may be NULL */
+	redis_push_fn on_push;             /* NULL: messages queue up for
+					      redis_conn_wait_push */
+	void *arg;                         /* given to on_ready and on_push */
+	uint64_t seed;                     /* backoff jitter; 0 = pid and time */
+	const struct resp_limits *limits;  /* NULL = RESP_DEFAULT_LIMITS; copied */
+};
+
+/* Backoff: 100 ms doubling to 10 s, each delay jittered by +-20 %. */
+#define REDIS_BACKOFF_MIN 0.1
+#define REDIS_BACKOFF_MAX 10.0
+/* Most pub/sub messages held for redis_conn_wait_push; more are dropped. */
+#define REDIS_PUSH_QUEUE_MAX 4096
+
+/* Create a conn in state DOWN (no I/O yet). Copies what it needs from o.
+ * Returns NULL with err set on a bad option (rediss:// without a trust
+ * store, or with an IP address as host: BearSSL cannot verify a certificate
+ * for an IP address, so the URL must name the host the certificate names)
+ * or out of memory. Free with redis_conn_free. */
+struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, size_t errlen);
+
+/* Close the socket, call every pending callback with reply NULL and err
+ * "closed", and release everything. NULL is fine. Safe from inside any of the
+ * conn's callbacks: the memory is then released when the outermost call into
+ * the conn (process, tick, a sync call) returns, and the conn must not be
+ * used again by the caller. */
+void redis_conn_free(struct redis_conn *c);
+
+/* Begin connecting (async): from DOWN or BACKOFF; no-op when already
+ * connecting or READY. The host is resolved with AI_NUMERICHOST first; a host
+ * name falls back to a blocking getaddrinfo, here and on every reconnect
+ * (from redis_conn_tick), so the parent should use IP addresses or
+ * /etc/hosts names, which resolve without network I/O. All addresses are
+ * tried in order. Calls no callback. Connect failures are not reported
+ * here: the conn goes to BACKOFF and retries by itself. */
+void redis_conn_start(struct redis_conn *c, double now);
+
+/* 1 in READY (commands accepted), else 0. */
+int redis_conn_is_ready(const struct redis_conn *c);
+
+/* Queue a command (pipelined; sent by the next redis_conn_process). argv[i]
+ * holds lens[i] bytes (lens NULL: C strings); both are copied. cb may be
+ * NULL (reply dropped); otherwise it is called exactly once, later, never
+ * from inside this function. block_seconds extends the read deadline for a
+ * blocking command (BLMOVE ... 1 -> 1). SUBSCRIBE/PSUBSCRIBE/UNSUBSCRIBE/
+ * PUNSUBSCRIBE are matched to the confirmation of their last channel, so cb
+ * runs once; they must name their channels. Returns 0; -1 when not READY
+ * (nothing queued, cb not called; retry after on_ready); -2 on a command
+ * this conn refuses (argc < 1, (P)UNSUBSCRIBE without channels, commands
+ * that break reply matching: CLIENT REPLY, MONITOR, HELLO, RESET, QUIT) or
+ * out of memory. */
+int redis_conn_command(struct redis_conn *c, redis_reply_fn cb, void *arg, double block_seconds,
+		       int argc, const char *const *argv, const size_t *lens);
+
+/* Inside a redis_reply_fn or redis_push_fn: take ownership of the reply
+ * being delivered (free it with resp_value_free). NULL elsewhere. */
+struct resp_value *redis_reply_take(struct redis_conn *c);
+
+/* 1 if c has a socket to poll (fills pfd->fd and pfd->events, clears
+ * revents), else 0 (DOWN, BACKOFF, CLOSED). Call it again before every
+ * poll(): the wanted events change with every call into the conn. */
+int redis_conn_pollfd(const struct redis_conn *c, struct pollfd *pfd);
+
+/* Do the I/O revents allows (revents 0 is fine: it just tries), then
+ * dispatch replies and messages to their callbacks. Errors close the socket,
+ * fail pending callbacks and start the backoff. now: clock_mono(). */
+void redis_conn_process(struct redis_conn *c, short revents, double now);
+
+/* Absolute time (clock_mono) of the conn's next timer (connect or read
+ * timeout, end of backoff, health PING), or INFINITY. */
+double redis_conn_next_deadline(const struct redis_conn *c);
+
+/* Fire due timers: time out a connect or a reply, reconnect after backoff,
+ * send the health PING. Calls callbacks like redis_conn_process. */
+void redis_conn_tick(struct redis_conn *c, double now);
+
+/* The current state. */
+enum redis_conn_state redis_conn_state(const struct redis_conn *c);
+/* Static lower-case name of the current state ("ready", "backoff", ...). */
+const char *redis_conn_state_name(const struct redis_conn *c);
+/* The last connection error, "" once READY again; valid until the next
+ * call into c. Never holds the password. */
+const char *redis_conn_last_error(const struct redis_conn *c);
+/* The redacted URL the conn logs with. Valid for the conn's lifetime. */
+const char *redis_conn_url(const struct redis_conn *c);
+
+/* Synchronous use: blocks up to timeout seconds in poll(); never call these
+ * from the parent's loop; from a callback of the same conn they are refused
+ * with an error. They connect first when the conn is not READY, skipping
+ * any backoff (the caller decided to wait), and they deliver other replies
+ * and messages that arrive meanwhile to their callbacks. Errors do not
+ * reconnect by themselves: the next sync call does. They log failures at
+ * debug only; the message is in err for the caller. */
+
+/* Connect and wait until READY. 0, or -1 with err set. */
+int redis_conn_connect_sync(struct redis_conn *c, double timeout, char *err, size_t errlen);
+
+/* Send one command and wait for its reply, which the caller then owns (free
+ * with resp_value_free; a RESP error reply is returned as a reply). NULL
+ * with err set on connection failure or timeout; a timeout closes the
+ * connection, since a late reply could not be matched any more. The
+ * command's read deadline is extended to timeout, so blocking commands just
+ * need a timeout above their block time. */
+struct resp_value *redis_conn_call(struct redis_conn *c, double timeout, char *err, size_t errlen,
+				   int argc, const char *const *argv, const size_t *lens);
+/* The same with NULL-terminated C-string arguments. */
+struct resp_value *redis_conn_callv(struct redis_conn *c, double timeout, char *err, size_t errlen,
+				    const char *arg0, ...) __attribute__((sentinel));
+
+/* Wait up to timeout for one pub/sub message (only when opts.on_push is
+ * NULL; messages queue until taken). Returns the message (caller owns it),
+ * or NULL with err set: "timeout" when nothing came and the connection is
+ * still READY, otherwise the connection error. Does not connect: SUBSCRIBE
+ * with redis_conn_call first. */
+struct resp_value *redis_conn_wait_push(struct redis_conn *c, double timeout, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,39 @@
+/* scripts: the Lua scripts that make each broker step atomic, and how they
+ * are called. Every state change of a message (queue -> our in-flight list
+ * -> kombu's unacked record -> result + ack, requeue or dead letter) is one
+ * script, so no crash or dropped connection can leave it half done; see
+ * docs/DESIGN.md for the argument. Scripts are loaded with SCRIPT LOAD when a
+ * connection becomes ready and called with EVALSHA. */
+#ifndef TRYON_SCRIPTS_H
+#define TRYON_SCRIPTS_H
+#include <stddef.h>
+
+#include "redis/redis_conn.h"
+
+enum script_id {
+	SCRIPT_FETCH,             /* move up to N messages from the queue lists to our in-flight list */
+	SCRIPT_RECORD,            /* in-flight list -> unacked + unacked_index + our held set */
+	SCRIPT_DROP_INFLIGHT,     /* in-flight list -> a list (dead letters, or back to a queue) */
+	SCRIPT_FINISH,            /* [store result] + ack/requeue/dead-letter a held message */
+	SCRIPT_STORE_RESULT,      /* result backend on another server: GET-check, SETEX, PUBLISH */
+	SCRIPT_RENEW,             /* refresh unacked_index scores of messages we hold */
+	SCRIPT_COUNT
+};
+
+/* Load all scripts on c (pipelined SCRIPT LOAD; replies ignored). */
+void scripts_load(struct redis_conn *c);
+/* Queue an EVALSHA of script id. keys/args with explicit lengths. Returns
+ * what redis_conn_command returns. */
+int scripts_call(struct redis_conn *c, enum script_id id,
+		 int nkeys, const char *const *keys, const size_t *keylens,
+		 int nargs, const char *const *args, const size_t *arglens,
+		 redis_reply_fn cb, void *arg);
+/* Synchronous EVAL (full text; for CLI commands and children). Caller owns
+ * the reply; NULL with err on failure. */
+struct resp_value *scripts_call_sync(struct redis_conn *c, enum script_id id, double timeout,
+				     int nkeys, const char *const *keys, const size_t *keylens,
+				     int nargs, const char *const *args, const size_t *arglens,
+				     char *err, size_t errlen);
+/* 1 if reply is a NOSCRIPT error (the server lost our scripts). */
+int scripts_is_noscript(const struct resp_value *reply);
+#endif

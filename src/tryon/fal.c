@@ -1,0 +1,536 @@
+/* fal: the queue API client (see fal.h). Every HTTP request is bounded by
+ * the caller's timeout; answers are parsed with json.c and never trusted
+ * beyond what is checked: URLs must stay on the queue host before the key
+ * goes to them, and a result URL must pass cachekey_validate_result. */
+#include "tryon/fal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/buf.h"
+#include "tryon/cachekey.h"
+#include "lib/json.h"
+#include "version.h"
+
+#define FAL_POLL_FIRST 0.05        /* first gap between status polls, s */
+#define FAL_POLL_ERRORS_MAX 3      /* failed polls in a row that fail the call */
+#define FAL_SMALL_RESPONSE (64u << 10)
+#define FAL_RESULT_RESPONSE (2u << 20)
+#define FAL_CONNECT_MS 3000L
+
+const char *fal_class_name(enum fal_class c)
+{
+	switch (c) {
+	case FAL_OK: return "ok";
+	case FAL_TRANSIENT: return "transient";
+	case FAL_PERMANENT: return "permanent";
+	case FAL_AUTH: return "auth";
+	case FAL_CANCELLED: return "cancelled";
+	}
+	return "unknown";
+}
+
+const char *fal_phase_name(enum fal_phase p)
+{
+	switch (p) {
+	case FAL_NEW: return "new";
+	case FAL_IN_QUEUE: return "in_queue";
+	case FAL_IN_PROGRESS: return "in_progress";
+	case FAL_SUCCEEDED: return "succeeded";
+	case FAL_FAILED: return "failed";
+	}
+	return "unknown";
+}
+
+enum fal_class fal_classify_http(long status)
+{
+	if (status >= 200 && status < 300)
+		return FAL_OK;
+	if (status == 401 || status == 403)
+		return FAL_AUTH;
+	if (status == 499)
+		return FAL_CANCELLED;
+	/* 409 is a conflict fal's own clients retry. */
+	if (status == 408 || status == 409 || status == 429 || status >= 500 || status < 100)
+		return FAL_TRANSIENT;
+	return FAL_PERMANENT;
+}
+
+int fal_client_init(struct fal_client *fc, const struct trust_store *trust, const char *base,
+		    const char *key, double poll_max, char *err, size_t errlen)
+{
+	char ua[64];
+
+	memset(fc, 0, sizeof *fc);
+	if (!key || !*key) {
+		snprintf(err, errlen, "FAL_KEY is not set");
+		return -1;
+	}
+	fc->key = key;
+	fc->poll_max = poll_max > FAL_POLL_FIRST ? poll_max : FAL_POLL_FIRST;
+	fc->base = strdup(base);
+	size_t klen = strlen(key);
+	fc->auth = malloc(klen + 32);
+	if (!fc->base || !fc->auth) {
+		snprintf(err, errlen, "out of memory");
+		fal_client_free(fc);
+		return -1;
+	}
+	snprintf(fc->auth, klen + 32, "Authorization: Key %s", key);
+	size_t n = strlen(fc->base);
+	while (n && fc->base[n - 1] == '/')
+		fc->base[--n] = '\0';
+	const char *sep = strstr(fc->base, "://");
+	const char *a = sep ? sep + 3 : fc->base;
+	fc->origin_len = (size_t)(a - fc->base) + strcspn(a, "/?#");
+	snprintf(ua, sizeof ua, "tryon-worker/%s", version_string);
+	if (http_client_init(&fc->http, trust, ua, err, errlen) < 0) {
+		fal_client_free(fc);
+		return -1;
+	}
+	return 0;
+}
+
+void fal_client_free(struct fal_client *fc)
+{
+	if (!fc)
+		return;
+	http_client_free(&fc->http);
+	if (fc->auth) {
+		/* The header holds the key: do not leave it in freed memory. */
+		volatile char *p = fc->auth;
+		while (*p)
+			*p++ = '\0';
+		free(fc->auth);
+	}
+	free(fc->base);
+	memset(fc, 0, sizeof *fc);
+}
+
+void fal_call_init(struct fal_call *call, const char *endpoint)
+{
+	memset(call, 0, sizeof *call);
+	call->endpoint = endpoint;
+	call->queue_position = -1;
+}
+
+void fal_call_free(struct fal_call *call)
+{
+	if (!call)
+		return;
+	free(call->request_id);
+	free(call->status_url);
+	free(call->response_url);
+	free(call->cancel_url);
+	free(call->result_url);
+	call->request_id = call->status_url = call->response_url = call->cancel_url = NULL;
+	call->result_url = NULL;
+}
+
+/* Replace every occurrence of the key in s by "***" (defence in depth: a
+ * server echoing the header must not make us print it). */
+static void scrub(const struct fal_client *fc, char *s)
+{
+	size_t kl = fc->key ? strlen(fc->key) : 0;
+	char *p;
+
+	if (kl < 4)
+		return;
+	while ((p = strstr(s, fc->key))) {
+		memcpy(p, "***", 3);
+		memmove(p + 3, p + kl, strlen(p + kl) + 1);
+	}
+	/* Half a key_id:secret pair is still a secret. */
+	const char *colon = strchr(fc->key, ':');
+	if (colon && strlen(colon + 1) >= 8)
+		while ((p = strstr(s, colon + 1))) {
+			size_t sl = strlen(colon + 1);
+			memcpy(p, "***", 3);
+			memmove(p + 3, p + sl, strlen(p + sl) + 1);
+		}
+}
+
+static void call_fail(const struct fal_client *fc, struct fal_call *call, enum fal_class cls,
+		      double now, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void call_fail(const struct fal_client *fc, struct fal_call *call, enum fal_class cls,
+		      double now, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(call->err, sizeof call->err, fmt, ap);
+	va_end(ap);
+	/* One printable ASCII line. */
+	for (char *p = call->err; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			*p = '?';
+	scrub(fc, call->err);
+	call->phase = FAL_FAILED;
+	call->cls = cls;
+	call->finished_at = now;
+}
+
+/* A short reason from an error body: fal's {"detail": "..."} or
+ * {"detail": [{"msg": ...}]}, plus error_type; else nothing (never raw
+ * HTML). */
+static void error_detail(const struct buf *body, char *out, size_t outlen)
+{
+	struct json_doc d;
+	char *msg = NULL, *type = NULL;
+
+	out[0] = '\0';
+	if (!body->len || json_parse(&d, body->data, body->len, 4096, NULL, 0) < 0)
+		return;
+	if (json_kind(&d, 0) == JSON_K_OBJECT) {
+		int det = json_obj_get(&d, 0, "detail");
+		if (json_kind(&d, det) == JSON_K_STRING) {
+			json_tok_strdup(&d, det, &msg, NULL, NULL, 0);
+		} else if (json_kind(&d, det) == JSON_K_ARRAY) {
+			int first = json_arr_get(&d, det, 0);
+			if (json_kind(&d, first) == JSON_K_OBJECT) {
+				int m = json_obj_get(&d, first, "msg");
+				if (json_kind(&d, m) == JSON_K_STRING)
+					json_tok_strdup(&d, m, &msg, NULL, NULL, 0);
+				int t = json_obj_get(&d, first, "type");
+				if (json_kind(&d, t) == JSON_K_STRING)
+					json_tok_strdup(&d, t, &type, NULL, NULL, 0);
+			}
+		} else {
+			int st = json_obj_get(&d, 0, "status");
+			if (json_kind(&d, st) == JSON_K_STRING)
+				json_tok_strdup(&d, st, &msg, NULL, NULL, 0);
+		}
+		int et = json_obj_get(&d, 0, "error_type");
+		if (!type && json_kind(&d, et) == JSON_K_STRING)
+			json_tok_strdup(&d, et, &type, NULL, NULL, 0);
+	}
+	if (msg && type)
+		snprintf(out, outlen, ": %.150s [%.40s]", msg, type);
+	else if (msg)
+		snprintf(out, outlen, ": %.150s", msg);
+	else if (type)
+		snprintf(out, outlen, " [%.40s]", type);
+	free(msg);
+	free(type);
+	json_doc_free(&d);
+}
+
+/* The string member key of object token obj as a fresh string, or NULL. */
+static char *member_str(const struct json_doc *d, int obj, const char *key)
+{
+	char *s = NULL;
+	int t = json_obj_get(d, obj, key);
+	if (json_kind(d, t) != JSON_K_STRING || json_tok_strdup(d, t, &s, NULL, NULL, 0) < 0)
+		return NULL;
+	if (strlen(s) == 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* 1 if url is on the queue host (same scheme and authority as the base). */
+static int same_origin(const struct fal_client *fc, const char *url)
+{
+	return !strncasecmp(url, fc->base, fc->origin_len) && url[fc->origin_len] == '/' &&
+	       !strchr(url, ' ');
+}
+
+/* {base}/{owner}/{alias}/requests/{id}{suffix}: the documented form, used
+ * when the server gave no usable URL. The status/result/cancel paths drop
+ * the endpoint's sub-path; workflows/ and comfy/ ids have one more part. */
+static char *build_url(const struct fal_client *fc, const struct fal_call *call, const char *suffix)
+{
+	const char *e = call->endpoint;
+	int parts = (!strncmp(e, "workflows/", 10) || !strncmp(e, "comfy/", 6)) ? 3 : 2;
+	size_t n = 0;
+	for (int seen = 0; e[n]; n++)
+		if (e[n] == '/' && ++seen == parts)
+			break;
+	struct buf b;
+	buf_init(&b);
+	buf_printf(&b, "%s/%.*s/requests/%s%s", fc->base, (int)n, e, call->request_id, suffix);
+	if (b.failed) {
+		buf_free(&b);
+		return NULL;
+	}
+	return b.data;
+}
+
+static char *pick_url(const struct fal_client *fc, const struct fal_call *call,
+		      const struct json_doc *d, const char *key, const char *suffix)
+{
+	char *u = member_str(d, 0, key);
+	if (u && same_origin(fc, u))
+		return u;
+	free(u);
+	return build_url(fc, call, suffix);
+}
+
+static long clamp_ms(long ms)
+{
+	return ms < 50 ? 50 : ms;
+}
+
+/* Every fal request: bounded by the caller's time left, connect included. */
+static struct http_request fal_request(const char *method, const char *url, const char *const *hdrs,
+				       long timeout_ms, size_t max_response)
+{
+	struct http_request rq = {
+		.method = method, .url = url, .headers = hdrs,
+		.timeout_ms = clamp_ms(timeout_ms),
+		.connect_timeout_ms = clamp_ms(timeout_ms < FAL_CONNECT_MS ? timeout_ms : FAL_CONNECT_MS),
+		.max_response = max_response,
+	};
+	return rq;
+}
+
+enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const char *body,
+			  size_t len, double start_timeout, long timeout_ms, double now)
+{
+	char url_err[256], to_hdr[64], detail[200];
+	const char *hdrs[6];
+	int nh = 0;
+	struct http_response rs;
+	struct buf url;
+
+	buf_init(&url);
+	buf_printf(&url, "%s/%s", fc->base, call->endpoint);
+	hdrs[nh++] = fc->auth;
+	hdrs[nh++] = "Content-Type: application/json";
+	hdrs[nh++] = "Accept: application/json";
+	if (start_timeout > 0) {
+		/* fal's clients refuse values <= 1 s. */
+		snprintf(to_hdr, sizeof to_hdr, "X-Fal-Request-Timeout: %.1f",
+			 start_timeout < 1.1 ? 1.1 : start_timeout);
+		hdrs[nh++] = to_hdr;
+	}
+	hdrs[nh] = NULL;
+	struct http_request rq = fal_request("POST", url.data, hdrs, timeout_ms, FAL_SMALL_RESPONSE);
+	rq.body = body;
+	rq.body_len = len;
+	buf_init(&rs.body);
+	call->submitted_at = now;
+	if (url.failed) {
+		call_fail(fc, call, FAL_TRANSIENT, now, "out of memory");
+		goto out;
+	}
+	enum http_outcome o = http_perform(&fc->http, &rq, &rs, url_err, sizeof url_err);
+	double after = now + rs.seconds;
+	if (o != HTTP_OK) {
+		call_fail(fc, call, FAL_TRANSIENT, after, "submit to %s: %s (%s)", call->endpoint, url_err,
+			  http_outcome_name(o));
+		goto out;
+	}
+	call->http_status = rs.status;
+	enum fal_class cls = fal_classify_http(rs.status);
+	if (cls != FAL_OK) {
+		error_detail(&rs.body, detail, sizeof detail);
+		call_fail(fc, call, cls == FAL_CANCELLED ? FAL_TRANSIENT : cls, after,
+			  "submit to %s: HTTP %ld%s", call->endpoint, rs.status, detail);
+		goto out;
+	}
+	struct json_doc d;
+	if (json_parse(&d, rs.body.data ? rs.body.data : "", rs.body.len, 4096, NULL, 0) < 0 ||
+	    json_kind(&d, 0) != JSON_K_OBJECT || !(call->request_id = member_str(&d, 0, "request_id"))) {
+		json_doc_free(&d);
+		call_fail(fc, call, FAL_TRANSIENT, after, "submit to %s: HTTP %ld without a request_id",
+			  call->endpoint, rs.status);
+		goto out;
+	}
+	call->status_url = pick_url(fc, call, &d, "status_url", "/status");
+	call->response_url = pick_url(fc, call, &d, "response_url", "");
+	call->cancel_url = pick_url(fc, call, &d, "cancel_url", "/cancel");
+	int64_t qp;
+	int qt = json_obj_get(&d, 0, "queue_position");
+	if (qt >= 0 && json_tok_int64(&d, qt, &qp, NULL, 0) == 0 && qp >= 0 && qp < 1000000000)
+		call->queue_position = (int)qp;
+	json_doc_free(&d);
+	call->accepted_at = after;
+	if (!call->status_url || !call->response_url || !call->cancel_url) {
+		call_fail(fc, call, FAL_TRANSIENT, after, "out of memory");
+		goto out;
+	}
+	call->phase = FAL_IN_QUEUE;
+	call->poll_gap = FAL_POLL_FIRST;
+	call->next_poll = after + call->poll_gap;
+out:
+	buf_free(&rs.body);
+	buf_free(&url);
+	return call->phase;
+}
+
+/* A failed poll: tolerated a few times in a row (one slow or dropped
+ * response says little), then the call is given up as transient. */
+static void poll_error(struct fal_client *fc, struct fal_call *call, double now, const char *what)
+{
+	if (++call->poll_errors >= FAL_POLL_ERRORS_MAX)
+		call_fail(fc, call, FAL_TRANSIENT, now, "%s %s: %s (%d times in a row)",
+			  call->endpoint, call->phase == FAL_IN_PROGRESS ? "running" : "queued", what,
+			  call->poll_errors);
+}
+
+static void fetch_result(struct fal_client *fc, struct fal_call *call, long timeout_ms, double now)
+{
+	char err[256], detail[200], why[128];
+	const char *hdrs[] = { fc->auth, "Accept: application/json", NULL };
+	struct http_response rs;
+	struct http_request rq = fal_request("GET", call->response_url, hdrs, timeout_ms, FAL_RESULT_RESPONSE);
+
+	buf_init(&rs.body);
+	enum http_outcome o = http_perform(&fc->http, &rq, &rs, err, sizeof err);
+	double after = now + rs.seconds;
+	if (o == HTTP_ERR_TOO_BIG) {
+		call_fail(fc, call, FAL_TRANSIENT, after, "%s: result larger than %u bytes",
+			  call->endpoint, FAL_RESULT_RESPONSE);
+		goto out;
+	}
+	if (o != HTTP_OK) {
+		char what[300];
+		snprintf(what, sizeof what, "result: %s (%s)", err, http_outcome_name(o));
+		poll_error(fc, call, after, what);
+		goto out;
+	}
+	call->http_status = rs.status;
+	enum fal_class cls = fal_classify_http(rs.status);
+	if (cls != FAL_OK) {
+		error_detail(&rs.body, detail, sizeof detail);
+		if (rs.status == 400 && strstr(detail, "in progress")) {
+			poll_error(fc, call, after, "result not ready after COMPLETED");
+			goto out;
+		}
+		call_fail(fc, call, cls, after, "%s: result HTTP %ld%s", call->endpoint, rs.status, detail);
+		goto out;
+	}
+	struct json_doc d;
+	int images, first, u;
+	if (json_parse(&d, rs.body.data ? rs.body.data : "", rs.body.len, 1 << 16, NULL, 0) < 0) {
+		call_fail(fc, call, FAL_TRANSIENT, after, "%s: result is not JSON", call->endpoint);
+		goto out;
+	}
+	images = json_obj_get(&d, 0, "images");
+	first = json_kind(&d, images) == JSON_K_ARRAY ? json_arr_get(&d, images, 0) : -1;
+	u = json_kind(&d, first) == JSON_K_OBJECT ? json_obj_get(&d, first, "url") : -1;
+	char *url = NULL;
+	size_t ulen = 0;
+	if (json_kind(&d, u) != JSON_K_STRING || json_tok_strdup(&d, u, &url, &ulen, NULL, 0) < 0) {
+		call_fail(fc, call, FAL_TRANSIENT, after, "%s: result without images[0].url", call->endpoint);
+	} else if (cachekey_validate_result(url, ulen, why, sizeof why) < 0) {
+		call_fail(fc, call, FAL_TRANSIENT, after, "%s: result images[0].url %s", call->endpoint, why);
+	} else {
+		call->result_url = url;
+		url = NULL;
+		call->phase = FAL_SUCCEEDED;
+		call->finished_at = after;
+	}
+	free(url);
+	json_doc_free(&d);
+out:
+	buf_free(&rs.body);
+}
+
+enum fal_phase fal_poll(struct fal_client *fc, struct fal_call *call, long timeout_ms, double now)
+{
+	char err[256];
+	const char *hdrs[] = { fc->auth, "Accept: application/json", NULL };
+	struct http_response rs;
+	struct buf url;
+
+	if (call->phase != FAL_IN_QUEUE && call->phase != FAL_IN_PROGRESS)
+		return call->phase;
+	buf_init(&url);
+	buf_init(&rs.body);
+	buf_printf(&url, "%s%slogs=0", call->status_url, strchr(call->status_url, '?') ? "&" : "?");
+	struct http_request rq = fal_request("GET", url.data, hdrs, timeout_ms, FAL_SMALL_RESPONSE);
+	if (url.failed) {
+		poll_error(fc, call, now, "out of memory");
+		goto out;
+	}
+	enum http_outcome o = http_perform(&fc->http, &rq, &rs, err, sizeof err);
+	double after = now + rs.seconds;
+	if (o != HTTP_OK) {
+		char what[300];
+		snprintf(what, sizeof what, "status: %s (%s)", err, http_outcome_name(o));
+		poll_error(fc, call, after, what);
+		goto next;
+	}
+	call->http_status = rs.status;
+	enum fal_class cls = fal_classify_http(rs.status);
+	if (cls == FAL_AUTH || rs.status == 404 || rs.status == 405 || rs.status == 410) {
+		char detail[200];
+		error_detail(&rs.body, detail, sizeof detail);
+		call_fail(fc, call, cls == FAL_AUTH ? FAL_AUTH : FAL_TRANSIENT, after,
+			  "%s: status HTTP %ld%s", call->endpoint, rs.status, detail);
+		goto out;
+	}
+	if (cls != FAL_OK) {
+		char what[64];
+		snprintf(what, sizeof what, "status HTTP %ld", rs.status);
+		poll_error(fc, call, after, what);
+		goto next;
+	}
+	struct json_doc d;
+	int st;
+	if (json_parse(&d, rs.body.data ? rs.body.data : "", rs.body.len, 4096, NULL, 0) < 0) {
+		poll_error(fc, call, after, "status is not JSON");
+		goto next;
+	}
+	st = json_obj_get(&d, 0, "status");
+	if (json_tok_streq(&d, st, "IN_QUEUE")) {
+		int64_t qp;
+		int qt = json_obj_get(&d, 0, "queue_position");
+		if (qt >= 0 && json_tok_int64(&d, qt, &qp, NULL, 0) == 0 && qp >= 0 && qp < 1000000000)
+			call->queue_position = (int)qp;
+		call->phase = FAL_IN_QUEUE;
+		call->poll_errors = 0;
+	} else if (json_tok_streq(&d, st, "IN_PROGRESS")) {
+		if (!call->started_at)
+			call->started_at = after;
+		call->phase = FAL_IN_PROGRESS;
+		call->poll_errors = 0;
+	} else if (json_tok_streq(&d, st, "COMPLETED")) {
+		if (!call->started_at)
+			call->started_at = after;
+		call->poll_errors = 0;
+		json_doc_free(&d);
+		/* Success or failure is decided by the result GET's status
+		 * (a failed request still reads COMPLETED, with "error"). */
+		fetch_result(fc, call, timeout_ms - (long)(rs.seconds * 1000), after);
+		goto next;
+	} else {
+		poll_error(fc, call, after, "unknown status");
+	}
+	json_doc_free(&d);
+next:
+	if (call->phase == FAL_IN_QUEUE || call->phase == FAL_IN_PROGRESS) {
+		call->next_poll = after + call->poll_gap;
+		call->poll_gap *= 2;
+		if (call->poll_gap > fc->poll_max)
+			call->poll_gap = fc->poll_max;
+	}
+out:
+	buf_free(&rs.body);
+	buf_free(&url);
+	return call->phase;
+}
+
+long fal_cancel(struct fal_client *fc, struct fal_call *call, long timeout_ms)
+{
+	char err[256];
+	const char *hdrs[] = { fc->auth, "Accept: application/json", NULL };
+	struct http_response rs;
+
+	if (call->cancel_sent || !call->cancel_url)
+		return call->cancel_status;
+	call->cancel_sent = 1;
+	struct http_request rq = fal_request("PUT", call->cancel_url, hdrs, timeout_ms, FAL_SMALL_RESPONSE);
+	buf_init(&rs.body);
+	if (http_perform(&fc->http, &rq, &rs, err, sizeof err) == HTTP_OK)
+		call->cancel_status = rs.status;
+	buf_free(&rs.body);
+	return call->cancel_status;
+}

@@ -1,0 +1,201 @@
+/* worker_maint: keeping delivery honest over time. Requeues what this node
+ * held when it last died, keeps our liveness key and unacked scores fresh,
+ * and forks a short-lived maintenance child for the multi-step Redis work
+ * (dead nodes, kombu's visibility restore) so the loop never blocks. */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "celery/exitclass.h"
+#include "lib/clock.h"
+#include "lib/ids.h"
+#include "lib/isotime.h"
+#include "lib/json.h"
+#include "celery/kombu.h"
+#include "lib/log.h"
+#include "worker/proc.h"
+#include "ops/promtext.h"
+#include "celery/record.h"
+#include "worker/recovery.h"
+#include "redis/scripts.h"
+#include "worker/tasks.h"
+#include "version.h"
+#include "worker/worker_int.h"
+
+/* At start, before we hold anything: requeue what a previous run of this
+ * node held when it died (counted as a delivery) and its in-flight list. */
+int worker_recover_own(struct worker *w)
+{
+	char err[256];
+	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "recovery",
+				     .connect_timeout = 5, .io_timeout = 5 };
+	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
+	struct recovery_stats st = { 0 };
+
+	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0) {
+		log_warn("broker.recovery_skipped", "reason=\"%s\"", err);
+		redis_conn_free(c);
+		return -1;
+	}
+	recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 1, 1, INFINITY, NULL, 0, &st);
+	if (st.held || st.inflight || st.dead)
+		log_info("broker.recovered_own", "held=%d inflight=%d dead=%d", st.held, st.inflight, st.dead);
+	redis_conn_free(c);
+	return 0;
+}
+
+/* -- maintenance: liveness, dead nodes, visibility ---------------------- */
+
+/* Runs in a short-lived child so that the parent's loop never blocks on
+ * these multi-step, synchronous Redis conversations. */
+static int maintenance_main(void *arg, int record_fd)
+{
+	struct worker *w = arg;
+	char err[256];
+	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "maintenance",
+				     .connect_timeout = 5, .io_timeout = 5 };
+	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
+	struct recovery_stats st = { 0 };
+
+	(void)record_fd;
+	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0)
+		return 1;
+	recovery_dead_nodes(c, w->cfg, w->broker_url.db, w->cfg->hostname, &st);
+	if (w->maint_reconcile)
+		/* Recorded by us but unknown to us (a RECORD reply lost with the
+		 * connection): they never ran, so they go back uncounted. Tags
+		 * recorded after the fork are newer than the cutoff. */
+		recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 0, 0,
+			      w->maint_forked_at - 2.0, w->keep, w->n_keep, &st);
+	if (w->maint_restore)
+		recovery_restore_visible(c, w->cfg, w->broker_url.db, clock_wall(), &st);
+	redis_conn_free(c);
+	return 0;
+}
+
+static void collect_held_tags(struct worker *w)
+{
+	int n = 0, cap = w->n_slots + w->n_ready + w->n_eta + w->n_pending;
+	free(w->keep);
+	w->keep = calloc((size_t)cap + 1, sizeof *w->keep);
+	w->n_keep = 0;
+	if (!w->keep)
+		return;
+	for (int i = 0; i < w->n_slots; i++)
+		if (w->slots[i].state != SLOT_FREE && w->slots[i].msg && n < cap)
+			w->keep[n++] = w->slots[i].msg->env.delivery_tag;
+	for (struct msg *m = w->ready; m && n < cap; m = m->next)
+		w->keep[n++] = m->env.delivery_tag;
+	for (struct msg *m = w->eta; m && n < cap; m = m->next)
+		w->keep[n++] = m->env.delivery_tag;
+	for (struct finish *f = w->pending; f && n < cap; f = f->next)
+		if (f->msg && f->msg->env.delivery_tag && !f->drop_inflight)
+			w->keep[n++] = f->msg->env.delivery_tag;
+	w->n_keep = n;
+}
+
+static void on_renew_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	(void)c, (void)r, (void)err, (void)arg;
+}
+
+static void on_len_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct len_ref *ref = arg;
+	struct worker *w = ref->w;
+	(void)c, (void)err;
+	if (!r || r->type != RESP_INTEGER)
+		return;
+	w->lens[ref->idx] = (long)r->integer;
+	int nq = w->cfg->n_queues;
+	if (ref->idx == 4 * nq) {
+		metrics_set(&w->metrics, METRIC_DEAD_LETTER_LENGTH, NULL, NULL, (double)r->integer);
+	} else {
+		int q = ref->idx / 4;
+		long total = w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3];
+		metrics_set(&w->metrics, METRIC_QUEUE_LENGTH, w->cfg->queues[q], NULL, (double)total);
+	}
+}
+
+/* Queue and dead-letter lengths for the metrics, one pipelined round. */
+static void sample_lengths(struct worker *w)
+{
+	int nq = w->cfg->n_queues;
+	for (int q = 0; q < nq; q++) {
+		for (int step = 0; step < 4; step++) {
+			struct buf list;
+			buf_init(&list);
+			kombu_priority_list(&list, w->cfg->queues[q], step * 3);
+			const char *argv[] = { "LLEN", list.data };
+			size_t lens[] = { 4, list.len };
+			w->len_refs[4 * q + step] = (struct len_ref){ w, 4 * q + step };
+			redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * q + step], 0, 2, argv, lens);
+			buf_free(&list);
+		}
+	}
+	w->len_refs[4 * nq] = (struct len_ref){ w, 4 * nq };
+	const char *argv[] = { "LLEN", TRYON_DEAD_LIST };
+	redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * nq], 0, 2, argv, NULL);
+}
+
+/* Heartbeat, score renewal and the maintenance child, on their timers. */
+void worker_maintenance_tick(struct worker *w, double now)
+{
+	if (!redis_conn_is_ready(w->cmd))
+		return;
+	if (now >= w->next_heartbeat) {
+		const char *argv[] = { "SET", w->alive_key.data, w->hostname_origin, "PX", "15000" };
+		redis_conn_command(w->cmd, NULL, NULL, 0, 5, argv, NULL);
+		const char *sadd[] = { "SADD", TRYON_NODES_SET, w->cfg->hostname };
+		redis_conn_command(w->cmd, NULL, NULL, 0, 3, sadd, NULL);
+		sample_lengths(w);
+		w->next_heartbeat = now + 5;
+	}
+	if (now >= w->next_renew) {
+		/* Fresh unacked_index scores: kombu's restore_visible (ours or a
+		 * Python worker's) must never take a message we still hold. */
+		collect_held_tags(w);
+		if (w->n_keep) {
+			char ts[32];
+			snprintf(ts, sizeof ts, "%.6f", clock_wall());
+			const char **args = calloc((size_t)w->n_keep + 1, sizeof *args);
+			if (args) {
+				args[0] = ts;
+				for (int i = 0; i < w->n_keep; i++)
+					args[1 + i] = w->keep[i];
+				const char *keys[] = { KOMBU_UNACKED_INDEX, KOMBU_UNACKED };
+				scripts_call(w->cmd, SCRIPT_RENEW, 2, keys, NULL, 1 + w->n_keep, args, NULL, on_renew_reply, w);
+				free(args);
+			}
+		}
+		double every = w->cfg->visibility_timeout / 4.0;
+		w->next_renew = now + (every < 60 ? every : 60);
+	}
+	if (now >= w->next_maintenance && !w->maint_pid && !w->draining) {
+		char err[256];
+		int fd = -1;
+		struct proc_limits lim = { 256, 0, 64 };
+		w->maint_restore = now >= w->next_restore;
+		w->maint_reconcile = !w->fetching && !w->n_unrecorded;
+		w->maint_forked_at = clock_wall();
+		collect_held_tags(w);
+		w->maint_pid = proc_spawn(&lim, maintenance_main, w, &fd, err, sizeof err);
+		if (fd >= 0)
+			close(fd);
+		if (w->maint_pid < 0) {
+			w->maint_pid = 0;
+			log_warn("maintenance.spawn_failed", "reason=\"%s\"", err);
+		}
+		if (w->maint_restore)
+			w->next_restore = now + 60;
+		w->next_maintenance = now + 5;
+	}
+}

@@ -1,0 +1,160 @@
+/* worker_ops: what operators read over HTTP: /metrics (Prometheus text),
+ * /healthz, /readyz and the /health detail, plus the try-on metrics fed
+ * from tryon_state. Runs on the loop: no blocking calls. */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "celery/exitclass.h"
+#include "lib/clock.h"
+#include "lib/ids.h"
+#include "lib/isotime.h"
+#include "lib/json.h"
+#include "celery/kombu.h"
+#include "lib/log.h"
+#include "worker/proc.h"
+#include "ops/promtext.h"
+#include "celery/record.h"
+#include "worker/recovery.h"
+#include "redis/scripts.h"
+#include "worker/tasks.h"
+#include "version.h"
+#include "worker/worker_int.h"
+
+/* One model call reported by a try-on child (tryon_state's observer). */
+void worker_on_model_call(void *arg, enum tryon_model mdl, enum tryon_outcome o, double latency, double cost)
+{
+	struct worker *w = arg;
+	const char *ep = w->tryon.model[mdl].endpoint;
+	metrics_inc(&w->metrics, METRIC_MODEL_REQUESTS, ep, tryon_outcome_name(o), 1);
+	if (latency > 0)
+		metrics_observe(&w->metrics, METRIC_MODEL_LATENCY, ep, NULL, latency);
+	if (cost > 0)
+		metrics_inc(&w->metrics, METRIC_MODEL_SPEND, ep, NULL, cost);
+}
+
+/* Try-on totals kept by tryon_state, copied into the registry at scrape. */
+static void tryon_metrics(struct worker *w)
+{
+	for (int c = TRYON_CACHE_HIT; c < TRYON_N_CACHE; c++)
+		metrics_set_total(&w->metrics, METRIC_CACHE_REQUESTS, tryon_cache_name(c), NULL,
+				  (double)tryon_state_cache(&w->tryon, c));
+	metrics_set_total(&w->metrics, METRIC_SINGLEFLIGHT_WAITS, NULL, NULL, (double)w->tryon.singleflight_waits);
+	for (int m = 0; m < TRYON_N_MODELS; m++) {
+		enum breaker_state b = tryon_state_breaker(&w->tryon, m);
+		double v = b == BREAKER_OPEN ? METRICS_BREAKER_OPEN :
+			   b == BREAKER_HALF_OPEN ? METRICS_BREAKER_HALF_OPEN : METRICS_BREAKER_CLOSED;
+		metrics_set(&w->metrics, METRIC_BREAKER_STATE, w->tryon.model[m].endpoint, NULL, v);
+	}
+}
+
+/* GET /health: the detail a person wants when something is wrong. */
+static void health_json(struct worker *w, int consuming, struct buf *b)
+{
+	double now = clock_mono();
+	struct redis_conn *conns[3] = { w->consume, w->cmd, w->results };
+	const char *names[3] = { "broker_consume", "broker", "results" };
+
+	buf_append_str(b, "{\"node\": ");
+	json_write_cstr(b, w->cfg->hostname);
+	buf_printf(b, ", \"version\": \"%s\", \"ready\": %s, \"draining\": %s, \"uptime\": %.1f",
+		   version_string, consuming ? "true" : "false", w->draining ? "true" : "false",
+		   clock_wall() - w->started_wall);
+	buf_printf(b, ", \"slots\": {\"total\": %d, \"busy\": %d, \"waiting\": %d, \"eta_held\": %d, \"jobs\": [",
+		   w->n_slots, w->busy, w->n_ready, w->n_eta);
+	int first = 1;
+	for (int i = 0; i < w->n_slots; i++) {
+		struct slot *s = &w->slots[i];
+		if (s->state == SLOT_FREE || !s->msg)
+			continue;
+		buf_append_str(b, first ? "{" : ", {");
+		first = 0;
+		buf_append_str(b, "\"task\": ");
+		json_write_cstr(b, s->msg->env.task);
+		buf_append_str(b, ", \"id\": ");
+		json_write_cstr(b, s->msg->env.task_id);
+		buf_printf(b, ", \"state\": \"%s\", \"pid\": %d, \"seconds\": %.3f}",
+			   s->state == SLOT_RUNNING ? "running" : "finishing", (int)s->pid, now - s->started);
+	}
+	buf_append_str(b, "]}, \"connections\": {");
+	first = 1;
+	for (int i = 0; i < 3; i++) {
+		if (!conns[i])
+			continue;
+		const char *le = redis_conn_last_error(conns[i]);
+		buf_printf(b, "%s\"%s\": {\"state\": \"%s\", \"url\": ", first ? "" : ", ", names[i],
+			   redis_conn_state_name(conns[i]));
+		json_write_cstr(b, redis_conn_url(conns[i]));
+		buf_append_str(b, ", \"last_error\": ");
+		json_write_cstr(b, le ? le : "");
+		buf_append_str(b, "}");
+		first = 0;
+	}
+	buf_append_str(b, "}, \"queues\": {");
+	for (int q = 0; q < w->cfg->n_queues; q++) {
+		if (q)
+			buf_append_str(b, ", ");
+		json_write_cstr(b, w->cfg->queues[q]);
+		buf_printf(b, ": %ld", w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3]);
+	}
+	buf_append_str(b, "}, \"models\": {");
+	for (int m = 0; m < TRYON_N_MODELS; m++) {
+		enum breaker_state bs = tryon_state_breaker(&w->tryon, m);
+		if (m)
+			buf_append_str(b, ", ");
+		json_write_cstr(b, w->tryon.model[m].endpoint);
+		buf_printf(b, ": {\"breaker\": \"%s\", \"latency_ewma\": %.3f, \"paid_calls\": %lu, \"spend_usd\": %.3f}",
+			   bs == BREAKER_OPEN ? "open" : bs == BREAKER_HALF_OPEN ? "half_open" : "closed",
+			   w->tryon.model[m].latency_ewma, w->tryon.model[m].paid_calls, w->tryon.model[m].spend);
+	}
+	buf_printf(b, "}, \"dead_letters\": %ld, \"cache\": %s, \"processed\": %ld, \"last_error\": ",
+		   w->lens[4 * w->cfg->n_queues], w->cfg->cache_url ? "\"configured\"" : "\"off\"", w->processed);
+	json_write_cstr(b, w->last_error);
+	buf_append_str(b, "}\n");
+}
+
+/* The HTTP routes. Runs on the loop: quick, no blocking calls. */
+void worker_http_handler(void *arg, const char *path, struct httpd_response *r)
+{
+	struct worker *w = arg;
+	int consuming = w->consuming && redis_conn_is_ready(w->consume) && redis_conn_is_ready(w->cmd);
+
+	if (!strcmp(path, "/healthz")) {
+		r->status = 200;   /* answering at all proves the loop turns */
+		buf_append_str(&r->body, "ok\n");
+	} else if (!strcmp(path, "/readyz")) {
+		r->status = consuming && !w->draining ? 200 : 503;
+		buf_append_str(&r->body, r->status == 200 ? "ready\n" : w->draining ? "not ready: draining\n" :
+			       !w->consuming ? "not ready: starting\n" : "not ready: broker disconnected\n");
+	} else if (!strcmp(path, "/metrics")) {
+		long pages = 0, rss = 0;
+		FILE *f = fopen("/proc/self/statm", "r");
+		if (f) {
+			if (fscanf(f, "%ld %ld", &pages, &rss) == 2)
+				metrics_set(&w->metrics, METRIC_PROCESS_RESIDENT_MEMORY, NULL, NULL,
+					    (double)rss * (double)sysconf(_SC_PAGESIZE));
+			fclose(f);
+		}
+		/* celery-exporter labels workers by the host part of the node name. */
+		const char *at = strchr(w->cfg->hostname, '@');
+		const char *host = at ? at + 1 : w->cfg->hostname;
+		metrics_set(&w->metrics, METRIC_WORKER_UP, host, NULL, consuming);
+		metrics_set(&w->metrics, METRIC_WORKER_TASKS_ACTIVE, host, NULL, w->busy);
+		tryon_metrics(w);
+		r->status = 200;
+		r->content_type = PROMTEXT_CONTENT_TYPE;
+		promtext_render(&w->metrics, &r->body);
+	} else if (!strcmp(path, "/health")) {
+		r->status = 200;
+		r->content_type = "application/json";
+		health_json(w, consuming, &r->body);
+	}
+}
