@@ -35,8 +35,8 @@ STAMP     = $(VENDOR)/.stamp
 PURE_lib    = buf errmsg json base64 isotime pyrepr
 PURE_redis  = resp
 PURE_celery = celery_msg celery_ctl celery_events exitclass kombu record outcome
-PURE_tryon  = breaker cachekey tryon_args fal_parse
-PURE_worker =
+PURE_tryon  = breaker cachekey tryon_args fal_parse plan latency ledger_record
+PURE_worker = outcome
 PURE_ops    = promtext metrics httpparse
 PURE_SRCS = $(foreach d,$(DIRS),$(wildcard $(foreach m,$(PURE_$(d)),src/$(d)/$(m).c)))
 SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -104,7 +104,7 @@ $(HOST_LIB): $(HOST_OBJS)
 .SECONDARY:
 $(BUILD)/unit/%: tests/unit/%.c $$(addprefix $(BUILD)/host/,$$(addsuffix .o,$$(UNIT_MODS_$$*))) $(HOST_LIB) | $(STAMP)
 	@mkdir -p $(@D)
-	$(HOSTCC) $(HOSTFLAGS) -Itests/unit -o $@ $< $(UNIT_MODS_$*:%=$(BUILD)/host/%.o) $(HOST_LIB) $(UNIT_LDLIBS_$*)
+	$(HOSTCC) $(HOSTFLAGS) -Itests/unit -o $@ $< $(UNIT_MODS_$*:%=$(BUILD)/host/%.o) $(HOST_LIB) $(UNIT_LDLIBS_$*) -lm
 
 test: $(BUILD)/tryon-worker $(UNIT_BINS) $(FUZZ_BINS)
 	tests/run.sh
@@ -115,6 +115,18 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/tryon-worker
 	tests/run.sh integration
 
+# redis_conn_check (tests/redis/): redis_conn and redis_sync against real
+# redis-servers (TCP, TLS, unix socket, a restart) and in-process fake ones;
+# run by tests/integration/test_b0_redis_conn.py, which finds it next to
+# tryon-worker. Built like the binary: static musl, the program's objects
+# but main.o, the vendor libraries. Its header deps go with the objects'.
+CHECK_OBJS = $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+$(BUILD)/redis_conn_check: tests/redis/redis_conn_check.c $(CHECK_OBJS) | $(STAMP)
+	@mkdir -p $(BUILD)/obj/tests
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MF $(BUILD)/obj/tests/redis_conn_check.d $(LDFLAGS) -o $@ $< $(CHECK_OBJS) $(LIBS)
+	@file $@ | grep -q 'statically linked' || { echo "error: $@ is not static" >&2; exit 1; }
+test integration: $(BUILD)/redis_conn_check
+
 $(BUILD)/fuzzobj/%.o: src/%.c | $(STAMP)
 	@mkdir -p $(@D)
 	$(FUZZCC) $(FUZZFLAGS) -c -o $@ $<
@@ -122,7 +134,7 @@ $(FUZZ_LIB): $(FUZZ_OBJS)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(addprefix $(BUILD)/fuzzobj/,$$(addsuffix .o,$$(FUZZ_MODS_$$*))) $(FUZZ_LIB) | $(STAMP)
 	@mkdir -p $(@D)
-	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_MODS_$*:%=$(BUILD)/fuzzobj/%.o) $(FUZZ_LIB) $(FUZZ_LDLIBS_$*)
+	$(FUZZCC) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_MODS_$*:%=$(BUILD)/fuzzobj/%.o) $(FUZZ_LIB) $(FUZZ_LDLIBS_$*) -lm
 
 fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
@@ -141,6 +153,19 @@ bench: $(BUILD)/tryon-worker
 bench-smoke: $(BUILD)/tryon-worker
 	/usr/bin/python3 tests/bench/bench.py --smoke
 
+# A production day in miniature (issue 16), tryon-worker and the Python
+# baseline side by side against one fal stand-in profile with faults, time
+# scaled 1/10: answered in time, p50/p95, accepted requests per image,
+# cancels, spend. bench-day: a few minutes, by hand, build/bench-day/
+# (ARGS="--scale 0.2 --worker-env K=V" to vary it). bench-day-short: about
+# 30 s, checks the harness ("N passed, N failed"), part of make test.
+.PHONY: bench-day bench-day-short
+bench-day: $(BUILD)/tryon-worker
+	TRYON_BINARY=$(BUILD)/tryon-worker /usr/bin/python3 tests/bench/bench_day.py $(ARGS)
+
+bench-day-short: $(BUILD)/tryon-worker
+	TRYON_BINARY=$(BUILD)/tryon-worker /usr/bin/python3 tests/bench/bench_day.py --short $(ARGS)
+
 demo: $(BUILD)/tryon-worker
 	tests/demo.sh
 
@@ -152,9 +177,19 @@ image: $(BUILD)/tryon-worker
 portable: $(BUILD)/tryon-worker
 	image/build-portable.sh $(BUILD)/tryon-worker $(BUILD)
 
+# --- deploy-check (issue 13) ---------------------------------------------
+# The three ways users run it, run for real: the image under podman, the
+# unit in a booted systemd, the portable image with portablectl (root,
+# about a minute; the first run also builds a Debian root file system under
+# $(BUILD)/deploy). tests/deploy/README.md says what each part checks.
+.PHONY: deploy-check
+deploy-check: $(BUILD)/tryon-worker
+	tests/deploy/deploy-check.sh $(BUILD)
+# --- end deploy-check -------------------------------------------------------
+
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/host $(BUILD)/fuzzobj $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/tryon-worker $(BUILD)/tryon-worker.debug \
-		$(BUILD)/tryon-worker-oci.tar $(BUILD)/tryon-worker_*.raw
+		$(BUILD)/tryon-worker-oci.tar $(BUILD)/tryon-worker_*.raw $(BUILD)/redis_conn_check
 distclean:
 	rm -rf $(BUILD)
 

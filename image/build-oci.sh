@@ -1,18 +1,27 @@
 #!/bin/sh
-# build-oci.sh [BINARY [OUT]]: builds the FROM scratch container image of
-# Containerfile without a container engine: umoci makes an OCI image whose
-# only file is /tryon-worker, sets its config (user 65534:65534, entrypoint,
-# stop signal, OCI labels), the Docker HEALTHCHECK is added to the config
-# JSON here (umoci has no flag for it), and the OCI layout is packed as an
-# oci-archive, default build/tryon-worker-oci.tar. Load it with
-#   skopeo copy oci-archive:build/tryon-worker-oci.tar docker-daemon:tryon-worker:VERSION
-#   podman load -i build/tryon-worker-oci.tar
+# build-oci.sh [BINARY [OUT [DOCKER_OUT]]]: builds the FROM scratch container
+# image of Containerfile without a container engine: umoci makes an OCI
+# image whose only file is /tryon-worker and sets its config (user
+# 65534:65534, entrypoint, stop signal, OCI labels); the Docker HEALTHCHECK
+# is added to the config JSON here (umoci has no flag for it). The image is
+# written in two formats:
+#   OUT         default build/tryon-worker-oci.tar: an oci-archive named
+#               tryon-worker:VERSION (skopeo, containerd, registries);
+#   DOCKER_OUT  default OUT with -oci.tar replaced by -docker.tar: the same
+#               image as a docker-archive (Docker v2s2) tagged
+#               tryon-worker:VERSION and tryon-worker:latest.
+# `podman load -i` and `docker load -i` take the docker-archive; only that
+# format keeps the HEALTHCHECK in podman, which drops it from OCI images.
 # SOURCE_DATE_EPOCH, if set, fixes the time stamps (reproducible builds).
 set -eu
 cd "$(dirname "$0")/.."
 
 bin=${1:-build/tryon-worker}
 out=${2:-build/tryon-worker-oci.tar}
+case $out in
+*-oci.tar) docker_out=${3:-${out%-oci.tar}-docker.tar} ;;
+*) docker_out=${3:-${out%.tar}-docker.tar} ;;
+esac
 version=$(sed -n 's/^VERSION *= *//p' Makefile)
 revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 epoch=${SOURCE_DATE_EPOCH:-$(date +%s)}
@@ -25,17 +34,17 @@ esac
 
 [ -x "$bin" ] || { echo "build-oci.sh: $bin missing: run make first" >&2; exit 1; }
 file "$bin" | grep -q 'statically linked' || { echo "build-oci.sh: $bin is not static" >&2; exit 1; }
-for tool in umoci python3 tar; do
+for tool in umoci skopeo python3 tar; do
 	command -v "$tool" >/dev/null 2>&1 && continue
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		apt-get install -y --no-install-recommends umoci python3 tar >/dev/null
+		apt-get install -y --no-install-recommends umoci skopeo python3 tar >/dev/null
 	else
-		echo "build-oci.sh: $tool missing (Debian: apt-get install umoci)" >&2
+		echo "build-oci.sh: $tool missing (Debian: apt-get install umoci skopeo)" >&2
 		exit 1
 	fi
 done
 
-mkdir -p "$(dirname "$out")"
+mkdir -p "$(dirname "$out")" "$(dirname "$docker_out")"
 work=$(mktemp -d "${TMPDIR:-/tmp}/tryon-oci.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 layout=$work/layout
@@ -72,6 +81,10 @@ umoci config --image "$image" --no-history \
 # no field for it, so umoci cannot set it. Rewrite the config blob and the
 # manifest and index that point at it. Durations are in nanoseconds, as in
 # `docker inspect`; the values mirror the Containerfile.
+# Then the name an engine gives the image when it loads the archive: podman
+# takes the index's ref.name as the whole name (umoci's bare tag "0.1.0"
+# became localhost/0.1.0:latest); containerd and docker 25+ read
+# io.containerd.image.name.
 python3 - "$layout" "$version" <<'EOF'
 import hashlib, json, os, sys
 
@@ -108,6 +121,10 @@ config.setdefault("config", {})["Healthcheck"] = {
 }
 manifest["config"]["digest"], manifest["config"]["size"] = write_blob(config)
 entry["digest"], entry["size"] = write_blob(manifest)
+entry["annotations"] = {
+    "org.opencontainers.image.ref.name": f"tryon-worker:{tag}",
+    "io.containerd.image.name": f"docker.io/library/tryon-worker:{tag}",
+}
 with open(os.path.join(layout, "index.json"), "w") as f:
     json.dump(index, f, separators=(",", ":"))
 EOF
@@ -117,4 +134,12 @@ umoci gc --layout "$layout"
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" \
 	-C "$layout" -cf "$out.tmp" .
 mv "$out.tmp" "$out"
-echo "build-oci.sh: $out (tryon-worker:$version, $(wc -c <"$out") bytes)"
+# The docker-archive: skopeo converts the config to Docker's schema, where
+# the Healthcheck has a field, and writes both tags into manifest.json. No
+# signature policy applies to copying a local file to a local file.
+rm -f "$docker_out.tmp"
+skopeo --insecure-policy copy --quiet "oci-archive:$out" \
+	"docker-archive:$docker_out.tmp:tryon-worker:$version" --additional-tag "tryon-worker:latest"
+mv "$docker_out.tmp" "$docker_out"
+echo "build-oci.sh: $out (OCI archive, tryon-worker:$version, $(wc -c <"$out") bytes)"
+echo "build-oci.sh: $docker_out (docker-archive, tryon-worker:$version and :latest, $(wc -c <"$docker_out") bytes)"

@@ -6,9 +6,14 @@
 #   usr/lib/systemd/system/tryon-worker.service   the unit; its name carries
 #                                                 the image's prefix
 #   usr/lib/os-release, etc/os-release -> it      what the image is
+#   etc/hosts                                     localhost only; the drop-in
+#                                                 binds the host's over it
 #   etc/resolv.conf, etc/machine-id               empty, bound from the host
 #   proc sys dev run tmp var/tmp                  empty mount points
-# The image is read-only, so every mount point must exist in it.
+# The image is read-only, so every mount point must exist in it: a file the
+# profiles or the drop-in bind must be in the image (systemd mounts tmpfs
+# on /run, /dev, /tmp, where it can create its own). Without etc/hosts the
+# static binary (musl: no nss-myhostname) cannot resolve "localhost".
 # SOURCE_DATE_EPOCH, if set, fixes the time stamps (reproducible builds).
 set -eu
 cd "$(dirname "$0")/.."
@@ -56,6 +61,7 @@ PORTABLE_PRETTY_NAME="tryon-worker $version"
 EOF
 ln -s ../usr/lib/os-release "$root/etc/os-release"
 : >"$root/etc/resolv.conf"
+printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 : >"$root/etc/machine-id"
 find "$root" -exec touch -h -d "@$epoch" {} +
 

@@ -14,6 +14,7 @@
 #include "celery/kombu.h"
 #include "lib/log.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_sync.h"
 #include "redis/redis_url.h"
 #include "redis/resp.h"
 
@@ -95,7 +96,7 @@ static struct redis_conn *connect_url(const struct redis_url *u, const struct tr
 	struct redis_conn_opts o = { .url = u, .trust = ts, .name = name,
 				     .connect_timeout = 5, .io_timeout = 5 };
 	struct redis_conn *c = redis_conn_new(&o, err, errlen);
-	if (c && redis_conn_connect_sync(c, 5, err, errlen) < 0) {
+	if (c && redis_sync_connect(c, 5, err, errlen) < 0) {
 		redis_conn_free(c);
 		return NULL;
 	}
@@ -192,7 +193,7 @@ int client_main(const struct config *cfg, const struct trust_store *ts, int argc
 	if (a.wait >= 0) {
 		/* Subscribe before publishing, as Celery's client does. */
 		results = connect_url(&ru, ts, "results", err, sizeof err);
-		struct resp_value *r = results ? redis_conn_callv(results, 5, err, sizeof err, "SUBSCRIBE", meta_key, NULL) : NULL;
+		struct resp_value *r = results ? redis_sync_callv(results, 5, err, sizeof err, "SUBSCRIBE", meta_key, NULL) : NULL;
 		if (!r) {
 			fprintf(stderr, "tryon-worker: result backend: %s\n", err);
 			goto out;
@@ -205,8 +206,8 @@ int client_main(const struct config *cfg, const struct trust_store *ts, int argc
 	size_t sadd_l[] = { 4, key.len, member.len };
 	const char *lpush[] = { "LPUSH", list.data, msg.data };
 	size_t lpush_l[] = { 5, list.len, msg.len };
-	struct resp_value *r1 = redis_conn_call(broker, 5, err, sizeof err, 3, sadd, sadd_l);
-	struct resp_value *r2 = r1 ? redis_conn_call(broker, 5, err, sizeof err, 3, lpush, lpush_l) : NULL;
+	struct resp_value *r1 = redis_sync_call(broker, 5, err, sizeof err, 3, sadd, sadd_l);
+	struct resp_value *r2 = r1 ? redis_sync_call(broker, 5, err, sizeof err, 3, lpush, lpush_l) : NULL;
 	int published = r2 && r2->type == RESP_INTEGER;
 	if (r2 && r2->type == RESP_ERROR)
 		snprintf(err, sizeof err, "%s", r2->str);
@@ -225,7 +226,7 @@ int client_main(const struct config *cfg, const struct trust_store *ts, int argc
 
 	double deadline = clock_mono() + a.wait;
 	/* The result may already be there (a very fast worker). */
-	struct resp_value *g = redis_conn_callv(results, 5, err, sizeof err, "GET", meta_key, NULL);
+	struct resp_value *g = redis_sync_callv(results, 5, err, sizeof err, "GET", meta_key, NULL);
 	int done = -1;
 	if (g && g->type == RESP_BULK)
 		done = report_meta(g->str, g->len);
@@ -234,7 +235,7 @@ int client_main(const struct config *cfg, const struct trust_store *ts, int argc
 		double left = deadline - clock_mono();
 		if (left <= 0)
 			break;
-		struct resp_value *p = redis_conn_wait_push(results, left, err, sizeof err);
+		struct resp_value *p = redis_sync_wait_push(results, left, err, sizeof err);
 		if (!p) {
 			if (clock_mono() < deadline) {
 				fprintf(stderr, "tryon-worker: result backend: %s\n", err);

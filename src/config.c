@@ -201,8 +201,18 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	    get_int("TRYON_MAX_DATA_URI_BYTES", 8 << 20, 0, 64 << 20, &cfg->max_data_uri_bytes, err, errlen) < 0 ||
 	    get_int("TRYON_BREAKER_THRESHOLD", 5, 1, 1000, &cfg->breaker_threshold, err, errlen) < 0 ||
 	    get_seconds("TRYON_BREAKER_COOLDOWN", 30, 0.1, 86400, &cfg->breaker_cooldown, err, errlen) < 0 ||
-	    get_seconds("TRYON_CACHE_TIMEOUT", 0.5, 0.01, 10, &cfg->cache_timeout, err, errlen) < 0)
+	    get_seconds("TRYON_CACHE_TIMEOUT", 0.5, 0.01, 10, &cfg->cache_timeout, err, errlen) < 0 ||
+	    get_seconds("TRYON_PRIMARY_LATENCY", 20, 0.1, 3600, &cfg->primary_latency, err, errlen) < 0 ||
+	    get_int("TRYON_MODEL_CONCURRENCY", 0, 0, 100000, &cfg->model_concurrency, err, errlen) < 0 ||
+	    get_number("TRYON_MODEL_RATE", 0, 0, 100000, &cfg->model_rate, err, errlen) < 0 ||
+	    get_number("TRYON_DAILY_BUDGET", 0, 0, 1e9, &cfg->daily_budget, err, errlen) < 0)
 		goto fail;
+	v = env("TRYON_FALLBACK_MODE");
+	if (v && strcmp(v, "cost") && strcmp(v, "latency")) {
+		snprintf(err, errlen, "TRYON_FALLBACK_MODE: must be cost or latency");
+		goto fail;
+	}
+	cfg->fallback_latency = v && !strcmp(v, "latency");
 	if (cfg->soft_time_limit >= cfg->time_limit) {
 		snprintf(err, errlen, "TRYON_SOFT_TIME_LIMIT: must be below TRYON_TIME_LIMIT (%g >= %g)",
 			 cfg->soft_time_limit, cfg->time_limit);

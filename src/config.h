@@ -55,6 +55,16 @@ struct config {
 	double breaker_cooldown;     /* TRYON_BREAKER_COOLDOWN, s open before a probe */
 	double cache_timeout;        /* TRYON_CACHE_TIMEOUT, s: cache connect and each
 					command (a slow cache is skipped, not waited for) */
+	/* The money path (docs/CONFIG.md, docs/DESIGN.md "The fallback plan"). */
+	int fallback_latency;        /* TRYON_FALLBACK_MODE=latency (default cost) */
+	double primary_latency;      /* TRYON_PRIMARY_LATENCY, s: the primary's expected
+					latency (for a 25 s soft limit) until observed */
+	int model_concurrency;       /* TRYON_MODEL_CONCURRENCY: model requests in
+					progress across all nodes; 0 = no limit */
+	double model_rate;           /* TRYON_MODEL_RATE: submits per second across all
+					nodes; 0 = no limit */
+	double daily_budget;         /* TRYON_DAILY_BUDGET: USD per UTC day across all
+					nodes, counted at submit; 0 = no limit */
 };
 
 /* Read the environment (getenv) into cfg. Returns 0, or -1 with err naming

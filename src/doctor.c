@@ -7,6 +7,7 @@
 
 #include "lib/http.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_sync.h"
 #include "redis/redis_url.h"
 #include "redis/resp.h"
 #include "version.h"
@@ -79,10 +80,10 @@ static int check_redis(const char *check, const char *url_str, const struct trus
 				     .connect_timeout = 5, .io_timeout = 5 };
 	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
 	double t0 = clock_mono();
-	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0) {
+	if (!c || redis_sync_connect(c, 5, err, sizeof err) < 0) {
 		failed = report(out, 0, check, "%s: %s", red, err);
 	} else {
-		struct resp_value *r = redis_conn_callv(c, 5, err, sizeof err, "PING", NULL);
+		struct resp_value *r = redis_sync_callv(c, 5, err, sizeof err, "PING", NULL);
 		if (r && r->type == RESP_SIMPLE)
 			failed = report(out, 1, check, "%s: connected%s, DB %d selected, PING answered (%.1f ms)",
 					red, url.password ? ", AUTH accepted" : "", url.db,

@@ -80,23 +80,27 @@ int main(int argc, char **argv)
 
 	/* Client commands report configuration errors as usage errors (2). */
 	int exit_config = is_client ? CLIENT_EXIT_USAGE : EXIT_CONFIG;
+	/* Journal mode before the configuration is read: under systemd the
+	 * reason a start failed must reach journald at err, not info. */
+	int journal = getenv("JOURNAL_STREAM") != NULL;
+	log_init(LOG_LEVEL_INFO, journal);
 	if (config_load(&cfg, err, sizeof err) < 0) {
-		fprintf(stderr, "tryon-worker: invalid configuration: %s\n", err);
+		log_plain(LOG_LEVEL_ERROR, "tryon-worker: invalid configuration: %s", err);
 		return exit_config;
 	}
 	if (log_level_parse(cfg.log_level, &level) < 0) {
-		fprintf(stderr, "tryon-worker: invalid configuration: TRYON_LOG_LEVEL: must be error, warn, info or debug\n");
+		log_plain(LOG_LEVEL_ERROR, "tryon-worker: invalid configuration: TRYON_LOG_LEVEL: must be error, warn, info or debug");
 		config_free(&cfg);
 		return exit_config;
 	}
-	log_init(level, getenv("JOURNAL_STREAM") != NULL);
+	log_init(level, journal);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "tryon-worker: curl_global_init failed\n");
+		log_plain(LOG_LEVEL_ERROR, "tryon-worker: curl_global_init failed");
 		config_free(&cfg);
 		return 1;
 	}
 	if (trust_store_init(&ts, cfg.ca_file, err, sizeof err) < 0) {
-		fprintf(stderr, "tryon-worker: invalid configuration: %s\n", err);
+		log_plain(LOG_LEVEL_ERROR, "tryon-worker: invalid configuration: %s", err);
 		config_free(&cfg);
 		return exit_config;
 	}

@@ -5,14 +5,15 @@
 #include "celery/celery_msg.h"
 #include "lib/errmsg.h"
 
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "celery/kombu.h"
 #include "lib/base64.h"
 #include "lib/isotime.h"
+#include "lib/pyrepr.h"
 
 
 static const char default_embed[] =
@@ -242,62 +243,6 @@ static int read_priority(const struct json_doc *d, int props)
 	return 0;
 }
 
-static int decode_body(const struct json_doc *d, int t,
-		       struct celery_envelope *env, char *err, size_t errlen)
-{
-	struct buf raw;
-	char why[96];
-	size_t cap, n;
-
-	if (t < 0) {
-		errmsg_set(err, errlen, "missing 'body'");
-		return -1;
-	}
-	if (json_kind(d, t) != JSON_K_STRING) {
-		errmsg_set(err, errlen, "'body' must be a string");
-		return -1;
-	}
-	buf_init(&raw);
-	if (json_tok_unescape(d, t, &raw, why, sizeof why) < 0 ||
-	    buf_reserve(&raw, 0) < 0) {
-		errmsg_set(err, errlen, "'body': %s",
-		       raw.failed ? "out of memory" : why);
-		buf_free(&raw);
-		return -1;
-	}
-	if (!env->body_encoding) {
-		raw.data[raw.len] = '\0';
-		env->body = raw.data;
-		env->body_len = raw.len;
-		return 0;
-	}
-	if (strcmp(env->body_encoding, "base64") != 0) {
-		errmsg_set(err, errlen, "unsupported body_encoding '%.32s'",
-		       env->body_encoding);
-		buf_free(&raw);
-		return -1;
-	}
-	cap = base64_decoded_max(raw.len) + 1;
-	env->body = malloc(cap);
-	if (!env->body) {
-		errmsg_set(err, errlen, "out of memory");
-		buf_free(&raw);
-		return -1;
-	}
-	if (base64_decode(raw.data, raw.len, (unsigned char *)env->body,
-			  cap - 1, &n, why, sizeof why) < 0) {
-		errmsg_set(err, errlen, "body: %s", why);
-		buf_free(&raw);
-		free(env->body);
-		env->body = NULL;
-		return -1;
-	}
-	env->body[n] = '\0';
-	env->body_len = n;
-	buf_free(&raw);
-	return 0;
-}
-
 int celery_envelope_parse(const char *json, size_t len, size_t max_len,
 			  struct celery_envelope *env, char *err, size_t errlen)
 {
@@ -357,7 +302,7 @@ int celery_envelope_parse(const char *json, size_t len, size_t max_len,
 		       env->content_type ? env->content_type : "(none)");
 		goto out;
 	}
-	if (decode_body(&d, json_obj_get(&d, 0, "body"), env, err, errlen) < 0)
+	if (kombu_body_decode(&d, 0, &env->body, &env->body_len, err, errlen) < 0)
 		goto out;
 	if (env->protocol == 2) {
 		if (read_request(&d, headers, env, err, errlen) < 0)
@@ -585,241 +530,6 @@ int celery_body_raw(const struct celery_body *b, int tok, const char **p,
 	return 0;
 }
 
-/* ---- repr ------------------------------------------------------------ */
-
-/* A port of celery.utils.saferepr(value, maxlen, maxlevels=3), which is what
- * a Python client puts in argsrepr/kwargsrepr: a token stream where every
- * token first checks the remaining budget (", ..." and the closers of the
- * open containers once it is spent), strings are quoted with only ' escaped,
- * containers deeper than 3 levels print as [...]/{...}, and long tokens are
- * cut by celery.utils.text.truncate. Budgets count code points, like len()
- * on a Python str. */
-struct srepr {
-	const struct json_doc *d;
-	struct buf *out;
-	long budget;
-	int level;
-	int stopped;
-};
-
-static long u8_chars(const char *s, size_t n)
-{
-	long c = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		c += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return c;
-}
-
-/* celery.utils.text.truncate(s, maxlen): when len(s) >= maxlen, keep
- * s[:maxlen] up to its last space and add "...". Appends to out. */
-static void py_truncate(struct buf *out, const char *s, size_t n, long maxlen)
-{
-	size_t i, cut = n, sp = (size_t)-1;
-	long c = 0;
-
-	if (maxlen <= 0 || u8_chars(s, n) < maxlen) {
-		buf_append(out, s, n);
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		if (((unsigned char)s[i] & 0xc0) == 0x80)
-			continue;
-		if (c++ == maxlen) {
-			cut = i;
-			break;
-		}
-	}
-	for (i = 0; i < cut; i++)
-		if (s[i] == ' ')
-			sp = i;
-	buf_append(out, s, sp != (size_t)-1 ? sp : cut);
-	buf_append_str(out, "...");
-}
-
-/* The per-token budget check of _saferepr. */
-static int sr_gate(struct srepr *s)
-{
-	if (s->stopped)
-		return -1;
-	if (s->budget <= 0) {
-		buf_append_str(s->out, ", ...");
-		s->stopped = 1;
-		return -1;
-	}
-	return 0;
-}
-
-static void sr_put(struct srepr *s, const char *t, size_t n)
-{
-	buf_append(s->out, t, n);
-	s->budget -= u8_chars(t, n);
-}
-
-static int sr_text(struct srepr *s, const char *t, size_t n)
-{
-	struct buf tmp;
-
-	if (sr_gate(s) < 0)
-		return -1;
-	buf_init(&tmp);
-	py_truncate(&tmp, t, n, s->budget);
-	sr_put(s, tmp.data ? tmp.data : "", tmp.len);
-	buf_free(&tmp);
-	return 0;
-}
-
-static int sr_literal(struct srepr *s, const char *t)
-{
-	if (sr_gate(s) < 0)
-		return -1;
-	sr_put(s, t, strlen(t));
-	return 0;
-}
-
-/* _format_chars: "'" + truncate(v, maxlen).replace("'", "\\'") + "'" */
-static int sr_string(struct srepr *s, int t)
-{
-	struct buf raw, cut, q;
-	size_t i;
-
-	if (sr_gate(s) < 0)
-		return -1;
-	buf_init(&raw);
-	buf_init(&cut);
-	buf_init(&q);
-	if (json_tok_unescape(s->d, t, &raw, NULL, 0) < 0) {
-		buf_reset(&raw);
-		buf_append_str(&raw, "?");
-	}
-	py_truncate(&cut, raw.data ? raw.data : "", raw.len, s->budget);
-	buf_append_char(&q, '\'');
-	for (i = 0; i < cut.len; i++) {
-		if (cut.data[i] == '\'')
-			buf_append_char(&q, '\\');
-		buf_append_char(&q, cut.data[i]);
-	}
-	buf_append_char(&q, '\'');
-	sr_put(s, q.data, q.len);
-	buf_free(&raw);
-	buf_free(&cut);
-	buf_free(&q);
-	return 0;
-}
-
-/* str() of a JSON number as Python would hold it: int text as is ("-0" is
- * int 0), anything with a fraction or exponent as a float repr. */
-static void py_number(struct buf *out, const struct json_doc *d, int t)
-{
-	const struct json_tok *tok = &d->toks[t];
-	const char *p = d->js + tok->start;
-	size_t n = (size_t)(tok->end - tok->start);
-	double v;
-
-	if (!memchr(p, '.', n) && !memchr(p, 'e', n) && !memchr(p, 'E', n)) {
-		if (n == 2 && p[0] == '-' && p[1] == '0')
-			buf_append_char(out, '0');
-		else
-			buf_append(out, p, n);
-		return;
-	}
-	if (json_tok_double(d, t, &v, NULL, 0) == JSON_ERANGE)
-		buf_append_str(out, *p == '-' ? "-inf" : "inf");
-	else
-		json_write_double(out, v);
-}
-
-static void sr_value(struct srepr *s, int t, int as_tuple)
-{
-	const struct json_tok *tok = &s->d->toks[t];
-	int kind = json_kind(s->d, t), obj = kind == JSON_K_OBJECT;
-	const char *start, *end;
-	struct buf num;
-	int k, i;
-
-	switch (kind) {
-	case JSON_K_STRING:
-		sr_string(s, t);
-		return;
-	case JSON_K_NUMBER:
-		buf_init(&num);
-		py_number(&num, s->d, t);
-		sr_text(s, num.data ? num.data : "", num.len);
-		buf_free(&num);
-		return;
-	case JSON_K_NONFINITE: {
-		char c = s->d->js[tok->start];
-
-		sr_text(s, c == 'N' ? "nan" : c == '-' ? "-inf" : "inf",
-			c == 'N' || c == 'I' ? 3 : 4);
-		return;
-	}
-	case JSON_K_TRUE:
-		sr_text(s, "True", 4);
-		return;
-	case JSON_K_FALSE:
-		sr_text(s, "False", 5);
-		return;
-	case JSON_K_NULL:
-		sr_text(s, "None", 4);
-		return;
-	case JSON_K_ARRAY:
-	case JSON_K_OBJECT:
-		break;
-	default:
-		return;
-	}
-	start = obj ? "{" : as_tuple ? "(" : "[";
-	end = obj ? "}" : !as_tuple ? "]" : tok->size == 1 ? ",)" : ")";
-	if (s->level >= 3) {
-		sr_text(s, obj ? "{...}" : as_tuple ? "(...)" : "[...]", 5);
-		return;
-	}
-	/* From here the container is "open": its closer is printed even if
-	 * the budget runs out on its opening token, as in _saferepr. */
-	s->level++;
-	if (sr_literal(s, start) < 0)
-		goto dangling;
-	for (k = 0, i = t + 1; k < tok->size; k++) {
-		if (k && sr_literal(s, ", ") < 0)
-			goto dangling;
-		if (obj) {
-			/* keys go through a nested saferepr(key, maxlen) */
-			if (sr_string(s, i) < 0 || sr_literal(s, ": ") < 0)
-				goto dangling;
-			i = json_skip(s->d, i);
-		}
-		sr_value(s, i, 0);
-		if (s->stopped)
-			goto dangling;
-		i = json_skip(s->d, i);
-	}
-	s->level--;
-	/* A closer that trips the budget is the dropped token itself. */
-	sr_literal(s, end);
-	return;
-dangling:
-	s->level--;
-	buf_append_str(s->out, end);
-}
-
-int celery_repr(struct buf *out, const struct json_doc *doc, int tok,
-		int as_tuple, size_t maxchars)
-{
-	struct srepr s;
-
-	if (tok < 0 || tok >= doc->ntoks)
-		return -1;
-	s.d = doc;
-	s.out = out;
-	s.budget = maxchars > (size_t)LONG_MAX ? LONG_MAX : (long)maxchars;
-	s.level = 0;
-	s.stopped = 0;
-	sr_value(&s, tok, as_tuple);
-	return out->failed ? -1 : 0;
-}
-
 /* ---- builders ---------------------------------------------------------- */
 
 static int finish(struct buf *out, size_t base, char *err, size_t errlen)
@@ -1022,7 +732,7 @@ static int make_repr(struct buf *out, const char *given, const char *raw,
 		return buf_append_str(out, given);
 	if (json_parse(&d, raw, n, CELERY_MAX_TOKENS, err, errlen) < 0)
 		return -1;
-	r = celery_repr(out, &d, 0, as_tuple, CELERY_REPR_MAXSIZE);
+	r = pyrepr_saferepr(out, &d, 0, as_tuple, CELERY_REPR_MAXSIZE);
 	json_doc_free(&d);
 	return r;
 }

@@ -15,7 +15,8 @@
 
 /* Our redelivery counter header (added by celery_requeue_rewrite). */
 #define CELERY_DELIVERIES_HEADER "x-tryon-deliveries"
-/* Python's argsrepr_maxsize / kwargsrepr_maxsize. */
+/* Celery's argsrepr_maxsize / kwargsrepr_maxsize and the saferepr limit of
+ * a task-succeeded result: the maxlen given to pyrepr_saferepr. */
 #define CELERY_REPR_MAXSIZE 1024
 /* Token limit for envelopes and bodies (about 20 bytes of memory each). */
 #define CELERY_MAX_TOKENS (1 << 20)
@@ -149,15 +150,6 @@ int celery_body_int(const struct celery_body *b, int tok, int64_t *out,
 int celery_body_raw(const struct celery_body *b, int tok, const char **p,
 		    size_t *n);
 
-/* Append celery.utils.saferepr(value, maxchars) of JSON value tok of doc,
- * as a Python 5.2.6 client computes argsrepr/kwargsrepr: 'str' (only '
- * escaped), None/True/False, Python float repr, [..], {'k': v}, levels
- * deeper than 3 as [...]/{...}, and saferepr's truncation (", ..." once
- * maxchars code points are spent). as_tuple renders a top-level array as a
- * tuple ("(1,)", "()"). Returns 0 or -1 (bad tok / out of memory). */
-int celery_repr(struct buf *out, const struct json_doc *doc, int tok,
-		int as_tuple, size_t maxchars);
-
 /* Result meta as Celery 5.2.6 writes it (backends/base.py _get_result_meta +
  * json.dumps): keys status, result, traceback, children, date_done,
  * [group_id], [parent_id], [name, args, kwargs, worker, retries, queue],
@@ -221,8 +213,8 @@ struct celery_task_spec {
 	size_t kwargs_len;
 	const char *embed_json;   /* raw JSON object, NULL -> all-null embed */
 	size_t embed_len;
-	const char *argsrepr;     /* NULL -> computed from args */
-	const char *kwargsrepr;   /* NULL -> computed from kwargs */
+	const char *argsrepr;     /* NULL -> pyrepr_saferepr of args */
+	const char *kwargsrepr;   /* NULL -> pyrepr_saferepr of kwargs */
 	const char *origin;       /* NULL -> null */
 	int ignore_result;
 	int64_t deliveries;       /* x-tryon-deliveries header when nonzero */

@@ -1,9 +1,12 @@
 /* kombu: transport naming and layouts. Pure. */
 #include "celery/kombu.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-#include "lib/json.h"
+#include "lib/base64.h"
+#include "lib/errmsg.h"
+#include "lib/pyrepr.h"
 
 static const int priority_steps[4] = { 0, 3, 6, 9 };
 
@@ -78,5 +81,149 @@ int kombu_unacked_value(struct buf *out, const char *envelope, size_t len,
 int kombu_node_key(struct buf *out, const char *kind, const char *node)
 {
 	buf_printf(out, "tryon-worker.%s.%s", kind, node);
+	return out->failed ? -1 : 0;
+}
+
+int kombu_envelope(struct buf *out, const char *body, size_t body_len,
+		   const char *headers, size_t headers_len,
+		   const char *exchange, const char *routing_key,
+		   const char *delivery_tag)
+{
+	buf_append_str(out, "{\"body\": \"");
+	base64_encode(out, body ? body : "", body ? body_len : 0);
+	buf_append_str(out, "\", \"content-encoding\": \"utf-8\", "
+			    "\"content-type\": \"application/json\", "
+			    "\"headers\": ");
+	buf_append(out, headers ? headers : "{}", headers ? headers_len : 2);
+	buf_append_str(out, ", \"properties\": {\"delivery_mode\": 1, "
+			    "\"delivery_info\": {\"exchange\": ");
+	json_write_cstr(out, exchange);
+	buf_append_str(out, ", \"routing_key\": ");
+	json_write_cstr(out, routing_key);
+	buf_append_str(out, "}, \"priority\": 0, \"body_encoding\": "
+			    "\"base64\", \"delivery_tag\": ");
+	json_write_cstr(out, delivery_tag);
+	buf_append_str(out, "}}");
+	return out->failed ? -1 : 0;
+}
+
+int kombu_body_decode(const struct json_doc *d, int env, char **body, size_t *body_len,
+		      char *err, size_t errlen)
+{
+	int t = json_obj_get(d, env, "body");
+	int props = json_obj_get(d, env, "properties");
+	int enc = json_kind(d, props) == JSON_K_OBJECT ? json_obj_get(d, props, "body_encoding") : -1;
+	struct buf text;
+	char why[96];
+	size_t cap, s, e;
+
+	*body = NULL;
+	*body_len = 0;
+	if (t < 0) {
+		errmsg_set(err, errlen, "missing 'body'");
+		return -1;
+	}
+	if (json_kind(d, t) != JSON_K_STRING) {
+		errmsg_set(err, errlen, "'body' must be a string");
+		return -1;
+	}
+	buf_init(&text);
+	if (json_tok_unescape(d, t, &text, why, sizeof why) < 0 || buf_reserve(&text, 0) < 0) {
+		errmsg_set(err, errlen, "'body': %s", text.failed ? "out of memory" : why);
+		buf_free(&text);
+		return -1;
+	}
+	if (enc < 0 || json_kind(d, enc) == JSON_K_NULL) {
+		text.data[text.len] = '\0';   /* the text is the body */
+		*body = text.data;
+		*body_len = text.len;
+		return 0;
+	}
+	if (!json_tok_streq(d, enc, "base64")) {
+		json_tok_span(d, enc, &s, &e);
+		errmsg_set(err, errlen, "unsupported body_encoding %.*s",
+			   (int)(e - s > 32 ? 32 : e - s), d->js + s);
+		buf_free(&text);
+		return -1;
+	}
+	cap = base64_decoded_max(text.len) + 1;
+	if (!(*body = malloc(cap))) {
+		errmsg_set(err, errlen, "out of memory");
+	} else if (base64_decode(text.data, text.len, (unsigned char *)*body, cap - 1, body_len,
+				 why, sizeof why) < 0) {
+		errmsg_set(err, errlen, "body: %s", why);
+		free(*body);
+		*body = NULL;
+		*body_len = 0;
+	} else {
+		(*body)[*body_len] = '\0';
+	}
+	buf_free(&text);
+	return *body ? 0 : -1;
+}
+
+int kombu_pidbox_addressed(const struct json_doc *d, int dest, const char *pattern,
+			   const char *matcher, const char *hostname)
+{
+	char *s;
+	size_t n;
+	int r;
+
+	if (!hostname)
+		return KOMBU_ADDR_NO;
+	if (dest >= 0 && pyrepr_truthy(d, dest)) {
+		switch (json_kind(d, dest)) {
+		case JSON_K_ARRAY:
+			for (int i = 0; i < d->toks[dest].size; i++)
+				if (json_tok_streq(d, json_arr_get(d, dest, i), hostname))
+					return KOMBU_ADDR_YES;
+			return KOMBU_ADDR_NO;
+		case JSON_K_OBJECT:
+			return json_obj_get(d, dest, hostname) >= 0 ? KOMBU_ADDR_YES : KOMBU_ADDR_NO;
+		case JSON_K_STRING:
+			if (json_tok_strdup(d, dest, &s, &n, NULL, 0) < 0)
+				return KOMBU_ADDR_UNSUPPORTED;
+			r = strlen(s) != n ? KOMBU_ADDR_UNSUPPORTED
+			    : strstr(s, hostname) ? KOMBU_ADDR_YES : KOMBU_ADDR_NO;
+			free(s);
+			return r;
+		default:
+			return KOMBU_ADDR_UNSUPPORTED;
+		}
+	}
+	if (pattern && pattern[0] && matcher && matcher[0]) {
+		if (strcmp(matcher, "glob") != 0)
+			return KOMBU_ADDR_UNSUPPORTED;
+		r = pyrepr_fnmatch(hostname, pattern);
+		if (r < 0)
+			return KOMBU_ADDR_UNSUPPORTED;
+		return r ? KOMBU_ADDR_YES : KOMBU_ADDR_NO;
+	}
+	return KOMBU_ADDR_YES;
+}
+
+int kombu_pidbox_reply(struct buf *out, const char *hostname, const char *reply,
+		       size_t reply_len, const char *ticket, int64_t clock,
+		       const char *exchange, const char *routing_key,
+		       const char *delivery_tag)
+{
+	struct buf body, hdr;
+
+	buf_init(&body);
+	buf_init(&hdr);
+	buf_append_char(&body, '{');
+	json_write_key(&body, hostname);
+	buf_append(&body, reply, reply_len);
+	buf_append_char(&body, '}');
+	buf_append_str(&hdr, "{\"ticket\": ");
+	json_write_cstr(&hdr, ticket);
+	buf_printf(&hdr, ", \"clock\": %lld}", (long long)clock);
+	if (body.failed || hdr.failed)
+		out->failed = 1;
+	else
+		kombu_envelope(out, body.data, body.len, hdr.data, hdr.len, exchange,
+			       routing_key, delivery_tag);
+	buf_free(&body);
+	buf_free(&hdr);
 	return out->failed ? -1 : 0;
 }

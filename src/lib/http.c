@@ -4,6 +4,8 @@
 #include "lib/http.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -89,6 +91,28 @@ const char *http_outcome_name(enum http_outcome o)
 	}
 }
 
+/* Only Retry-After is kept (in seconds; an HTTP-date is ignored). */
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+	struct http_response *rs = arg;
+	size_t len = size * n;
+	static const char name[] = "retry-after:";
+	if (len > sizeof name - 1 && !strncasecmp(p, name, sizeof name - 1)) {
+		char v[32];
+		size_t i = sizeof name - 1, k = 0;
+		while (i < len && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		while (i < len && k < sizeof v - 1 && ((p[i] >= '0' && p[i] <= '9') || p[i] == '.'))
+			v[k++] = p[i++];
+		v[k] = '\0';
+		if (k) {
+			double secs = strtod(v, NULL);
+			rs->retry_after = secs > 3600 ? 3600 : secs;
+		}
+	}
+	return len;
+}
+
 enum http_outcome http_perform(struct http_client *c, const struct http_request *rq,
 			       struct http_response *rs, char *err, size_t errlen)
 {
@@ -100,6 +124,7 @@ enum http_outcome http_perform(struct http_client *c, const struct http_request 
 	buf_reset(&rs->body);
 	rs->status = 0;
 	rs->seconds = rs->connect_seconds = 0;
+	rs->retry_after = -1;
 	c->errbuf[0] = '\0';
 	for (const char *const *h = rq->headers; h && *h; h++) {
 		struct curl_slist *n = curl_slist_append(hdrs, *h);
@@ -117,6 +142,8 @@ enum http_outcome http_perform(struct http_client *c, const struct http_request 
 			 rq->connect_timeout_ms ? rq->connect_timeout_ms : 5000L);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &w);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, rs);
 	if (!strcmp(rq->method, "GET")) {
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);

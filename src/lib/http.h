@@ -44,6 +44,7 @@ struct http_response {
 	struct buf body;               /* owned by the caller: buf_free it */
 	double seconds;                /* total time */
 	double connect_seconds;        /* TCP + TLS handshake, 0 if reused */
+	double retry_after;            /* Retry-After in seconds (capped at 1 h), -1 if none */
 };
 
 /* 0 or -1 (err set). */

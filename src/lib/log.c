@@ -1,5 +1,5 @@
 /* log: formats and writes event lines. Its two static settings are written
- * once by log_init before any other thread or child exists. */
+ * by log_init at start-up, before any other thread or child exists. */
 #include "lib/log.h"
 
 #include <stdarg.h>
@@ -58,6 +58,37 @@ const char *log_quote(char *dst, unsigned dstlen, const char *s)
 	return dst;
 }
 
+/* Append text to line[n..] with control characters escaped; returns the
+ * new length, leaving room for the newline. */
+static size_t append_escaped(char *line, size_t size, size_t n, const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p && n + 5 < size; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			n += (size_t)snprintf(line + n, size - n, "\\x%02x", *p);
+		else
+			line[n++] = (char)*p;
+	}
+	return n;
+}
+
+void log_plain(enum log_level level, const char *fmt, ...)
+{
+	char line[2048];
+	char body[1800];
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(body, sizeof body, fmt, ap);
+	va_end(ap);
+	if (log_journal)
+		n = (size_t)snprintf(line, sizeof line, "<%d>", level_prio[level]);
+	n = append_escaped(line, sizeof line, n, body);
+	line[n++] = '\n';
+	ssize_t w = write(STDERR_FILENO, line, n);
+	(void)w;
+}
+
 void log_event(enum log_level level, const char *event, const char *fields, ...)
 {
 	char line[2048];
@@ -85,12 +116,7 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
 	n += (size_t)snprintf(line + n, sizeof line - n, "level=%s event=%s%s",
 			      level_names[level], event, body[0] ? " " : "");
 	/* Escape control characters so that one event stays one line. */
-	for (const unsigned char *p = (const unsigned char *)body; *p && n + 5 < sizeof line; p++) {
-		if (*p < 0x20 || *p == 0x7f)
-			n += (size_t)snprintf(line + n, sizeof line - n, "\\x%02x", *p);
-		else
-			line[n++] = (char)*p;
-	}
+	n = append_escaped(line, sizeof line, n, body);
 	line[n++] = '\n';
 	/* One write per line keeps lines whole when children log too. */
 	ssize_t w = write(STDERR_FILENO, line, n);

@@ -77,6 +77,19 @@ static const struct metric_def defs[METRIC_COUNT] = {
 		"Job processes that ended, by exit class.", "class"),
 	[METRIC_JOB_PEAK_MEMORY] = H0("tryon_job_peak_memory_bytes",
 		"Peak resident memory of each job process in bytes.", memory_buckets),
+	[METRIC_MODEL_RESUMED] = C0("tryon_model_requests_resumed_total",
+		"Paid model requests taken over from an earlier attempt or a dead job instead of submitting again."),
+	[METRIC_MODEL_LIMIT_EVENTS] = C2("tryon_model_limit_events_total",
+		"Model submits held back by a cluster-wide limit (concurrency, rate, pause after 429, budget): "
+		"waited, or refused (the try-on failed).", "limit", "result"),
+	[METRIC_MODEL_LIMIT] = G1("tryon_model_limit",
+		"Configured cluster-wide limits: concurrency (requests), rate (submits/s), daily_budget (USD); "
+		"0 = none.", "limit"),
+	[METRIC_MODEL_IN_PROGRESS] = G0("tryon_model_requests_in_progress_cluster",
+		"Model requests holding a concurrency lease across all nodes (sampled every 5 s; "
+		"with TRYON_MODEL_CONCURRENCY)."),
+	[METRIC_MODEL_SPEND_TODAY] = G0("tryon_model_spend_today_usd",
+		"USD counted against TRYON_DAILY_BUDGET today (UTC) by all nodes (sampled every 5 s)."),
 	[METRIC_BUILD_INFO] = G2("tryon_build_info",
 		"Always 1; the labels name the running build.", "version", "commit"),
 	[METRIC_METRICS_DROPPED] = C0("tryon_metrics_dropped_total",

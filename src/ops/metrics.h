@@ -35,6 +35,11 @@ enum metric_id {
 	METRIC_SINGLEFLIGHT_WAITS,  /* tryon_singleflight_waits_total */
 	METRIC_JOB_EXITS,           /* tryon_job_exits_total [class] */
 	METRIC_JOB_PEAK_MEMORY,     /* tryon_job_peak_memory_bytes (histogram) */
+	METRIC_MODEL_RESUMED,       /* tryon_model_requests_resumed_total */
+	METRIC_MODEL_LIMIT_EVENTS,  /* tryon_model_limit_events_total [limit, result] */
+	METRIC_MODEL_LIMIT,         /* tryon_model_limit [limit] */
+	METRIC_MODEL_IN_PROGRESS,   /* tryon_model_requests_in_progress_cluster */
+	METRIC_MODEL_SPEND_TODAY,   /* tryon_model_spend_today_usd */
 	METRIC_BUILD_INFO,          /* tryon_build_info [version, commit] */
 	METRIC_METRICS_DROPPED,     /* tryon_metrics_dropped_total */
 	/* the standard process collector's names */

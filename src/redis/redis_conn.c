@@ -1,17 +1,17 @@
 /* redis_conn: the connection state machine. Every state change goes through
  * conn_set_state and every failure through conn_fail (close, schedule the
  * backoff, then fail pending callbacks), so a debug log shows where a
- * connection is stuck. Callbacks run only from process, tick, free and the
- * sync calls; each of those brackets its work with conn_enter/conn_leave so
- * that a callback may free the conn (it is then destroyed by the outermost
- * conn_leave). */
+ * connection is stuck. Callbacks run only from process, tick, free and
+ * abort; each of those, and a blocking caller's sync_begin/_end, brackets
+ * its work with conn_enter/conn_leave so that a callback may free the conn
+ * (it is then destroyed by the outermost conn_leave). The blocking calls
+ * themselves live in redis_sync.c, on top of the public API. */
 #include "redis/redis_conn.h"
 #include "lib/clock.h"
 #include "lib/errmsg.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -21,15 +21,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <bearssl.h>
-
 #include "lib/log.h"
+#include "redis/redis_tls.h"
 
 #define DEFAULT_TIMEOUT 5.0
 #define DEFAULT_HEALTH 30.0
@@ -63,12 +61,6 @@ struct push_item {
 	struct push_item *next;
 };
 
-struct tls_state {
-	br_ssl_client_context sc;
-	br_x509_minimal_context x509;
-	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
-};
-
 struct redis_conn {
 	struct redis_url url;              /* owned copy */
 	const struct trust_store *trust;   /* borrowed */
@@ -85,7 +77,7 @@ struct redis_conn {
 	struct addrinfo *ai;               /* current attempt's addresses */
 	struct addrinfo *ai_next;          /* next one to try */
 	char connect_err[160];             /* last per-address failure */
-	struct tls_state *tls;             /* rediss:// only; owned */
+	struct redis_tls *tls;             /* rediss:// only; owned */
 	struct resp_reader reader;
 	struct buf out;                    /* encoded commands; sent up to out_off */
 	size_t out_off;
@@ -103,8 +95,8 @@ struct redis_conn {
 	int down_logged;                   /* 0, or the outage was logged: 1 at
 					      debug (sync use), 2 at warn */
 	int depth;                         /* calls into the conn in progress */
-	int sync;                          /* inside a sync call: log quietly */
-	unsigned long failures;
+	int sync;                          /* 1 inside redis_conn_sync_begin/_end:
+					      log quietly, allow process/tick */
 	unsigned long gen;                 /* bumped whenever the socket closes */
 	struct resp_value *cur;            /* reply being delivered, untaken */
 	char last_error[256];
@@ -195,10 +187,7 @@ static void conn_enter(struct redis_conn *c)
 static void conn_destroy(struct redis_conn *c)
 {
 	redis_url_free(&c->url);
-	if (c->tls) {
-		explicit_bzero(c->tls, sizeof *c->tls);
-		free(c->tls);
-	}
+	redis_tls_free(c->tls);
 	resp_reader_free(&c->reader);
 	buf_free(&c->out);
 	free(c->q);
@@ -270,7 +259,6 @@ static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
 	scrub_password(c, c->last_error);
 	enum redis_conn_state was = c->state;
 	close_socket(c);
-	c->failures++;
 
 	double delay = c->backoff * (0.8 + 0.4 * rng_unit(&c->rng));
 	c->deadline = now + delay;
@@ -555,51 +543,6 @@ static void begin_auth(struct redis_conn *c, double now)
 	conn_set_state(c, REDIS_AUTHENTICATING);
 }
 
-static const char *tls_error_text(int e, char *buf, size_t n)
-{
-	if (e >= BR_ERR_SEND_FATAL_ALERT)
-		snprintf(buf, n, "TLS alert %d sent to the server", e - BR_ERR_SEND_FATAL_ALERT);
-	else if (e >= BR_ERR_RECV_FATAL_ALERT)
-		snprintf(buf, n, "server sent TLS alert %d", e - BR_ERR_RECV_FATAL_ALERT);
-	else if (e >= 32 && e < 64)
-		snprintf(buf, n, "%s", trust_error_text(e));
-	else if (e == BR_ERR_NO_RANDOM)
-		snprintf(buf, n, "no entropy source for TLS");
-	else if (e == BR_ERR_UNSUPPORTED_VERSION || e == BR_ERR_BAD_VERSION)
-		snprintf(buf, n, "TLS version not supported by both sides");
-	else if (e == BR_ERR_BAD_CIPHER_SUITE)
-		snprintf(buf, n, "no common TLS cipher suite");
-	else
-		snprintf(buf, n, "TLS protocol error %d", e);
-	return buf;
-}
-
-static int tls_begin(struct redis_conn *c, char *why, size_t whylen)
-{
-	struct tls_state *t = c->tls;
-	unsigned char seed[32];
-
-	br_ssl_client_init_full(&t->sc, &t->x509, c->trust->anchors, c->trust->n_anchors);
-	/* The project's X.509 engine: chain against the trust store, and the
-	 * host name given to br_ssl_client_reset. Never optional. */
-	trust_x509_init(c->trust, &t->x509);
-	br_ssl_engine_set_x509(&t->sc.eng, &t->x509.vtable);
-	br_ssl_engine_add_flags(&t->sc.eng, BR_OPT_NO_RENEGOTIATION);
-	br_ssl_engine_set_buffer(&t->sc.eng, t->iobuf, sizeof t->iobuf, 1);
-	/* BearSSL seeds itself from the system too; this covers a sandbox
-	 * without /dev/urandom. */
-	if (getrandom(seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
-		br_ssl_engine_inject_entropy(&t->sc.eng, seed, sizeof seed);
-	explicit_bzero(seed, sizeof seed);
-	if (!br_ssl_client_reset(&t->sc, c->url.host, 0)) {
-		char e[96];
-		snprintf(why, whylen, "TLS setup: %s",
-			 tls_error_text(br_ssl_engine_last_error(&t->sc.eng), e, sizeof e));
-		return -1;
-	}
-	return 0;
-}
-
 static void on_connected(struct redis_conn *c, double now)
 {
 	char why[160];
@@ -609,7 +552,7 @@ static void on_connected(struct redis_conn *c, double now)
 	c->ai = c->ai_next = NULL;
 	c->last_rx = c->last_tx = now;
 	if (c->tls) {
-		if (tls_begin(c, why, sizeof why) < 0) {
+		if (redis_tls_begin(c->tls, c->trust, c->url.host, why, sizeof why) < 0) {
 			conn_fail(c, now, "%s", why);
 			return;
 		}
@@ -801,135 +744,121 @@ static int feed(struct redis_conn *c, const void *p, size_t n, char *why, size_t
 	return 0;
 }
 
-/* Plain socket: write what is queued, read what is there. -1 with why set
- * on error or EOF (bytes read before it are already fed). */
-static int io_plain(struct redis_conn *c, int can_read, double now, char *why, size_t whylen)
+/* One send or recv on the socket, EINTR retried: the bytes moved, 0 when
+ * the socket would block, -1 with why set on an error or the server's EOF. */
+static ssize_t sock_send(struct redis_conn *c, const void *p, size_t n, char *why, size_t whylen)
 {
-	while (out_pending(c)) {
-		ssize_t n = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
-		if (n > 0) {
-			out_sent(c, (size_t)n);
-			c->last_tx = now;
+	for (;;) {
+		ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
+		if (r > 0)
+			return r;
+		if (r < 0 && errno == EINTR)
 			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		snprintf(why, whylen, "write: %s", n < 0 ? strerror(errno) : "no progress");
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		snprintf(why, whylen, "write: %s", r < 0 ? strerror(errno) : "no progress");
 		return -1;
 	}
-	size_t budget = RX_BUDGET;
-	while (can_read && budget) {
-		char tmp[16384];
-		ssize_t n = recv(c->fd, tmp, sizeof tmp, 0);
-		if (n > 0) {
-			if (feed(c, tmp, (size_t)n, why, whylen) < 0)
-				return -1;
-			c->last_rx = now;
-			budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
-			continue;
-		}
-		if (n == 0) {
-			snprintf(why, whylen, "connection closed by server");
+}
+
+static ssize_t sock_recv(struct redis_conn *c, void *p, size_t n, char *why, size_t whylen)
+{
+	for (;;) {
+		ssize_t r = recv(c->fd, p, n, 0);
+		if (r > 0)
+			return r;
+		if (r == 0) {
+			snprintf(why, whylen, "connection closed by server%s",
+				 c->state == REDIS_TLS_HANDSHAKE ? " during the TLS handshake" : "");
 			return -1;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			break;
+			return 0;
 		snprintf(why, whylen, "read: %s", strerror(errno));
 		return -1;
+	}
+}
+
+/* Plain socket: write what is queued, read what is there. -1 with why set
+ * on error or EOF (bytes read before it are already fed). */
+static int io_plain(struct redis_conn *c, int can_read, double now, char *why, size_t whylen)
+{
+	size_t budget = RX_BUDGET;
+	ssize_t n;
+
+	while (out_pending(c)) {
+		if ((n = sock_send(c, c->out.data + c->out_off, out_pending(c), why, whylen)) <= 0)
+			return n < 0 ? -1 : 0;
+		out_sent(c, (size_t)n);
+		c->last_tx = now;
+	}
+	while (can_read && budget) {
+		char tmp[16384];
+		if ((n = sock_recv(c, tmp, sizeof tmp, why, whylen)) <= 0)
+			return n < 0 ? -1 : 0;
+		if (feed(c, tmp, (size_t)n, why, whylen) < 0)
+			return -1;
+		c->last_rx = now;
+		budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
 	}
 	return 0;
 }
 
-/* Drive the BearSSL engine: move application bytes in and out and records
- * over the socket until nothing moves. Same contract as io_plain. */
+/* rediss://: the same through the TLS engine (redis_tls.h), until nothing
+ * moves: application bytes from it to the reader and from the queue to it,
+ * record bytes between it and the socket. */
 static int io_tls(struct redis_conn *c, int can_read, double now, char *why, size_t whylen)
 {
-	br_ssl_engine_context *eng = &c->tls->sc.eng;
 	size_t budget = RX_BUDGET;
 
 	for (;;) {
-		unsigned st = br_ssl_engine_current_state(eng);
 		int progress = 0;
 		unsigned char *b;
 		size_t len;
+		ssize_t n;
 
-		if (st & BR_SSL_CLOSED) {
-			int e = br_ssl_engine_last_error(eng);
-			char t[96];
-			if (e == BR_ERR_OK)
-				snprintf(why, whylen, "connection closed by server (TLS close)");
-			else if (c->state == REDIS_TLS_HANDSHAKE)
-				snprintf(why, whylen, "TLS handshake with %s failed: %s", c->url.host,
-					 tls_error_text(e, t, sizeof t));
-			else
-				snprintf(why, whylen, "TLS: %s", tls_error_text(e, t, sizeof t));
+		if (redis_tls_closed(c->tls, c->state == REDIS_TLS_HANDSHAKE, why, whylen))
 			return -1;
-		}
-		if (st & BR_SSL_RECVAPP) {
-			b = br_ssl_engine_recvapp_buf(eng, &len);
+		if ((b = redis_tls_recvapp_buf(c->tls, &len))) {
 			if (feed(c, b, len, why, whylen) < 0)
 				return -1;
-			br_ssl_engine_recvapp_ack(eng, len);
+			redis_tls_recvapp_ack(c->tls, len);
 			c->last_rx = now;
 			progress = 1;
 		}
-		if ((st & BR_SSL_SENDAPP) && out_pending(c)) {
-			b = br_ssl_engine_sendapp_buf(eng, &len);
+		if (out_pending(c) && (b = redis_tls_sendapp_buf(c->tls, &len))) {
 			if (len > out_pending(c))
 				len = out_pending(c);
 			memcpy(b, c->out.data + c->out_off, len);
 			out_sent(c, len);
-			br_ssl_engine_sendapp_ack(eng, len);
-			/* Otherwise BearSSL waits for a full record. */
-			br_ssl_engine_flush(eng, 0);
+			redis_tls_sendapp_ack(c->tls, len);
 			progress = 1;
 		}
-		if (st & BR_SSL_SENDREC) {
-			b = br_ssl_engine_sendrec_buf(eng, &len);
-			ssize_t n = send(c->fd, b, len, MSG_NOSIGNAL);
+		if ((b = redis_tls_sendrec_buf(c->tls, &len))) {
+			if ((n = sock_send(c, b, len, why, whylen)) < 0)
+				return -1;
 			if (n > 0) {
-				br_ssl_engine_sendrec_ack(eng, (size_t)n);
+				redis_tls_sendrec_ack(c->tls, (size_t)n);
 				c->last_tx = now;
 				progress = 1;
-			} else if (n < 0 && errno == EINTR) {
-				progress = 1;
-			} else if (!(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
-				snprintf(why, whylen, "write: %s", n < 0 ? strerror(errno) : "no progress");
-				return -1;
 			}
 		}
-		if ((st & BR_SSL_RECVREC) && can_read && budget) {
-			b = br_ssl_engine_recvrec_buf(eng, &len);
-			ssize_t n = recv(c->fd, b, len, 0);
+		if (can_read && budget && (b = redis_tls_recvrec_buf(c->tls, &len))) {
+			if ((n = sock_recv(c, b, len, why, whylen)) < 0)
+				return -1;
 			if (n > 0) {
-				br_ssl_engine_recvrec_ack(eng, (size_t)n);
+				redis_tls_recvrec_ack(c->tls, (size_t)n);
 				budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
 				progress = 1;
-			} else if (n == 0) {
-				snprintf(why, whylen, "connection closed by server%s",
-					 c->state == REDIS_TLS_HANDSHAKE ? " during the TLS handshake" : "");
-				return -1;
-			} else if (errno == EINTR) {
-				progress = 1;
-			} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				can_read = 0;
 			} else {
-				snprintf(why, whylen, "read: %s", strerror(errno));
-				return -1;
+				can_read = 0;
 			}
 		}
 		if (!progress)
 			return 0;
 	}
-}
-
-static int tls_handshake_done(struct redis_conn *c)
-{
-	return (br_ssl_engine_current_state(&c->tls->sc.eng) & (BR_SSL_SENDAPP | BR_SSL_RECVAPP)) != 0;
 }
 
 static void do_io(struct redis_conn *c, short revents, double now)
@@ -942,7 +871,7 @@ static void do_io(struct redis_conn *c, short revents, double now)
 	for (int pass = 0; pass < 2; pass++) {
 		rc = c->tls ? io_tls(c, can_read, now, why, sizeof why)
 			    : io_plain(c, can_read, now, why, sizeof why);
-		if (rc == 0 && c->tls && c->state == REDIS_TLS_HANDSHAKE && tls_handshake_done(c)) {
+		if (rc == 0 && c->tls && c->state == REDIS_TLS_HANDSHAKE && redis_tls_handshake_done(c->tls)) {
 			log_debug("redis.tls", "conn=%s url=%s handshake=done", c->name, c->redacted);
 			begin_auth(c, now);
 			if (c->gen != gen || c->state == REDIS_CLOSED)
@@ -987,8 +916,10 @@ static void process_inner(struct redis_conn *c, short revents, double now)
 
 void redis_conn_process(struct redis_conn *c, short revents, double now)
 {
-	/* From inside one of its own callbacks: ignored (see the header). */
-	if (!c || c->state == REDIS_CLOSED || c->depth > 0)
+	/* From inside one of its own callbacks: ignored (see the header). A
+	 * blocking caller's bracket (redis_conn_sync_begin) is one level of
+	 * depth that is not a callback. */
+	if (!c || c->state == REDIS_CLOSED || c->depth > c->sync)
 		return;
 	conn_enter(c);
 	process_inner(c, revents, now);
@@ -1008,15 +939,8 @@ int redis_conn_pollfd(const struct redis_conn *c, struct pollfd *pfd)
 	case REDIS_TLS_HANDSHAKE:
 	case REDIS_AUTHENTICATING:
 	case REDIS_READY:
-		if (c->tls) {
-			unsigned st = br_ssl_engine_current_state(&c->tls->sc.eng);
-			if (st & BR_SSL_RECVREC)
-				ev |= POLLIN;
-			if ((st & BR_SSL_SENDREC) || ((st & BR_SSL_SENDAPP) && out_pending(c)))
-				ev |= POLLOUT;
-		} else {
-			ev = POLLIN | (out_pending(c) ? POLLOUT : 0);
-		}
+		ev = c->tls ? redis_tls_events(c->tls, out_pending(c) != 0)
+			    : POLLIN | (out_pending(c) ? POLLOUT : 0);
 		break;
 	default:
 		return 0;
@@ -1089,7 +1013,7 @@ static void tick_inner(struct redis_conn *c, double now)
 
 void redis_conn_tick(struct redis_conn *c, double now)
 {
-	if (!c || c->state == REDIS_CLOSED || c->depth > 0)
+	if (!c || c->state == REDIS_CLOSED || c->depth > c->sync)
 		return;
 	conn_enter(c);
 	tick_inner(c, now);
@@ -1130,7 +1054,7 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, si
 	}
 	c = calloc(1, sizeof *c);
 	if (!c || redis_url_copy(&c->url, u) < 0 ||
-	    (u->transport == REDIS_TRANSPORT_TLS && !(c->tls = calloc(1, sizeof *c->tls)))) {
+	    (u->transport == REDIS_TRANSPORT_TLS && !(c->tls = redis_tls_new()))) {
 		if (c) {
 			redis_url_free(&c->url);
 			free(c);
@@ -1203,208 +1127,44 @@ const char *redis_conn_url(const struct redis_conn *c)
 	return c->redacted;
 }
 
-/* ---- synchronous use ----------------------------------------------------- */
+/* ---- for blocking callers (redis_sync) --------------------------------- */
 
-/* One poll() round bounded by deadline, then I/O and timers. */
-static void sync_poll_once(struct redis_conn *c, double deadline)
-{
-	struct pollfd pfd;
-	double now = clock_mono();
-	double until = fmin(deadline, redis_conn_next_deadline(c));
-	double ms = ceil((until - now) * 1000);
-	int has = redis_conn_pollfd(c, &pfd);
-	int n;
-
-	if (ms < 0)
-		ms = 0;
-	if (ms > INT_MAX)
-		ms = INT_MAX;
-	n = poll(has ? &pfd : NULL, has ? 1 : 0, (int)ms);
-	now = clock_mono();
-	if (n < 0 && errno != EINTR) {
-		conn_fail(c, now, "poll: %s", strerror(errno));
-		return;
-	}
-	if (has && n > 0)
-		process_inner(c, pfd.revents, now);
-	if (c->state != REDIS_CLOSED)
-		tick_inner(c, now);
-}
-
-static int sync_refuse(struct redis_conn *c, char *err, size_t errlen)
+int redis_conn_sync_begin(struct redis_conn *c, char *err, size_t errlen)
 {
 	if (!c) {
 		errmsg_set(err, errlen, "no connection");
-		return 1;
+		return -1;
 	}
 	if (c->depth > 0) {
 		errmsg_set(err, errlen, "sync Redis call from inside a callback of the same connection");
-		return 1;
+		return -1;
 	}
 	if (c->state == REDIS_CLOSED) {
 		errmsg_set(err, errlen, "closed");
-		return 1;
+		return -1;
 	}
+	conn_enter(c);
+	c->sync++;
 	return 0;
 }
 
-static int sync_connect(struct redis_conn *c, double deadline, char *err, size_t errlen)
+void redis_conn_sync_end(struct redis_conn *c)
 {
-	unsigned long fails = c->failures;
-
-	if (c->state == REDIS_DOWN || c->state == REDIS_BACKOFF)
-		start_connect(c, clock_mono());
-	for (;;) {
-		if (c->state == REDIS_READY)
-			return 0;
-		if (c->state == REDIS_CLOSED) {
-			errmsg_set(err, errlen, "closed");
-			return -1;
-		}
-		if (c->failures != fails) {
-			errmsg_set(err, errlen, "%s", c->last_error);
-			return -1;
-		}
-		double now = clock_mono();
-		if (now >= deadline) {
-			conn_fail(c, now, "timeout while %s", state_names[c->state]);
-			errmsg_set(err, errlen, "%s", c->last_error);
-			return -1;
-		}
-		sync_poll_once(c, deadline);
-	}
-}
-
-int redis_conn_connect_sync(struct redis_conn *c, double timeout, char *err, size_t errlen)
-{
-	int rc;
-
-	if (sync_refuse(c, err, errlen))
-		return -1;
-	conn_enter(c);
-	c->sync++;
-	rc = sync_connect(c, clock_mono() + timeout, err, errlen);
 	c->sync--;
 	conn_leave(c);
-	return rc;
 }
 
-struct sync_slot {
-	int done;
-	struct resp_value *reply;
-	char err[256];
-};
-
-static void sync_reply(struct redis_conn *c, struct resp_value *reply, const char *err, void *arg)
+void redis_conn_abort(struct redis_conn *c, double now, const char *why)
 {
-	struct sync_slot *s = arg;
-
-	s->done = 1;
-	if (reply)
-		s->reply = redis_reply_take(c);
-	else
-		snprintf(s->err, sizeof s->err, "%s", err ? err : "failed");
-}
-
-struct resp_value *redis_conn_call(struct redis_conn *c, double timeout, char *err, size_t errlen,
-				   int argc, const char *const *argv, const size_t *lens)
-{
-	struct sync_slot slot = { 0, NULL, "" };
-	double deadline = clock_mono() + timeout;
-	struct resp_value *res = NULL;
-
-	if (sync_refuse(c, err, errlen))
-		return NULL;
+	if (!c || c->depth > c->sync || c->state == REDIS_DOWN || c->state == REDIS_BACKOFF ||
+	    c->state == REDIS_CLOSED)
+		return;
 	conn_enter(c);
-	c->sync++;
-	/* A link idle for a while may have been closed by the server; notice
-	 * that now (cheaply) and reconnect, rather than fail the command. */
-	if (c->state == REDIS_READY && !c->q_len && !out_pending(c)) {
-		struct pollfd pfd;
-		if (redis_conn_pollfd(c, &pfd) && poll(&pfd, 1, 0) > 0)
-			process_inner(c, pfd.revents, clock_mono());
-	}
-	if (sync_connect(c, deadline, err, errlen) < 0)
-		goto out;
-	int rc = queue_command(c, PK_USER, sync_reply, &slot, timeout, argc, argv, lens);
-	if (rc < 0) {
-		errmsg_set(err, errlen, "command refused (empty, changes reply framing, or out of memory)");
-		goto out;
-	}
-	while (!slot.done) {
-		double now = clock_mono();
-		if (now >= deadline) {
-			conn_fail(c, now, "timeout: no reply within %.3gs", timeout);
-			break;
-		}
-		sync_poll_once(c, deadline);
-	}
-	if (slot.reply)
-		res = slot.reply;
-	else
-		errmsg_set(err, errlen, "%s", slot.err[0] ? slot.err : "failed");
-out:
-	c->sync--;
+	conn_fail(c, now, "%s", why);
 	conn_leave(c);
-	return res;
 }
 
-struct resp_value *redis_conn_callv(struct redis_conn *c, double timeout, char *err, size_t errlen,
-				    const char *arg0, ...)
+struct resp_value *redis_conn_push_take(struct redis_conn *c)
 {
-	va_list ap;
-	int argc = 0;
-	const char **argv;
-	struct resp_value *res;
-
-	va_start(ap, arg0);
-	for (const char *a = arg0; a; a = va_arg(ap, const char *))
-		argc++;
-	va_end(ap);
-	argv = malloc((size_t)(argc ? argc : 1) * sizeof *argv);
-	if (!argv) {
-		errmsg_set(err, errlen, "out of memory");
-		return NULL;
-	}
-	va_start(ap, arg0);
-	argc = 0;
-	for (const char *a = arg0; a; a = va_arg(ap, const char *))
-		argv[argc++] = a;
-	va_end(ap);
-	res = redis_conn_call(c, timeout, err, errlen, argc, argv, NULL);
-	free(argv);
-	return res;
-}
-
-struct resp_value *redis_conn_wait_push(struct redis_conn *c, double timeout, char *err, size_t errlen)
-{
-	double deadline = clock_mono() + timeout;
-	struct resp_value *res = NULL;
-	unsigned long fails;
-
-	if (sync_refuse(c, err, errlen))
-		return NULL;
-	conn_enter(c);
-	c->sync++;
-	fails = c->failures;
-	for (;;) {
-		if ((res = push_pop(c)) != NULL)
-			break;
-		if (c->state == REDIS_CLOSED) {
-			errmsg_set(err, errlen, "closed");
-			break;
-		}
-		if (c->failures != fails || c->state != REDIS_READY) {
-			errmsg_set(err, errlen, "%s", c->last_error[0] ? c->last_error : "not connected");
-			break;
-		}
-		if (clock_mono() >= deadline) {
-			errmsg_set(err, errlen, "timeout");
-			break;
-		}
-		sync_poll_once(c, deadline);
-	}
-	c->sync--;
-	conn_leave(c);
-	return res;
+	return c ? push_pop(c) : NULL;
 }

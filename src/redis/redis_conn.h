@@ -1,9 +1,11 @@
 /* redis_conn: owns the socket of one connection to one Redis server (TCP,
- * TLS via BearSSL, unix): connect, AUTH/SELECT, pipelined commands matched to
- * callbacks, pub/sub delivery, idle health PINGs, reconnect with backoff.
- * Driven from the owner's poll() loop (never blocks but for getaddrinfo of a
- * host name) or synchronously with a timeout. It must not print, exit, keep
- * global state, or log anything but the redacted URL. One thread, one process. */
+ * TLS through redis_tls, unix): connect, AUTH/SELECT, pipelined commands
+ * matched to callbacks, pub/sub delivery, idle health PINGs, reconnect with
+ * backoff.
+ * Driven from the owner's poll() loop; it never blocks but for getaddrinfo
+ * of a host name (blocking calls are redis_sync's, built on this API). It
+ * must not print, exit, keep global state, or log anything but the redacted
+ * URL. One thread, one process. */
 #ifndef TRYON_REDIS_CONN_H
 #define TRYON_REDIS_CONN_H
 #include <poll.h>
@@ -18,15 +20,16 @@
 struct redis_conn;   /* opaque */
 
 /* Callback rules. Callbacks run only inside redis_conn_process, _tick, _free
- * and the sync calls, never inside redis_conn_command or _start. Inside one,
- * the conn's own callbacks may: queue commands (redis_conn_command), take
- * the reply, read state, and free the conn (the memory goes when the
- * outermost call returns; pending callbacks are called first with "closed";
- * the owner must then drop its pointer). They must not call the sync
- * functions on that conn (refused with an error) and calls to its
- * redis_conn_process/_tick are ignored. After fork() a child must not touch
- * the parent's conns at all, not even to free them (that would run the
- * parent's callbacks in the child): it makes its own. */
+ * and _abort (so also inside redis_sync's calls, which drive process and
+ * tick), never inside redis_conn_command or _start. Inside one, the conn's
+ * own callbacks may: queue commands (redis_conn_command), take the reply,
+ * read state, and free the conn (the memory goes when the outermost call
+ * returns; pending callbacks are called first with "closed"; the owner must
+ * then drop its pointer). They must not make blocking calls on that conn
+ * (redis_conn_sync_begin refuses them with an error), and calls to its
+ * redis_conn_process, _tick and _abort are ignored. After fork() a child
+ * must not touch the parent's conns at all, not even to free them (that
+ * would run the parent's callbacks in the child): it makes its own. */
 
 enum redis_conn_state {
 	REDIS_DOWN,            /* created, not started */
@@ -63,7 +66,7 @@ struct redis_conn_opts {
 					      < 0 = never */
 	redis_ready_fn on_ready;           /* may be NULL */
 	redis_push_fn on_push;             /* NULL: messages queue up for
-					      redis_conn_wait_push */
+					      redis_conn_push_take */
 	void *arg;                         /* given to on_ready and on_push */
 	uint64_t seed;                     /* backoff jitter; 0 = pid and time */
 	const struct resp_limits *limits;  /* NULL = RESP_DEFAULT_LIMITS; copied */
@@ -72,7 +75,7 @@ struct redis_conn_opts {
 /* Backoff: 100 ms doubling to 10 s, each delay jittered by +-20 %. */
 #define REDIS_BACKOFF_MIN 0.1
 #define REDIS_BACKOFF_MAX 10.0
-/* Most pub/sub messages held for redis_conn_wait_push; more are dropped. */
+/* Most pub/sub messages held for redis_conn_push_take; more are dropped. */
 #define REDIS_PUSH_QUEUE_MAX 4096
 
 /* Create a conn in state DOWN (no I/O yet). Copies what it needs from o.
@@ -85,8 +88,8 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, si
 /* Close the socket, call every pending callback with reply NULL and err
  * "closed", and release everything. NULL is fine. Safe from inside any of the
  * conn's callbacks: the memory is then released when the outermost call into
- * the conn (process, tick, a sync call) returns, and the conn must not be
- * used again by the caller. */
+ * the conn (process, tick, or redis_conn_sync_end) returns, and the conn
+ * must not be used again by the caller. */
 void redis_conn_free(struct redis_conn *c);
 
 /* Begin connecting (async): from DOWN or BACKOFF; no-op when already
@@ -147,34 +150,30 @@ const char *redis_conn_last_error(const struct redis_conn *c);
 /* The redacted URL the conn logs with. Valid for the conn's lifetime. */
 const char *redis_conn_url(const struct redis_conn *c);
 
-/* Synchronous use: blocks up to timeout seconds in poll(); never call these
- * from the parent's loop; from a callback of the same conn they are refused
- * with an error. They connect first when the conn is not READY, skipping
- * any backoff (the caller decided to wait), and they deliver other replies
- * and messages that arrive meanwhile to their callbacks. Errors do not
- * reconnect by themselves: the next sync call does. They log failures at
- * debug only; the message is in err for the caller. */
+/* For blocking callers (redis_sync.h): the few hooks a synchronous wait
+ * needs beyond the calls above. The parent's loop has no use for them. */
 
-/* Connect and wait until READY. 0, or -1 with err set. */
-int redis_conn_connect_sync(struct redis_conn *c, double timeout, char *err, size_t errlen);
+/* Bracket one blocking wait on c. begin returns -1 with err set, and takes
+ * nothing, when c is NULL or CLOSED or when called from inside one of c's
+ * callbacks (c is mid-dispatch there; a nested wait would re-enter it).
+ * Between a successful begin and its end: redis_conn_process and _tick work
+ * as from the owner's loop (normally they are ignored while a call into c
+ * is in progress); connection failures log at debug only, as the caller
+ * reports them; and c stays allocated even if a callback frees it. Its
+ * state is then CLOSED and end releases the memory: a caller that saw
+ * CLOSED must not touch c after end. */
+int redis_conn_sync_begin(struct redis_conn *c, char *err, size_t errlen);
+void redis_conn_sync_end(struct redis_conn *c);
 
-/* Send one command and wait for its reply, which the caller then owns (free
- * with resp_value_free; a RESP error reply is returned as a reply). NULL
- * with err set on connection failure or timeout; a timeout closes the
- * connection, since a late reply could not be matched any more. The
- * command's read deadline is extended to timeout, so blocking commands just
- * need a timeout above their block time. */
-struct resp_value *redis_conn_call(struct redis_conn *c, double timeout, char *err, size_t errlen,
-				   int argc, const char *const *argv, const size_t *lens);
-/* The same with NULL-terminated C-string arguments. */
-struct resp_value *redis_conn_callv(struct redis_conn *c, double timeout, char *err, size_t errlen,
-				    const char *arg0, ...) __attribute__((sentinel));
+/* Give up on the current connection attempt or link: close it as a failure
+ * with the message why (becomes last_error; pending callbacks get it as err;
+ * the backoff starts). For a waiter whose deadline passed: a reply coming
+ * later could no longer be matched to its command. No-op in DOWN, BACKOFF
+ * and CLOSED, and from inside c's own callbacks. */
+void redis_conn_abort(struct redis_conn *c, double now, const char *why);
 
-/* Wait up to timeout for one pub/sub message (only when opts.on_push is
- * NULL; messages queue until taken). Returns the message (caller owns it),
- * or NULL with err set: "timeout" when nothing came and the connection is
- * still READY, otherwise the connection error. Does not connect: SUBSCRIBE
- * with redis_conn_call first. */
-struct resp_value *redis_conn_wait_push(struct redis_conn *c, double timeout, char *err, size_t errlen);
+/* The oldest queued pub/sub message (only queued when opts.on_push is
+ * NULL); the caller owns it (resp_value_free). NULL when none is queued. */
+struct resp_value *redis_conn_push_take(struct redis_conn *c);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <bearssl.h>
 
+#include "redis/redis_sync.h"
 #include "redis/resp.h"
 
 /* KEYS: the queue lists in kombu order..., in-flight list (last).
@@ -182,7 +183,7 @@ struct resp_value *scripts_call_sync(struct redis_conn *c, enum script_id id, do
 
 	if (argv && lens) {
 		int n = build_argv(argv, lens, "EVAL", texts[id], nkeys, keys, keylens, nargs, args, arglens, nk);
-		r = redis_conn_call(c, timeout, err, errlen, n, argv, lens);
+		r = redis_sync_call(c, timeout, err, errlen, n, argv, lens);
 	} else {
 		snprintf(err, errlen, "out of memory");
 	}

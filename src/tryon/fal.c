@@ -289,6 +289,34 @@ static struct http_request fal_request(const char *method, const char *url, cons
 	return rq;
 }
 
+int fal_resume(struct fal_client *fc, struct fal_call *call, const char *request_id, const char *status_url,
+	       const char *response_url, const char *cancel_url, double accepted_at, double now)
+{
+	const char *const urls[3] = { status_url, response_url, cancel_url };
+	const char *const suffix[3] = { "/status", "", "/cancel" };
+	char **slot[3] = { &call->status_url, &call->response_url, &call->cancel_url };
+
+	if (!request_id || !*request_id || strlen(request_id) > 100 || strpbrk(request_id, "/?#% \t\r\n"))
+		return -1;
+	call->request_id = strdup(request_id);
+	if (!call->request_id)
+		return -1;
+	/* Recorded URLs get the same rule as fresh ones: on the queue host as
+	 * given, else the documented form (the key goes nowhere else). */
+	for (int i = 0; i < 3; i++) {
+		*slot[i] = urls[i] && *urls[i] && same_origin(fc, urls[i]) ? strdup(urls[i])
+									 : build_url(fc, call, suffix[i]);
+		if (!*slot[i])
+			return -1;
+	}
+	call->phase = FAL_IN_QUEUE;   /* the first poll tells */
+	call->submitted_at = call->accepted_at = accepted_at;
+	call->poll_gap = FAL_POLL_FIRST;
+	call->next_poll = now;
+	call->resumed = 1;
+	return 0;
+}
+
 enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const char *body,
 			  size_t len, double start_timeout, long timeout_ms, double now)
 {
@@ -330,6 +358,8 @@ enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const ch
 	enum fal_class cls = fal_classify_http(rs.status);
 	if (cls != FAL_OK) {
 		error_detail(&rs.body, detail, sizeof detail);
+		if (rs.status == 429)
+			call->retry_after = rs.retry_after >= 0 ? rs.retry_after : 1.0;
 		call_fail(fc, call, cls == FAL_CANCELLED ? FAL_TRANSIENT : cls, after,
 			  "submit to %s: HTTP %ld%s", call->endpoint, rs.status, detail);
 		goto out;

@@ -56,6 +56,8 @@ struct fal_call {
 	int poll_errors;          /* consecutive failed polls */
 	int queue_position;       /* last reported, -1 unknown */
 	int cancel_sent;          /* PUT cancel_url was attempted */
+	int resumed;              /* taken over from a recorded request (fal_resume) */
+	double retry_after;       /* submit answered 429: seconds to wait (Retry-After), else 0 */
 	long cancel_status;       /* its HTTP status (202, 400, 404; 0 none) */
 };
 
@@ -80,6 +82,14 @@ void fal_call_free(struct fal_call *call);
  * phase is IN_QUEUE (accepted) or FAILED. */
 enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const char *body,
 			  size_t len, double start_timeout, long timeout_ms, double now);
+
+/* Take over a request submitted earlier (by a job that died or timed out):
+ * phase IN_QUEUE until the first poll, polled at once. The URLs are used as
+ * given only when on the queue host, else rebuilt from the request id.
+ * accepted_at is when it was accepted, on this process's monotonic clock
+ * (may be negative). 0, or -1 (bad request id, out of memory). */
+int fal_resume(struct fal_client *fc, struct fal_call *call, const char *request_id, const char *status_url,
+	       const char *response_url, const char *cancel_url, double accepted_at, double now);
 
 /* One status GET; when it says COMPLETED, the result GET, which decides:
  * SUCCEEDED with result_url (images[0].url, a valid URL), or FAILED with

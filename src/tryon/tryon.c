@@ -1,12 +1,15 @@
-/* tryon: the try-on job, run in a job child: validate the two URLs, look in
- * the cache, take the single-flight lock (or wait for whoever holds it),
- * then drive the primary and backup model requests within the soft deadline
- * (hedge, give-up, cancel), cache the result and write the one record with
- * an "extra" object for the parent (tryon_state_absorb). It owns the cache
- * connection and the fal client of this child only; it never logs a URL
- * argument, the key, or the cache password. */
+/* tryon: the try-on job, run in a job child: decode the two URLs, look in
+ * the cache, take the task's single-flight lock (or wait for whoever holds
+ * it, woken by its result), resume the key's recorded paid requests or
+ * submit new ones within the cluster-wide limits, drive primary and backup
+ * by the fallback plan (tryon/plan.h) within the soft deadline, cache the
+ * result and write the one record with an "extra" object for the parent
+ * (tryon_state_absorb). Paid requests outlive the job: one that is still
+ * running when the job ends is cancelled only when the task is finally over
+ * (no retry follows); otherwise the next attempt resumes it. It owns the
+ * cache connections and the fal client of this child only; it never logs a
+ * URL argument, the key, or the cache password. */
 #include "tryon/tryon.h"
-#include "lib/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,50 +18,59 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bearssl.h>
-
-#include "tryon/cachekey.h"
-#include "tryon/fal.h"
+#include "celery/record.h"
+#include "lib/clock.h"
 #include "lib/ids.h"
 #include "lib/json.h"
 #include "lib/log.h"
-#include "worker/proc.h"
-#include "celery/record.h"
+#include "lib/proc.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_sync.h"
 #include "redis/redis_url.h"
-#include "tryon/tryon_state.h"
+#include "tryon/cachekey.h"
+#include "tryon/fal.h"
+#include "tryon/ledger.h"
+#include "tryon/plan.h"
+#include "tryon/tryon_args.h"
+#include "tryon/tryon_keys.h"
 
 #define TRYON_PROMPT "A person wearing the garment, virtual try-on"
 #define SUBMIT_CAP_MS 5000L       /* longest single submit */
 #define POLL_CAP_MS 5000L         /* longest single status/result request */
 #define CANCEL_MS 1000L           /* each cancel; they may run after the soft limit */
-#define SF_POLL 0.075             /* single-flight waiters look this often, s */
-#define SEED_SOFT_LIMIT 25.0      /* the soft limit TRYON_BACKUP_LATENCY is meant for */
+#define SF_FALLBACK 0.5           /* waiters look again at least this often, s */
 #define MIN_REQUEST 0.02          /* less time than this left: do not start a request */
+#define LEASE_SECONDS 15.0        /* a concurrency lease not renewed for this long expires */
 
 struct model_run {
 	enum tryon_model which;
 	double price;
 	enum breaker_decision gate;
 	struct fal_call call;
-	int tried;                 /* a submit was sent */
+	int tried;                 /* a submit was sent, or a recorded request resumed */
 	int settled;               /* outcome is final */
 	enum tryon_outcome outcome;
 	int cancelled;             /* we sent PUT cancel_url */
-	int as_hedge;              /* backup submitted while the primary was queued */
+	int as_hedge;              /* backup submitted while the primary was still running or queued */
+	int want;                  /* a submit is wanted, waiting for the limits */
+	int leased;                /* holds a concurrency lease */
+	int charged;               /* its price is counted in today's spend */
+	char lease_id[96];
 };
 
 struct job {
-	const struct task_ctx *ctx;
+	const struct tryon_ctx *ctx;
 	const struct config *cfg;
 	double t0, deadline, hard;
-	double give_up_at;         /* after this the backup must start */
+	struct plan_params plan;
 	char *person, *garment;
 	size_t plen, glen;
-	char key[CACHEKEY_KEY_SIZE], lock_key[CACHEKEY_LOCK_SIZE], token[37];
+	char key[CACHEKEY_KEY_SIZE], lock_key[CACHEKEY_LOCK_SIZE];
+	char req_key[LEDGER_KEY_SIZE], wake[LEDGER_KEY_SIZE], owner[160];
 	struct redis_url url;
 	int have_url;
 	struct redis_conn *cache;  /* NULL: no cache, or it failed this job */
+	struct ledger ledger;
 	enum tryon_cache_result cache_res;
 	char cache_err[160];
 	const char *sf;            /* single-flight: off, none, holder, waited */
@@ -68,21 +80,18 @@ struct job {
 	struct model_run m[TRYON_N_MODELS];
 	const char *path;          /* cache, primary, backup, hedge, none, invalid */
 	int gave_up;
+	int resumed;               /* recorded requests taken over */
+	const char *limit_hit;     /* "budget", "concurrency", "rate", "pause": why a submit waited or failed */
+	double limit_wait;         /* seconds spent waiting for the limits */
+	char fail_msg[400];        /* a limit's failure message */
+	int limit_refused;         /* ... and the job failed with it */
+	int fail_permanent;
 };
 
-/* Timeout for one request: at most cap, never past the deadline, and
- * while the give-up point is ahead (the backup still waiting), not much past
- * it either: a hanging request must not eat the backup's time. */
-static long request_ms(const struct job *j, long cap, int give_up_pending)
+/* Timeout for one request: at most cap and never past the deadline. */
+static long request_ms(const struct job *j, long cap)
 {
-	double now = clock_mono(), end = j->deadline;
-
-	if (give_up_pending) {
-		double g = j->give_up_at > now + 0.5 ? j->give_up_at : now + 0.5;
-		if (g < end)
-			end = g;
-	}
-	double left = (end - now) * 1000;
+	double left = (j->deadline - clock_mono()) * 1000;
 	if (left > (double)cap)
 		return cap;
 	return left < 1 ? 1 : (long)left;
@@ -98,94 +107,17 @@ static void sleep_until(double t)
 	nanosleep(&ts, NULL);
 }
 
-/* -- arguments ---------------------------------------------------------- */
-
-/* Fetch argument idx / name as a string. 0, or -1 with msg set. */
-static int arg_str(const struct celery_body *b, int idx, const char *name, char **s, size_t *len,
-		   char *msg, size_t msglen)
+static int retry_follows(const struct job *j)
 {
-	char err[200] = "";
-	int pos = celery_body_arg(b, idx), kw = celery_body_kwarg(b, name);
-
-	if (pos >= 0 && kw >= 0) {
-		snprintf(msg, msglen, "virtual_tryon() got multiple values for argument '%s'", name);
-		return -1;
-	}
-	int tok = pos >= 0 ? pos : kw;
-	if (tok < 0) {
-		snprintf(msg, msglen, "virtual_tryon() missing required argument '%s'", name);
-		return -1;
-	}
-	if (celery_body_str(b, tok, s, len, err, sizeof err) != 0) {
-		snprintf(msg, msglen, "%s: must be a string", name);
-		return -1;
-	}
-	return 0;
-}
-
-/* Every keyword must be one of ours (Python would raise TypeError). */
-static int check_kwargs(const struct celery_body *b, char *msg, size_t msglen)
-{
-	const struct json_doc *d = &b->doc;
-	int obj = b->kwargs_tok;
-
-	if (obj < 0 || json_kind(d, obj) != JSON_K_OBJECT)
-		return 0;
-	for (int i = 0, k = obj + 1; i < d->toks[obj].size; i++) {
-		if (!json_tok_streq(d, k, "person_url") && !json_tok_streq(d, k, "garment_url")) {
-			snprintf(msg, msglen, "virtual_tryon() got an unexpected keyword argument");
-			return -1;
-		}
-		k = json_skip(d, k + 1);
-	}
-	return 0;
-}
-
-static int parse_args(struct job *j, const struct celery_body *b, char *msg, size_t msglen)
-{
-	char why[160];
-	int n = celery_body_nargs(b);
-
-	if (n > 2) {
-		snprintf(msg, msglen, "virtual_tryon() takes 2 arguments but %d were given", n);
-		return -1;
-	}
-	if (check_kwargs(b, msg, msglen) < 0 ||
-	    arg_str(b, 0, "person_url", &j->person, &j->plen, msg, msglen) < 0 ||
-	    arg_str(b, 1, "garment_url", &j->garment, &j->glen, msg, msglen) < 0)
-		return -1;
-	size_t max = (size_t)j->cfg->max_data_uri_bytes;
-	if (cachekey_validate_input(j->person, j->plen, max, why, sizeof why) < 0) {
-		snprintf(msg, msglen, "person_url %s", why);
-		return -1;
-	}
-	if (cachekey_validate_input(j->garment, j->glen, max, why, sizeof why) < 0) {
-		snprintf(msg, msglen, "garment_url %s", why);
-		return -1;
-	}
-	return 0;
-}
-
-static void make_keys(struct job *j)
-{
-	br_sha256_context h;
-	unsigned char digest[br_sha256_SIZE];
-
-	br_sha256_init(&h);
-	br_sha256_update(&h, j->person, j->plen);
-	br_sha256_update(&h, CACHEKEY_SEPARATOR, 1);
-	br_sha256_update(&h, j->garment, j->glen);
-	br_sha256_out(&h, digest);
-	cachekey_format(digest, j->key, sizeof j->key);
-	cachekey_lock_format(digest, j->lock_key, sizeof j->lock_key);
+	const struct celery_envelope *env = j->ctx->env;
+	return !env || env->retries < j->cfg->max_retries;
 }
 
 /* -- plan ---------------------------------------------------------------- */
 
 /* Deadlines from the soft limit (or, without one, just short of the hard
- * limit), and the give-up point: the backup gets its observed latency with
- * some slack, or a share of the seed's 12 s of 25 s while unknown. */
-static void plan(struct job *j)
+ * limit); the fallback plan's inputs from the config and the hints. */
+static void plan_init(struct job *j)
 {
 	const struct celery_envelope *env = j->ctx->env;
 	double soft_left = proc_soft_limit_remaining();
@@ -197,21 +129,18 @@ static void plan(struct job *j)
 		double margin = j->hard * 0.1 < 1 ? j->hard * 0.1 : 1;
 		j->deadline = j->t0 + j->hard - margin;
 	}
-	double total = j->deadline - j->t0;
-	double lat = j->ctx->hints.backup_latency > 0 ? j->ctx->hints.backup_latency : j->ctx->backup_latency;
-	double budget;
-	if (lat > 0) {
-		budget = lat * 1.5 + 0.25;
-	} else {
-		double scale = total / SEED_SOFT_LIMIT;
-		budget = j->cfg->backup_latency * (scale < 1 ? scale : 1);
-	}
-	if (budget > total * 0.75)
-		budget = total * 0.75;
-	j->give_up_at = j->deadline - budget;
+	j->plan = (struct plan_params){
+		.mode = j->cfg->fallback_latency ? PLAN_LATENCY : PLAN_COST,
+		.deadline = j->deadline - j->t0,
+		.primary_prior = j->cfg->primary_latency,
+		.backup_prior = j->cfg->backup_latency,
+		.hedge_after = j->cfg->hedge_after,
+		.primary = j->ctx->hints.latency[TRYON_PRIMARY],
+		.backup = j->ctx->hints.latency[TRYON_BACKUP],
+	};
 }
 
-/* -- cache and single-flight ---------------------------------------------- */
+/* -- cache ----------------------------------------------------------------- */
 
 static void cache_fail(struct job *j, const char *what, const char *err)
 {
@@ -223,8 +152,32 @@ static void cache_fail(struct job *j, const char *what, const char *err)
 			*p = '?';
 	redis_conn_free(j->cache);
 	j->cache = NULL;
-	/* The lock, if we held it, expires by itself (PX). */
+	j->ledger.c = NULL;
+	/* The lock, if we held it, expires by itself (PX) or the parent
+	 * releases it when this job ends. */
 	j->lock_held = 0;
+}
+
+/* A ledger call failed: the cache is gone for this job. */
+static void ledger_failed(struct job *j)
+{
+	if (j->cache)
+		cache_fail(j, "ledger", j->ledger.err);
+}
+
+static struct redis_conn *cache_connect(struct job *j, const char *name, char *err, size_t errlen)
+{
+	struct redis_conn_opts o = {
+		.url = &j->url, .trust = j->ctx->trust, .name = name,
+		.connect_timeout = j->cfg->cache_timeout, .io_timeout = j->cfg->cache_timeout,
+		.health_interval = -1,
+	};
+	struct redis_conn *c = redis_conn_new(&o, err, errlen);
+	if (c && redis_sync_connect(c, j->cfg->cache_timeout, err, errlen) < 0) {
+		redis_conn_free(c);
+		c = NULL;
+	}
+	return c;
 }
 
 static int cache_open(struct job *j)
@@ -239,20 +192,12 @@ static int cache_open(struct job *j)
 		return -1;
 	}
 	j->have_url = 1;
-	struct redis_conn_opts o = {
-		.url = &j->url, .trust = j->ctx->trust, .name = "cache",
-		.connect_timeout = j->cfg->cache_timeout, .io_timeout = j->cfg->cache_timeout,
-		.health_interval = -1,
-	};
-	j->cache = redis_conn_new(&o, err, sizeof err);
+	j->cache = cache_connect(j, "cache", err, sizeof err);
 	if (!j->cache) {
 		cache_fail(j, "connect", err);
 		return -1;
 	}
-	if (redis_conn_connect_sync(j->cache, j->cfg->cache_timeout, err, sizeof err) < 0) {
-		cache_fail(j, "connect", err);
-		return -1;
-	}
+	j->ledger = (struct ledger){ .c = j->cache, .timeout = j->cfg->cache_timeout };
 	j->cache_res = TRYON_CACHE_MISS;
 	return 0;
 }
@@ -266,7 +211,7 @@ static int cache_get(struct job *j, char **url)
 	*url = NULL;
 	if (!j->cache)
 		return -1;
-	struct resp_value *r = redis_conn_callv(j->cache, j->cfg->cache_timeout, err, sizeof err,
+	struct resp_value *r = redis_sync_callv(j->cache, j->cfg->cache_timeout, err, sizeof err,
 						"GET", j->key, NULL);
 	if (!r) {
 		cache_fail(j, "GET", err);
@@ -288,63 +233,6 @@ static int cache_get(struct job *j, char **url)
 	return rc;
 }
 
-/* SET the lock NX with an expiry no longer than the hard limit (a holder
- * killed there frees it by expiry). 1 taken, 0 held by someone else, -1
- * cache failed. */
-static int lock_take(struct job *j)
-{
-	char err[256], px[32];
-	long long ttl = (long long)(j->hard * 1000);
-
-	snprintf(px, sizeof px, "%lld", ttl > 0 ? ttl : 1);
-	struct resp_value *r = redis_conn_callv(j->cache, j->cfg->cache_timeout, err, sizeof err,
-						"SET", j->lock_key, j->token, "NX", "PX", px, NULL);
-	if (!r) {
-		cache_fail(j, "SET NX", err);
-		return -1;
-	}
-	int rc = r->type == RESP_SIMPLE ? 1 : r->type == RESP_NIL ? 0 : -1;
-	resp_value_free(r);
-	if (rc < 0)
-		cache_fail(j, "SET NX", "error reply");
-	j->lock_held = rc == 1;
-	return rc;
-}
-
-/* 1 if the lock key exists, 0 if not, -1 cache failed. */
-static int lock_exists(struct job *j)
-{
-	char err[256];
-	struct resp_value *r = redis_conn_callv(j->cache, j->cfg->cache_timeout, err, sizeof err,
-						"EXISTS", j->lock_key, NULL);
-	if (!r || r->type != RESP_INTEGER) {
-		resp_value_free(r);
-		cache_fail(j, "EXISTS", r ? "error reply" : err);
-		return -1;
-	}
-	int rc = r->integer > 0;
-	resp_value_free(r);
-	return rc;
-}
-
-/* Compare-and-delete: only our own token is removed (ours may have expired
- * and been taken by another job meanwhile). */
-static void lock_release(struct job *j)
-{
-	static const char script[] =
-		"if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
-	char err[256];
-
-	if (!j->lock_held || !j->cache)
-		return;
-	j->lock_held = 0;
-	struct resp_value *r = redis_conn_callv(j->cache, j->cfg->cache_timeout, err, sizeof err,
-						"EVAL", script, "1", j->lock_key, j->token, NULL);
-	if (!r)
-		cache_fail(j, "unlock", err);
-	resp_value_free(r);
-}
-
 static void cache_store(struct job *j, const char *url)
 {
 	char err[256], ttl[32];
@@ -352,41 +240,95 @@ static void cache_store(struct job *j, const char *url)
 	if (!j->cache)
 		return;
 	snprintf(ttl, sizeof ttl, "%d", j->cfg->cache_ttl);
-	struct resp_value *r = redis_conn_callv(j->cache, j->cfg->cache_timeout, err, sizeof err,
+	struct resp_value *r = redis_sync_callv(j->cache, j->cfg->cache_timeout, err, sizeof err,
 						"SET", j->key, url, "EX", ttl, NULL);
-	if (!r || r->type != RESP_SIMPLE)
+	if (!r || r->type != RESP_SIMPLE) {
 		cache_fail(j, "SET", r ? "error reply" : err);
+	} else {
+		/* The requests of this key are over: waiters take the result. */
+		resp_value_free(redis_sync_callv(j->cache, j->cfg->cache_timeout, err, sizeof err,
+						 "DEL", j->req_key, NULL));
+		ledger_wake(&j->ledger, j->wake);
+	}
 	resp_value_free(r);
 }
 
-/* Wait while another job holds the lock for this key. Returns 1 with *url
- * when its result appeared, 0 when the lock is ours now or the cache went
- * away (go on alone), -1 at the soft limit. */
+/* -- single-flight ---------------------------------------------------------- */
+
+/* 1 the lock is ours (fresh, or our own task's from an earlier attempt),
+ * 0 another task holds it, -1 the cache failed. */
+static int lock_take(struct job *j)
+{
+	const char *task_id = j->ctx->env ? j->ctx->env->task_id : NULL;
+	int rc = ledger_lock_take(&j->ledger, j->lock_key, j->owner, task_id, j->hard);
+	if (rc < 0)
+		ledger_failed(j);
+	j->lock_held = rc == 1;
+	return rc;
+}
+
+static void lock_release(struct job *j)
+{
+	if (!j->lock_held || !j->cache)
+		return;
+	j->lock_held = 0;
+	if (ledger_lock_release(&j->ledger, j->lock_key, j->wake, j->owner) < 0)
+		ledger_failed(j);
+}
+
+/* Wait while another task holds the lock for this key, woken by its
+ * result or its release (pub/sub), looking again at least every
+ * SF_FALLBACK. Returns 1 with *url when the result appeared, 0 when the
+ * lock is ours now or the cache went away (go on alone), -1 at the soft
+ * limit. */
 static int singleflight_wait(struct job *j, char **url)
 {
+	char err[256];
+	struct redis_conn *sub = cache_connect(j, "cache-wake", err, sizeof err);
+	int rc = -1;
+
 	j->sf = "waited";
 	log_info("tryon.singleflight_wait", "key=%s", j->key);
-	for (;;) {
-		if (proc_soft_limit_expired() || clock_mono() >= j->deadline)
-			return -1;
-		double next = clock_mono() + SF_POLL;
-		sleep_until(next < j->deadline ? next : j->deadline);
-		if (proc_soft_limit_expired())
-			return -1;
-		int rc = cache_get(j, url);
-		if (rc != 0)
-			return rc > 0 ? 1 : 0;
-		rc = lock_exists(j);
-		if (rc < 0)
-			return 0;
-		if (rc == 0) {
-			/* The holder finished without a result, or died and
-			 * its lock expired: whoever takes it next goes on. */
-			rc = lock_take(j);
-			if (rc != 0)
-				return 0;
+	if (sub) {
+		struct resp_value *r = redis_sync_callv(sub, j->cfg->cache_timeout, err, sizeof err,
+							"SUBSCRIBE", j->wake, NULL);
+		if (!r || r->type == RESP_ERROR) {
+			redis_conn_free(sub);
+			sub = NULL;
 		}
+		resp_value_free(r);
 	}
+	for (;;) {
+		int got = cache_get(j, url);
+		if (got != 0) {
+			rc = got > 0 ? 1 : 0;
+			break;
+		}
+		int take = lock_take(j);
+		if (take != 0) {
+			rc = 0;   /* ours now, or no cache: go on */
+			break;
+		}
+		double now = clock_mono();
+		if (proc_soft_limit_expired() || now >= j->deadline)
+			break;
+		double until = now + SF_FALLBACK < j->deadline ? now + SF_FALLBACK : j->deadline;
+		if (sub) {
+			struct resp_value *m = redis_sync_wait_push(sub, until - now, err, sizeof err);
+			if (m) {
+				resp_value_free(m);
+			} else if (strcmp(err, "timeout")) {
+				redis_conn_free(sub);   /* fall back to looking */
+				sub = NULL;
+			}
+		} else {
+			sleep_until(until);
+		}
+		if (proc_soft_limit_expired())
+			break;
+	}
+	redis_conn_free(sub);
+	return rc;
 }
 
 /* -- the record ------------------------------------------------------------ */
@@ -408,8 +350,15 @@ static void write_extra(const struct job *j, struct buf *x)
 		json_write_cstr(x, j->sf ? j->sf : "off");
 	}
 	int hedged = j->m[TRYON_BACKUP].as_hedge;
-	buf_printf(x, ", \"hedged\": %s, \"gave_up\": %s, \"calls\": [", hedged ? "true" : "false",
-		   j->gave_up ? "true" : "false");
+	buf_printf(x, ", \"hedged\": %s, \"gave_up\": %s, \"resumed\": %d", hedged ? "true" : "false",
+		   j->gave_up ? "true" : "false", j->resumed);
+	if (j->limit_hit) {
+		buf_append_str(x, ", \"limit\": ");
+		json_write_cstr(x, j->limit_hit);
+		buf_printf(x, ", \"limit_wait\": %.3f, \"limit_refused\": %s", j->limit_wait,
+			   j->limit_refused ? "true" : "false");
+	}
+	buf_append_str(x, ", \"calls\": [");
 	int first = 1;
 	for (int i = 0; i < TRYON_N_MODELS; i++) {
 		const struct model_run *r = &j->m[i];
@@ -425,10 +374,13 @@ static void write_extra(const struct job *j, struct buf *x)
 		json_write_cstr(x, c->endpoint);
 		buf_append_str(x, ", \"outcome\": ");
 		json_write_cstr(x, tryon_outcome_name(r->outcome));
-		buf_printf(x, ", \"latency\": %.3f, \"cost\": %g, \"status\": %ld, \"probe\": %s, \"cancelled\": %s",
-			   r->tried ? end - c->submitted_at : 0.0, c->accepted_at > 0 ? r->price : 0.0,
-			   c->http_status, r->gate == BREAKER_PROBE ? "true" : "false",
-			   r->cancelled ? "true" : "false");
+		/* A resumed request was paid for by the attempt that submitted it. */
+		double cost = c->accepted_at != 0 && !c->resumed && c->request_id ? r->price : 0.0;
+		buf_printf(x, ", \"latency\": %.3f, \"cost\": %g, \"status\": %ld, \"probe\": %s, \"cancelled\": %s, "
+			   "\"resumed\": %s, \"settled\": %s",
+			   r->tried ? end - c->submitted_at : 0.0, cost, c->http_status,
+			   r->gate == BREAKER_PROBE ? "true" : "false", r->cancelled ? "true" : "false",
+			   c->resumed ? "true" : "false", r->settled ? "true" : "false");
 		if (r->tried && c->phase == FAL_FAILED) {
 			buf_append_str(x, ", \"error\": ");
 			json_write_cstr(x, c->err);
@@ -477,7 +429,7 @@ static void fail(struct job *j, const char *type, const char *module, const char
 	buf_free(&rec);
 }
 
-/* -- the model phase ----------------------------------------------------- */
+/* -- requests -------------------------------------------------------------- */
 
 static void build_body(const struct job *j, enum tryon_model m, struct buf *b)
 {
@@ -511,7 +463,7 @@ static enum tryon_outcome outcome_of(enum fal_class c)
 
 static int can_try(const struct model_run *r)
 {
-	return !r->tried && r->gate != BREAKER_SKIP;
+	return !r->tried && !r->want && r->gate != BREAKER_SKIP;
 }
 
 static int active(const struct model_run *r)
@@ -520,19 +472,31 @@ static int active(const struct model_run *r)
 	       (r->call.phase == FAL_IN_QUEUE || r->call.phase == FAL_IN_PROGRESS);
 }
 
-static void settle(struct model_run *r, enum tryon_outcome o)
+/* The request is over (any way): its record and lease go. */
+static void forget(struct job *j, struct model_run *r)
+{
+	if (j->cache && r->call.request_id)
+		ledger_request_drop(&j->ledger, j->req_key, tryon_model_name(r->which));
+	if (j->cache && r->leased)
+		ledger_lease_release(&j->ledger, r->lease_id);
+	r->leased = 0;
+}
+
+static void settle(struct job *j, struct model_run *r, enum tryon_outcome o)
 {
 	if (r->settled)
 		return;
 	r->settled = 1;
 	r->outcome = o;
-	log_info("tryon.call", "model=%s endpoint=%s outcome=%s status=%ld latency=%.3f",
+	forget(j, r);
+	log_info("tryon.call", "model=%s endpoint=%s outcome=%s status=%ld latency=%.3f resumed=%d",
 		 tryon_model_name(r->which), r->call.endpoint, tryon_outcome_name(o), r->call.http_status,
-		 (r->call.finished_at ? r->call.finished_at : clock_mono()) - r->call.submitted_at);
+		 (r->call.finished_at ? r->call.finished_at : clock_mono()) - r->call.submitted_at,
+		 r->call.resumed);
 }
 
-/* Abandon a running request: cancel it at fal so it stops (and bills no
- * more), and settle it with outcome o. */
+/* Abandon a running request: cancel it at fal so it stops (free while it
+ * is queued, billed once it runs) and settle it with outcome o. */
 static void abandon(struct job *j, struct model_run *r, enum tryon_outcome o)
 {
 	if (!active(r))
@@ -540,37 +504,239 @@ static void abandon(struct job *j, struct model_run *r, enum tryon_outcome o)
 	r->call.finished_at = clock_mono();
 	fal_cancel(&j->fal, &r->call, CANCEL_MS);
 	r->cancelled = 1;
-	settle(r, o);
+	settle(j, r, o);
 }
 
-static void submit(struct job *j, struct model_run *r)
+static void record_request(struct job *j, struct model_run *r)
+{
+	struct ledger_request lr;
+	const struct fal_call *c = &r->call;
+
+	if (!j->cache || !c->request_id)
+		return;
+	memset(&lr, 0, sizeof lr);
+	snprintf(lr.model, sizeof lr.model, "%s", tryon_model_name(r->which));
+	snprintf(lr.endpoint, sizeof lr.endpoint, "%s", c->endpoint);
+	snprintf(lr.request_id, sizeof lr.request_id, "%s", c->request_id);
+	snprintf(lr.status_url, sizeof lr.status_url, "%s", c->status_url ? c->status_url : "");
+	snprintf(lr.response_url, sizeof lr.response_url, "%s", c->response_url ? c->response_url : "");
+	snprintf(lr.cancel_url, sizeof lr.cancel_url, "%s", c->cancel_url ? c->cancel_url : "");
+	lr.submitted = clock_wall() - (clock_mono() - c->accepted_at);
+	lr.hedge = r->as_hedge;
+	snprintf(lr.task_id, sizeof lr.task_id, "%s", j->ctx->env && j->ctx->env->task_id ? j->ctx->env->task_id : "");
+	/* Long enough for every attempt of the task (retries and redeliveries). */
+	int ttl = (int)(4 * j->hard) > 600 ? (int)(4 * j->hard) : 600;
+	if (ledger_request_put(&j->ledger, j->req_key, &lr, ttl) < 0)
+		ledger_failed(j);
+}
+
+static void submit_now(struct job *j, struct model_run *r)
 {
 	struct buf body;
 	double now = clock_mono();
-	/* The start deadline we send: the primary must start before we give
-	 * up on it (when a backup can follow); the backup before the end. */
-	double until = (r->which == TRYON_PRIMARY && j->m[TRYON_BACKUP].gate != BREAKER_SKIP)
-		       ? j->give_up_at : j->deadline;
+	/* The start deadline we send: a primary not started by the give-up
+	 * point would be switched away from anyway (when a backup can follow);
+	 * any request not started by the end is pointless. */
+	double until = r->which == TRYON_PRIMARY && j->m[TRYON_BACKUP].gate != BREAKER_SKIP
+		       ? j->t0 + plan_give_up_at(&j->plan) : j->deadline;
+	if (until < now + 1.1)
+		until = j->deadline;
 
 	buf_init(&body);
 	build_body(j, r->which, &body);
 	r->tried = 1;
+	r->want = 0;
 	if (body.failed) {
 		r->call.phase = FAL_FAILED;
 		r->call.cls = FAL_TRANSIENT;
 		snprintf(r->call.err, sizeof r->call.err, "out of memory");
 	} else {
-		fal_submit(&j->fal, &r->call, body.data, body.len, until - now,
-			   request_ms(j, SUBMIT_CAP_MS, r->which == TRYON_PRIMARY && can_try(&j->m[TRYON_BACKUP])),
-			   now);
+		fal_submit(&j->fal, &r->call, body.data, body.len, until - now, request_ms(j, SUBMIT_CAP_MS), now);
 	}
 	buf_free(&body);
-	if (r->call.phase == FAL_FAILED)
-		settle(r, outcome_of(r->call.cls));
-	else
-		log_info("tryon.submitted", "model=%s endpoint=%s hedge=%d queue_position=%d",
-			 tryon_model_name(r->which), r->call.endpoint, r->as_hedge, r->call.queue_position);
+	if (r->call.phase == FAL_FAILED) {
+		if (r->charged && j->cache && r->call.accepted_at == 0)
+			ledger_budget_refund(&j->ledger, r->price);   /* not accepted: not paid */
+		if (r->call.retry_after > 0 && j->cache) {
+			/* The account is throttled: every node waits. */
+			ledger_pause_set(&j->ledger, r->call.retry_after);
+			log_warn("tryon.throttled", "endpoint=%s retry_after=%.3f", r->call.endpoint, r->call.retry_after);
+		}
+		settle(j, r, outcome_of(r->call.cls));
+		return;
+	}
+	record_request(j, r);
+	log_info("tryon.submitted", "model=%s endpoint=%s hedge=%d queue_position=%d",
+		 tryon_model_name(r->which), r->call.endpoint, r->as_hedge, r->call.queue_position);
 }
+
+/* -- cluster-wide limits ---------------------------------------------------- */
+
+enum gate { GATE_GO, GATE_WAIT, GATE_FAIL };
+
+static void note_limit(struct job *j, const char *which)
+{
+	if (!j->limit_hit)
+		log_info("tryon.limit_wait", "limit=%s", which);
+	j->limit_hit = which;
+}
+
+/* May r be submitted now? GATE_WAIT sets *retry_in; GATE_FAIL sets the
+ * job's failure message (permanent for the budget). Order: pause (429),
+ * rate, concurrency lease, then the budget is charged last, so a wait never
+ * holds money. */
+static enum gate gate(struct job *j, struct model_run *r, double *retry_in)
+{
+	const struct config *cfg = j->cfg;
+	int limited = cfg->model_concurrency > 0 || cfg->model_rate > 0 || cfg->daily_budget > 0;
+
+	*retry_in = 0;
+	if (!j->cache) {
+		if (cfg->daily_budget > 0) {
+			snprintf(j->fail_msg, sizeof j->fail_msg, "cannot check the daily model budget "
+				 "(TRYON_DAILY_BUDGET=%g): the cache Redis is unreachable", cfg->daily_budget);
+			return GATE_FAIL;
+		}
+		return GATE_GO;   /* concurrency and rate need the cache: not enforced without it */
+	}
+	double pause = ledger_pause_left(&j->ledger);
+	if (pause < 0)
+		goto error;
+	if (pause > 0) {
+		note_limit(j, "pause");
+		*retry_in = pause;
+		return GATE_WAIT;
+	}
+	if (!limited)
+		return GATE_GO;
+	if (cfg->model_rate > 0) {
+		int rc = ledger_rate_take(&j->ledger, cfg->model_rate, retry_in);
+		if (rc < 0)
+			goto error;
+		if (rc == 0) {
+			note_limit(j, "rate");
+			return GATE_WAIT;
+		}
+	}
+	if (cfg->model_concurrency > 0 && !r->leased) {
+		int rc = ledger_lease_acquire(&j->ledger, r->lease_id, cfg->model_concurrency, LEASE_SECONDS, retry_in);
+		if (rc < 0)
+			goto error;
+		if (rc == 0) {
+			note_limit(j, "concurrency");
+			return GATE_WAIT;
+		}
+		r->leased = 1;
+	}
+	if (cfg->daily_budget > 0 && !r->charged) {
+		double spent = 0;
+		int rc = ledger_budget_charge(&j->ledger, r->price, cfg->daily_budget, &spent);
+		if (rc < 0)
+			goto error;
+		if (rc == 0) {
+			char day[LEDGER_KEY_SIZE];
+			ledger_spend_key(day, clock_wall());
+			j->limit_hit = "budget";
+			j->fail_permanent = 1;
+			snprintf(j->fail_msg, sizeof j->fail_msg,
+				 "daily model budget reached: $%.2f of TRYON_DAILY_BUDGET=$%.2f spent on %s (UTC); "
+				 "%s would cost $%.3f; try-ons that miss the cache fail until 00:00 UTC",
+				 spent, cfg->daily_budget, day + strlen(LEDGER_SPEND_PREFIX), r->call.endpoint, r->price);
+			log_warn("tryon.budget_reached", "spent=%.3f budget=%.3f endpoint=%s", spent, cfg->daily_budget,
+				 r->call.endpoint);
+			if (r->leased) {
+				ledger_lease_release(&j->ledger, r->lease_id);
+				r->leased = 0;
+			}
+			return GATE_FAIL;
+		}
+		r->charged = 1;
+	}
+	return GATE_GO;
+error:
+	ledger_failed(j);
+	if (cfg->daily_budget > 0) {
+		snprintf(j->fail_msg, sizeof j->fail_msg, "cannot check the daily model budget "
+			 "(TRYON_DAILY_BUDGET=%g): %s", cfg->daily_budget, j->cache_err);
+		return GATE_FAIL;
+	}
+	return GATE_GO;
+}
+
+/* Submit r if the limits let it; otherwise it stays wanted. 1 submitted
+ * (or failed for good), 0 waiting (*wake set), -1 a limit failed the job. */
+static int try_submit(struct job *j, struct model_run *r, double *wake)
+{
+	double retry_in, now = clock_mono();
+	switch (gate(j, r, &retry_in)) {
+	case GATE_GO:
+		submit_now(j, r);
+		return 1;
+	case GATE_WAIT:
+		if (now + retry_in >= j->deadline - MIN_REQUEST && !j->fail_msg[0]) {
+			snprintf(j->fail_msg, sizeof j->fail_msg,
+				 "no model request could start within the soft limit: cluster-wide %s limit "
+				 "(TRYON_MODEL_CONCURRENCY=%d, TRYON_MODEL_RATE=%g, Retry-After from the model API)",
+				 j->limit_hit ? j->limit_hit : "model", j->cfg->model_concurrency, j->cfg->model_rate);
+		}
+		if (now + retry_in < *wake)
+			*wake = now + retry_in;
+		j->limit_wait += retry_in;
+		return 0;
+	case GATE_FAIL:
+		r->want = 0;
+		return -1;
+	}
+	return -1;
+}
+
+/* Take over the key's recorded requests (an earlier attempt of this task,
+ * or a holder that died): poll them instead of paying again. */
+static void resume_recorded(struct job *j)
+{
+	struct ledger_request lr[4];
+	int n;
+
+	if (!j->cache)
+		return;
+	n = ledger_request_list(&j->ledger, j->req_key, lr, 4);
+	if (n < 0) {
+		ledger_failed(j);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		int m = !strcmp(lr[i].model, "primary") ? TRYON_PRIMARY : TRYON_BACKUP;
+		struct model_run *r = &j->m[m];
+		double now = clock_mono(), age = clock_wall() - lr[i].submitted;
+		if (r->tried || strcmp(lr[i].endpoint, r->call.endpoint)) {
+			/* Another endpoint than configured now: not ours to poll. */
+			continue;
+		}
+		if (fal_resume(&j->fal, &r->call, lr[i].request_id, lr[i].status_url, lr[i].response_url,
+			       lr[i].cancel_url, now - (age > 0 ? age : 0), now) < 0) {
+			ledger_request_drop(&j->ledger, j->req_key, lr[i].model);
+			fal_call_free(&r->call);
+			fal_call_init(&r->call, m == TRYON_PRIMARY ? j->cfg->primary_endpoint : j->cfg->backup_endpoint);
+			continue;
+		}
+		r->tried = 1;
+		r->as_hedge = lr[i].hedge;
+		/* Its phase decides the plan (a running request is not hedged
+		 * like a queued one): ask now. */
+		fal_poll(&j->fal, &r->call, request_ms(j, POLL_CAP_MS), now);
+		if (j->cfg->model_concurrency > 0) {
+			/* It runs at fal whatever the limit says: count it. */
+			double ignored;
+			r->leased = ledger_lease_acquire(&j->ledger, r->lease_id, 1 << 30, LEASE_SECONDS, &ignored) == 1;
+		}
+		j->resumed++;
+		log_info("tryon.resume", "model=%s endpoint=%s age=%.3f from_task=%s", lr[i].model, lr[i].endpoint,
+			 age, strcmp(lr[i].task_id, j->ctx->env && j->ctx->env->task_id ? j->ctx->env->task_id : "")
+			 ? "other" : "same");
+	}
+}
+
+/* -- the model phase ------------------------------------------------------- */
 
 /* The failure message: each model's reason, as one line. */
 static void failure_text(const struct job *j, char *msg, size_t msglen)
@@ -588,6 +754,36 @@ static void failure_text(const struct job *j, char *msg, size_t msglen)
 	}
 }
 
+static enum plan_req req_state(const struct model_run *r)
+{
+	if (r->settled)
+		return r->outcome == TRYON_OUT_OK ? PLAN_REQ_DONE : PLAN_REQ_FAILED;
+	if (r->want)
+		return PLAN_REQ_QUEUED;   /* about to be submitted */
+	if (!r->tried)
+		return r->gate == BREAKER_SKIP ? PLAN_REQ_FAILED : PLAN_REQ_NONE;
+	return r->call.phase == FAL_IN_PROGRESS ? PLAN_REQ_RUNNING : PLAN_REQ_QUEUED;
+}
+
+/* Ends the job's part: when a retry follows, requests still running stay
+ * recorded for it; otherwise the task is over and they are cancelled. */
+static void end_requests(struct job *j, enum tryon_outcome why)
+{
+	int keep = retry_follows(j) && j->cache;
+	for (int i = 0; i < TRYON_N_MODELS; i++) {
+		struct model_run *r = &j->m[i];
+		if (!active(r))
+			continue;
+		if (keep) {
+			log_info("tryon.kept", "model=%s endpoint=%s note=\"still running; the retry resumes it\"",
+				 tryon_model_name(r->which), r->call.endpoint);
+			r->outcome = TRYON_OUT_TIMEOUT;   /* for this attempt; not final */
+			continue;
+		}
+		abandon(j, r, why);
+	}
+}
+
 /* Run the models; returns the result URL (owned by the run) or NULL with
  * *soft set when the soft limit ended it. */
 static const char *run_models(struct job *j, int *soft)
@@ -595,16 +791,17 @@ static const char *run_models(struct job *j, int *soft)
 	struct model_run *P = &j->m[TRYON_PRIMARY], *B = &j->m[TRYON_BACKUP];
 
 	*soft = 0;
-	if (P->gate != BREAKER_SKIP)
-		submit(j, P);
-	else
-		submit(j, B);
+	if (!P->tried && !B->tried) {
+		if (P->gate != BREAKER_SKIP)
+			P->want = 1;
+		else
+			B->want = 1;
+	}
 	for (;;) {
-		double now = clock_mono();
+		double now = clock_mono(), wake = j->deadline - MIN_REQUEST;
 		if (proc_soft_limit_expired() || now >= j->deadline - MIN_REQUEST) {
 			*soft = 1;
-			abandon(j, P, TRYON_OUT_TIMEOUT);
-			abandon(j, B, TRYON_OUT_TIMEOUT);
+			end_requests(j, TRYON_OUT_TIMEOUT);
 			return NULL;
 		}
 		/* Results. */
@@ -612,12 +809,12 @@ static const char *run_models(struct job *j, int *soft)
 			struct model_run *r = &j->m[i], *o = &j->m[1 - i];
 			if (r->settled || r->call.phase != FAL_SUCCEEDED)
 				continue;
-			settle(r, TRYON_OUT_OK);
+			settle(j, r, TRYON_OUT_OK);
 			/* The loser: a primary we had given up on ran past its
 			 * budget (a failure for its breaker); otherwise it just
 			 * lost the race. */
-			abandon(j, o, o->which == TRYON_PRIMARY && j->gave_up ? TRYON_OUT_TIMEOUT
-										: TRYON_OUT_CANCELLED);
+			abandon(j, o, o->which == TRYON_PRIMARY && j->gave_up ? TRYON_OUT_TIMEOUT : TRYON_OUT_CANCELLED);
+			o->want = 0;
 			j->path = r->which == TRYON_PRIMARY ? "primary" : r->as_hedge ? "hedge" : "backup";
 			return r->call.result_url;
 		}
@@ -625,59 +822,83 @@ static const char *run_models(struct job *j, int *soft)
 		for (int i = 0; i < TRYON_N_MODELS; i++) {
 			struct model_run *r = &j->m[i];
 			if (r->tried && !r->settled && r->call.phase == FAL_FAILED)
-				settle(r, outcome_of(r->call.cls));
+				settle(j, r, outcome_of(r->call.cls));
 		}
 		if (P->outcome == TRYON_OUT_AUTH || B->outcome == TRYON_OUT_AUTH) {
 			/* Same key, same account: the other model cannot do better. */
 			abandon(j, P, TRYON_OUT_CANCELLED);
 			abandon(j, B, TRYON_OUT_CANCELLED);
+			P->want = B->want = 0;
 			return NULL;
 		}
-		if (P->settled && can_try(B)) {
-			submit(j, B);
-			continue;
+		/* A hedged pair in cost mode: once one runs, the other, still
+		 * queued, goes (cancelling a queued request is free). */
+		if (j->plan.mode == PLAN_COST && active(P) && active(B)) {
+			if (P->call.phase == FAL_IN_PROGRESS && B->call.phase == FAL_IN_QUEUE)
+				abandon(j, B, TRYON_OUT_CANCELLED);
+			else if (B->call.phase == FAL_IN_PROGRESS && P->call.phase == FAL_IN_QUEUE)
+				abandon(j, P, TRYON_OUT_CANCELLED);
 		}
-		if (!active(P) && !active(B))
+		/* The plan. */
+		struct plan_view v = {
+			.now = now - j->t0, .primary = req_state(P), .backup = req_state(B),
+			.primary_submitted = P->call.accepted_at ? P->call.accepted_at - j->t0 : now - j->t0,
+			.backup_allowed = can_try(B),
+		};
+		double pw;
+		enum plan_step step = plan_next(&j->plan, &v, &pw);
+		if (pw < 1e17 && j->t0 + pw < wake)
+			wake = j->t0 + pw;
+		if (step != PLAN_WAIT) {
+			int queued_hedge = v.primary == PLAN_REQ_QUEUED && v.now < plan_give_up_at(&j->plan);
+			if (step == PLAN_HEDGE || step == PLAN_SWITCH) {
+				if (queued_hedge)
+					log_info("tryon.hedge", "kind=%s queued_for=%.3f", plan_step_name(step),
+						 now - P->call.accepted_at);
+				else
+					log_info("tryon.give_up", "primary_phase=%s after=%.3f step=%s",
+						 fal_phase_name(P->call.phase), now - j->t0, plan_step_name(step));
+				if (!queued_hedge)
+					j->gave_up = 1;
+				B->as_hedge = step == PLAN_HEDGE || active(P);
+			}
+			if (step == PLAN_SWITCH) {
+				abandon(j, P, j->gave_up ? TRYON_OUT_TIMEOUT : TRYON_OUT_CANCELLED);
+				P->want = 0;
+				B->as_hedge = 0;
+			}
+			B->want = 1;
+		}
+		/* Submits waiting for the limits. */
+		int failed_limit = 0, submitted = 0;
+		for (int i = 0; i < TRYON_N_MODELS; i++) {
+			struct model_run *r = &j->m[i];
+			int rc = r->want ? try_submit(j, r, &wake) : 0;
+			failed_limit |= rc < 0;
+			submitted |= rc > 0;
+		}
+		if (failed_limit) {
+			end_requests(j, TRYON_OUT_CANCELLED);
 			return NULL;
-		/* Hedge: the primary has not even started. */
-		if (active(P) && P->call.phase == FAL_IN_QUEUE && can_try(B) && j->cfg->hedge_after > 0 &&
-		    now >= P->call.accepted_at + j->cfg->hedge_after) {
-			B->as_hedge = 1;
-			log_info("tryon.hedge", "queued_for=%.3f", now - P->call.accepted_at);
-			submit(j, B);
-			continue;
 		}
-		/* Give up: past this point the backup could not finish in
-		 * time. A queued primary is cancelled; a running one may still
-		 * win the race against the backup. */
-		if (active(P) && can_try(B) && now >= j->give_up_at) {
-			j->gave_up = 1;
-			log_info("tryon.give_up", "primary_phase=%s after=%.3f", fal_phase_name(P->call.phase),
-				 now - j->t0);
-			if (P->call.phase == FAL_IN_QUEUE)
-				abandon(j, P, TRYON_OUT_TIMEOUT);
-			submit(j, B);
-			continue;
-		}
+		if (submitted)
+			continue;   /* a submit may have failed at once: decide again */
+		if (!P->want && !B->want && !active(P) && !active(B))
+			return NULL;   /* every request failed and the plan has nothing left */
 		/* Poll whichever is due first, or sleep until something is. */
 		struct model_run *due = NULL;
 		for (int i = 0; i < TRYON_N_MODELS; i++)
 			if (active(&j->m[i]) && (!due || j->m[i].call.next_poll < due->call.next_poll))
 				due = &j->m[i];
+		now = clock_mono();
 		if (due && due->call.next_poll <= now) {
-			fal_poll(&j->fal, &due->call, request_ms(j, POLL_CAP_MS, active(P) && can_try(B)), now);
+			fal_poll(&j->fal, &due->call, request_ms(j, POLL_CAP_MS), now);
+			if (due->leased && j->cache)
+				ledger_lease_renew(&j->ledger, due->lease_id, LEASE_SECONDS);
 			continue;
 		}
-		double wake = j->deadline - MIN_REQUEST;
 		if (due && due->call.next_poll < wake)
 			wake = due->call.next_poll;
-		if (can_try(B) && active(P)) {
-			if (j->give_up_at < wake)
-				wake = j->give_up_at;
-			double h = P->call.accepted_at + j->cfg->hedge_after;
-			if (j->cfg->hedge_after > 0 && P->call.phase == FAL_IN_QUEUE && h < wake)
-				wake = h;
-		}
 		sleep_until(wake);
 	}
 }
@@ -692,14 +913,6 @@ static void model_phase(struct job *j, struct buf *out)
 		P->outcome = TRYON_OUT_SKIPPED;
 	if (B->gate == BREAKER_SKIP)
 		B->outcome = TRYON_OUT_SKIPPED;
-	if (P->gate == BREAKER_SKIP && B->gate == BREAKER_SKIP) {
-		j->path = "none";
-		snprintf(msg, sizeof msg, "model API unavailable: the circuit breakers of both endpoints "
-			 "(%s, %s) are open after repeated failures; try again later",
-			 P->call.endpoint, B->call.endpoint);
-		fail(j, "RuntimeError", "builtins", msg, 1, out);
-		return;
-	}
 	if (fal_client_init(&j->fal, j->ctx->trust, j->cfg->fal_queue_url, j->cfg->fal_key,
 			    j->cfg->model_poll_interval, err, sizeof err) < 0) {
 		j->path = "none";
@@ -708,6 +921,15 @@ static void model_phase(struct job *j, struct buf *out)
 		return;
 	}
 	j->fal_ready = 1;
+	resume_recorded(j);
+	if (!P->tried && !B->tried && P->gate == BREAKER_SKIP && B->gate == BREAKER_SKIP) {
+		j->path = "none";
+		snprintf(msg, sizeof msg, "model API unavailable: the circuit breakers of both endpoints "
+			 "(%s, %s) are open after repeated failures; try again later",
+			 P->call.endpoint, B->call.endpoint);
+		fail(j, "RuntimeError", "builtins", msg, 1, out);
+		return;
+	}
 	const char *url = run_models(j, &soft);
 	if (url) {
 		cache_store(j, url);
@@ -717,6 +939,11 @@ static void model_phase(struct job *j, struct buf *out)
 	}
 	lock_release(j);
 	j->path = "none";
+	if (j->fail_msg[0]) {
+		j->limit_refused = j->limit_hit != NULL;
+		fail(j, "RuntimeError", "builtins", j->fail_msg, !j->fail_permanent, out);
+		return;
+	}
 	if (soft) {
 		fail(j, "SoftTimeLimitExceeded", "billiard.exceptions", NULL, 1, out);
 		return;
@@ -730,11 +957,12 @@ static void model_phase(struct job *j, struct buf *out)
 
 /* -- the job ---------------------------------------------------------------- */
 
-void tryon_run(const struct task_ctx *ctx, const struct celery_body *body, struct buf *out)
+void tryon_run(const struct tryon_ctx *ctx, const struct celery_body *body, struct buf *out)
 {
 	struct job j;
-	char msg[400];
+	char msg[TRYON_ARGS_MSG_SIZE];
 	char *hit = NULL;
+	const char *task_id = ctx->env && ctx->env->task_id ? ctx->env->task_id : "-";
 
 	memset(&j, 0, sizeof j);
 	j.ctx = ctx;
@@ -745,23 +973,34 @@ void tryon_run(const struct task_ctx *ctx, const struct celery_body *body, struc
 		j.m[i].which = (enum tryon_model)i;
 		j.m[i].gate = ctx->hints.gate[i];
 		j.m[i].price = i == TRYON_PRIMARY ? j.cfg->price_primary : j.cfg->price_backup;
+		snprintf(j.m[i].lease_id, sizeof j.m[i].lease_id, "%.60s:%s", task_id, tryon_model_name((enum tryon_model)i));
 		fal_call_init(&j.m[i].call, i == TRYON_PRIMARY ? j.cfg->primary_endpoint : j.cfg->backup_endpoint);
 	}
-	plan(&j);
+	plan_init(&j);
 
-	if (parse_args(&j, body, msg, sizeof msg) < 0) {
+	struct tryon_args args;
+	enum tryon_args_status st = tryon_args_decode(body, (size_t)j.cfg->max_data_uri_bytes, &args, msg, sizeof msg);
+	if (st != TRYON_ARGS_OK) {
+		/* Python's TypeError/ValueError for the call: retrying cannot
+		 * help. MemoryError carries no message, as in Python. */
 		j.path = "invalid";
-		fail(&j, "ValueError", "builtins", msg, 0, out);
+		fail(&j, tryon_args_exc_type(st), "builtins", st == TRYON_ARGS_NO_MEMORY ? NULL : msg, 0, out);
 		goto done;
 	}
-	make_keys(&j);
+	tryon_keys_compute(&args, j.key, j.lock_key);
+	ledger_key(j.req_key, LEDGER_REQUESTS_PREFIX, j.key);
+	ledger_key(j.wake, LEDGER_WAKE_PREFIX, j.key);
+	ledger_owner(j.owner, sizeof j.owner, task_id, j.cfg->hostname);
+	/* The job owns the two strings from here (freed at done). */
+	j.person = args.person;
+	j.plen = args.person_len;
+	j.garment = args.garment;
+	j.glen = args.garment_len;
 
 	if (cache_open(&j) == 0) {
 		int rc = cache_get(&j, &hit);
 		if (rc == 0 && j.cfg->fal_key) {
-			/* Single-flight: one job per key calls the model. */
-			if (ids_uuid4(j.token) < 0)
-				snprintf(j.token, sizeof j.token, "%d-%.0f", (int)getpid(), j.t0 * 1e6);
+			/* Single-flight: one task per key calls the model. */
 			j.sf = "none";
 			rc = lock_take(&j);
 			if (rc == 1) {

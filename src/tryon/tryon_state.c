@@ -8,8 +8,6 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
-/* Weight of the newest sample in the latency averages. */
-#define LATENCY_ALPHA 0.3
 /* Longest accepted latency / cost in a report (anything above is garbage). */
 #define LATENCY_MAX 3600.0
 #define COST_MAX 1000.0
@@ -99,8 +97,8 @@ void tryon_state_hints(struct tryon_state *st, double now, struct tryon_hints *h
 		h->gate[m] = breaker_decide(&st->model[m].breaker, now);
 		log_change(st, m, before);
 	}
-	h->backup_latency = st->model[TRYON_BACKUP].latency_ewma;
-	h->primary_latency = st->model[TRYON_PRIMARY].latency_ewma;
+	for (int m = 0; m < TRYON_N_MODELS; m++)
+		h->latency[m].q = latency_quantile(&st->model[m].latency, 0.9, now, &h->latency[m].n);
 }
 
 static enum breaker_result breaker_result_of(enum tryon_outcome o)
@@ -164,11 +162,8 @@ static void absorb_call(struct tryon_state *st, const struct tryon_hints *given,
 		ms->spend += cost;
 	}
 	double lat = tok_num(d, json_obj_get(d, call, "latency"), 0, LATENCY_MAX);
-	if (o == TRYON_OUT_OK && lat > 0) {
-		ms->latency_ewma = ms->latency_n ? LATENCY_ALPHA * lat + (1 - LATENCY_ALPHA) * ms->latency_ewma
-						 : lat;
-		ms->latency_n++;
-	}
+	if (o == TRYON_OUT_OK && lat > 0)
+		latency_add(&ms->latency, lat, now);
 	if (st->on_call)
 		st->on_call(st->on_call_arg, (enum tryon_model)m, (enum tryon_outcome)o, lat > 0 ? lat : 0,
 			    cost > 0 ? cost : 0);
@@ -243,6 +238,22 @@ void tryon_state_absorb(struct tryon_state *st, const struct tryon_hints *given,
 		else if (n == 6 && !memcmp(s, "holder", 6))
 			st->singleflight_locks++;
 	}
+	double resumed = tok_num(&d, json_obj_get(&d, 0, "resumed"), 0, 2);
+	if (resumed > 0)
+		st->resumed += (unsigned long)resumed;
+	if (tok_str(&d, json_obj_get(&d, 0, "limit"), &s, &n) == 0) {
+		for (int l = 0; l < TRYON_N_LIMITS; l++) {
+			const char *name = tryon_limit_name((enum tryon_limit)l);
+			if (n != strlen(name) || memcmp(s, name, n))
+				continue;
+			int t = json_obj_get(&d, 0, "limit_refused");
+			int refused = 0;
+			if (t >= 0 && json_tok_bool(&d, t, &refused) == 0 && refused)
+				st->limit_refusals[l]++;
+			else
+				st->limit_waits[l]++;
+		}
+	}
 	int calls = json_obj_get(&d, 0, "calls");
 	if (calls >= 0 && json_kind(&d, calls) == JSON_K_ARRAY)
 		for (int i = 0, t; (t = json_arr_get(&d, calls, i)) >= 0; i++)
@@ -253,6 +264,27 @@ release:
 		if (given->gate[m] == BREAKER_PROBE && !used[m])
 			breaker_release_probe(&st->model[m].breaker);
 	json_doc_free(&d);
+}
+
+const char *tryon_limit_name(enum tryon_limit l)
+{
+	static const char *const names[TRYON_N_LIMITS] = { "pause", "rate", "concurrency", "budget" };
+	return (unsigned)l < TRYON_N_LIMITS ? names[l] : "unknown";
+}
+
+void tryon_state_parent_answer(struct tryon_state *st, enum tryon_parent_answer a)
+{
+	st->jobs++;
+	if (a == TRYON_PARENT_CACHE_HIT) {
+		st->paths_cache++;
+		st->cache[TRYON_CACHE_HIT]++;
+		if (st->cache_outage) {
+			st->cache_outage = 0;
+			log_info("tryon.cache_up", "errors_total=%lu", st->cache[TRYON_CACHE_ERROR]);
+		}
+	} else {
+		st->paths_invalid++;
+	}
 }
 
 enum breaker_state tryon_state_breaker(const struct tryon_state *st, enum tryon_model m)

@@ -10,6 +10,8 @@
 
 #include "tryon/breaker.h"
 #include "config.h"
+#include "tryon/latency.h"
+#include "tryon/plan.h"
 
 enum tryon_model { TRYON_PRIMARY = 0, TRYON_BACKUP = 1, TRYON_N_MODELS = 2 };
 
@@ -30,8 +32,7 @@ enum tryon_outcome {
  * hints are valid: both models allowed, backup latency unknown. */
 struct tryon_hints {
 	enum breaker_decision gate[TRYON_N_MODELS]; /* allow / skip / probe */
-	double backup_latency;   /* EWMA of successful backup calls, s; 0 = unknown */
-	double primary_latency;  /* the same for the primary (informational) */
+	struct plan_latency latency[TRYON_N_MODELS]; /* observed p90 and its weight */
 };
 
 struct tryon_model_state {
@@ -41,9 +42,13 @@ struct tryon_model_state {
 	unsigned long outcomes[TRYON_N_OUTCOMES];
 	unsigned long paid_calls;    /* accepted submits */
 	double spend;                /* sum of their estimated cost, USD */
-	double latency_ewma;         /* successful calls, submit to result; 0 = none yet */
-	unsigned long latency_n;
+	struct latency_record latency; /* successful calls, submit to result */
 };
+
+/* Cluster-wide limits a job can meet ("limit" in extra). */
+enum tryon_limit { TRYON_LIMIT_PAUSE, TRYON_LIMIT_RATE, TRYON_LIMIT_CONCURRENCY, TRYON_LIMIT_BUDGET,
+		   TRYON_N_LIMITS };
+const char *tryon_limit_name(enum tryon_limit l);   /* "pause", "rate", "concurrency", "budget" */
 
 /* Cache results as the child reports them ("cache" in extra). */
 enum tryon_cache_result {
@@ -67,6 +72,9 @@ struct tryon_state {
 	unsigned long paths_cache, paths_primary, paths_backup, paths_hedge;
 	unsigned long paths_failed;        /* no result (model errors, soft limit) */
 	unsigned long paths_invalid;       /* refused arguments (no call made) */
+	unsigned long resumed;             /* recorded paid requests taken over */
+	unsigned long limit_waits[TRYON_N_LIMITS];    /* jobs a cluster-wide limit made wait */
+	unsigned long limit_refusals[TRYON_N_LIMITS]; /* jobs it failed */
 	int cache_outage;                  /* last report was an error; logged once */
 	/* Optional observer, set by the parent after init (e.g. metrics):
 	 * called once per reported model call, latency in seconds (0 when not
@@ -95,6 +103,11 @@ void tryon_state_hints(struct tryon_state *st, double now, struct tryon_hints *h
  * extra is counted and otherwise ignored. */
 void tryon_state_absorb(struct tryon_state *st, const struct tryon_hints *given,
 			const char *extra_json, size_t len, double now);
+
+/* A try-on the parent answered without a child: from the cache, or refused
+ * for its arguments. Counted like a job's report of the same path. */
+enum tryon_parent_answer { TRYON_PARENT_CACHE_HIT, TRYON_PARENT_INVALID_ARGS };
+void tryon_state_parent_answer(struct tryon_state *st, enum tryon_parent_answer a);
 
 /* Metrics accessors. */
 enum breaker_state tryon_state_breaker(const struct tryon_state *st, enum tryon_model m);

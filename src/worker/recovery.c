@@ -13,6 +13,7 @@
 #include "lib/json.h"
 #include "celery/kombu.h"
 #include "lib/log.h"
+#include "redis/redis_sync.h"
 #include "redis/resp.h"
 #include "redis/scripts.h"
 
@@ -31,7 +32,7 @@ static int target_queue(struct redis_conn *c, const char *exchange, const char *
 	struct buf key;
 	buf_init(&key);
 	buf_printf(&key, "_kombu.binding.%s", exchange);
-	struct resp_value *r = redis_conn_callv(c, T, err, sizeof err, "SMEMBERS", key.data, NULL);
+	struct resp_value *r = redis_sync_callv(c, T, err, sizeof err, "SMEMBERS", key.data, NULL);
 	buf_free(&key);
 	int found = -1;
 	for (size_t i = 0; r && r->type == RESP_ARRAY && i < r->n_elems && found < 0; i++) {
@@ -117,7 +118,7 @@ int recovery_node(struct redis_conn *c, const struct config *cfg, int broker_db,
 	kombu_node_key(&held, "held", node);
 	kombu_node_key(&inflight, "inflight", node);
 
-	struct resp_value *tags = redis_conn_callv(c, T, err, sizeof err, "SMEMBERS", held.data, NULL);
+	struct resp_value *tags = redis_sync_callv(c, T, err, sizeof err, "SMEMBERS", held.data, NULL);
 	if (!tags || tags->type != RESP_ARRAY)
 		rc = -1;
 	for (size_t i = 0; tags && tags->type == RESP_ARRAY && i < tags->n_elems; i++) {
@@ -128,23 +129,23 @@ int recovery_node(struct redis_conn *c, const struct config *cfg, int broker_db,
 		if (kept)
 			continue;
 		if (isfinite(older_than)) {
-			struct resp_value *sc = redis_conn_callv(c, T, err, sizeof err, "ZSCORE", KOMBU_UNACKED_INDEX, tag, NULL);
+			struct resp_value *sc = redis_sync_callv(c, T, err, sizeof err, "ZSCORE", KOMBU_UNACKED_INDEX, tag, NULL);
 			double score = sc && sc->type == RESP_BULK ? strtod(sc->str, NULL) : 0;
 			resp_value_free(sc);
 			if (score >= older_than)
 				continue;
 		}
-		struct resp_value *val = redis_conn_callv(c, T, err, sizeof err, "HGET", KOMBU_UNACKED, tag, NULL);
+		struct resp_value *val = redis_sync_callv(c, T, err, sizeof err, "HGET", KOMBU_UNACKED, tag, NULL);
 		if (val && val->type == RESP_BULK)
 			requeue_recorded(c, broker_db, held.data, tag, val->str, val->len, count_delivery, st);
 		else
-			resp_value_free(redis_conn_callv(c, T, err, sizeof err, "SREM", held.data, tag, NULL));
+			resp_value_free(redis_sync_callv(c, T, err, sizeof err, "SREM", held.data, tag, NULL));
 		resp_value_free(val);
 	}
 	resp_value_free(tags);
 
 	if (with_inflight) {
-		struct resp_value *msgs = redis_conn_callv(c, T, err, sizeof err, "LRANGE", inflight.data, "0", "-1", NULL);
+		struct resp_value *msgs = redis_sync_callv(c, T, err, sizeof err, "LRANGE", inflight.data, "0", "-1", NULL);
 		for (size_t i = 0; msgs && msgs->type == RESP_ARRAY && i < msgs->n_elems; i++) {
 			struct resp_value *m = msgs->elems[i];
 			struct celery_envelope env;
@@ -186,7 +187,7 @@ int recovery_dead_nodes(struct redis_conn *c, const struct config *cfg, int brok
 			const char *self, struct recovery_stats *st)
 {
 	char err[256], token[37];
-	struct resp_value *nodes = redis_conn_callv(c, T, err, sizeof err, "SMEMBERS", TRYON_NODES_SET, NULL);
+	struct resp_value *nodes = redis_sync_callv(c, T, err, sizeof err, "SMEMBERS", TRYON_NODES_SET, NULL);
 
 	if (!nodes || nodes->type != RESP_ARRAY) {
 		resp_value_free(nodes);
@@ -201,9 +202,9 @@ int recovery_dead_nodes(struct redis_conn *c, const struct config *cfg, int brok
 		buf_init(&alive), buf_init(&lock);
 		kombu_node_key(&alive, "alive", node);
 		kombu_node_key(&lock, "recovering", node);
-		struct resp_value *ex = redis_conn_callv(c, T, err, sizeof err, "EXISTS", alive.data, NULL);
+		struct resp_value *ex = redis_sync_callv(c, T, err, sizeof err, "EXISTS", alive.data, NULL);
 		if (ex && ex->type == RESP_INTEGER && ex->integer == 0) {
-			struct resp_value *got = redis_conn_callv(c, T, err, sizeof err, "SET", lock.data, token,
+			struct resp_value *got = redis_sync_callv(c, T, err, sizeof err, "SET", lock.data, token,
 								  "NX", "PX", "30000", NULL);
 			if (got && resp_is_ok(got)) {
 				log_warn("node.dead", "node=%s reason=\"its alive key expired; requeueing what it held\"", node);
@@ -215,10 +216,10 @@ int recovery_dead_nodes(struct redis_conn *c, const struct config *cfg, int brok
 				buf_init(&held), buf_init(&inflight);
 				kombu_node_key(&held, "held", node);
 				kombu_node_key(&inflight, "inflight", node);
-				struct resp_value *a = redis_conn_callv(c, T, err, sizeof err, "SCARD", held.data, NULL);
-				struct resp_value *b = redis_conn_callv(c, T, err, sizeof err, "LLEN", inflight.data, NULL);
+				struct resp_value *a = redis_sync_callv(c, T, err, sizeof err, "SCARD", held.data, NULL);
+				struct resp_value *b = redis_sync_callv(c, T, err, sizeof err, "LLEN", inflight.data, NULL);
 				if (a && b && a->type == RESP_INTEGER && b->type == RESP_INTEGER && !a->integer && !b->integer)
-					resp_value_free(redis_conn_callv(c, T, err, sizeof err, "SREM", TRYON_NODES_SET, node, NULL));
+					resp_value_free(redis_sync_callv(c, T, err, sizeof err, "SREM", TRYON_NODES_SET, node, NULL));
 				resp_value_free(a), resp_value_free(b);
 				buf_free(&held), buf_free(&inflight);
 			}
@@ -236,30 +237,30 @@ int recovery_restore_visible(struct redis_conn *c, const struct config *cfg, int
 {
 	char err[256], token[37], ceiling[64];
 	ids_uuid4(token);
-	struct resp_value *got = redis_conn_callv(c, T, err, sizeof err, "SET", KOMBU_UNACKED_MUTEX, token,
+	struct resp_value *got = redis_sync_callv(c, T, err, sizeof err, "SET", KOMBU_UNACKED_MUTEX, token,
 						  "PX", "300000", "NX", NULL);
 	int have = got && resp_is_ok(got);
 	resp_value_free(got);
 	if (!have)
 		return 0;   /* someone else is restoring, as in kombu */
 	snprintf(ceiling, sizeof ceiling, "%.6f", now_wall - cfg->visibility_timeout);
-	struct resp_value *old = redis_conn_callv(c, T, err, sizeof err, "ZREVRANGEBYSCORE", KOMBU_UNACKED_INDEX,
+	struct resp_value *old = redis_sync_callv(c, T, err, sizeof err, "ZREVRANGEBYSCORE", KOMBU_UNACKED_INDEX,
 						  ceiling, "0", NULL);
 	for (size_t i = 0; old && old->type == RESP_ARRAY && i < old->n_elems; i++) {
 		const char *tag = old->elems[i]->str;
-		struct resp_value *val = redis_conn_callv(c, T, err, sizeof err, "HGET", KOMBU_UNACKED, tag, NULL);
+		struct resp_value *val = redis_sync_callv(c, T, err, sizeof err, "HGET", KOMBU_UNACKED, tag, NULL);
 		if (val && val->type == RESP_BULK) {
 			/* The held key is a name nobody uses: the holder is unknown. */
 			if (requeue_recorded(c, broker_db, "tryon-worker.held.-", tag, val->str, val->len, 0, NULL) == 0 && st)
 				st->restored++;
 		} else {
-			resp_value_free(redis_conn_callv(c, T, err, sizeof err, "ZREM", KOMBU_UNACKED_INDEX, tag, NULL));
+			resp_value_free(redis_sync_callv(c, T, err, sizeof err, "ZREM", KOMBU_UNACKED_INDEX, tag, NULL));
 		}
 		resp_value_free(val);
 	}
 	resp_value_free(old);
 	/* Release the mutex only if it is still ours (redis-py's Lock does the same). */
 	const char *rel = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
-	resp_value_free(redis_conn_callv(c, T, err, sizeof err, "EVAL", rel, "1", KOMBU_UNACKED_MUTEX, token, NULL));
+	resp_value_free(redis_sync_callv(c, T, err, sizeof err, "EVAL", rel, "1", KOMBU_UNACKED_MUTEX, token, NULL));
 	return 0;
 }

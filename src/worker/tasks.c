@@ -12,9 +12,10 @@
 
 #include "lib/json.h"
 #include "lib/log.h"
-#include "worker/proc.h"
+#include "lib/proc.h"
 #include "celery/record.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_sync.h"
 #include "redis/redis_url.h"
 #include "tryon/tryon.h"
 #include "version.h"
@@ -58,8 +59,8 @@ static int redis_reachable(const char *url_str, const struct trust_store *ts, ch
 	struct redis_conn_opts o = { .url = &url, .trust = ts, .name = "health",
 				     .connect_timeout = 2, .io_timeout = 2 };
 	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
-	if (c && redis_conn_connect_sync(c, 2, err, sizeof err) == 0) {
-		struct resp_value *r = redis_conn_callv(c, 2, err, sizeof err, "PING", NULL);
+	if (c && redis_sync_connect(c, 2, err, sizeof err) == 0) {
+		struct resp_value *r = redis_sync_callv(c, 2, err, sizeof err, "PING", NULL);
 		ok = r && r->type == RESP_SIMPLE;
 		resp_value_free(r);
 	}
@@ -202,7 +203,8 @@ void tasks_run(const struct task_ctx *ctx, struct buf *out)
 	if (!strcmp(t, TASK_HEALTH_CHECK)) {
 		run_health_check(ctx, out);
 	} else if (!strcmp(t, TASK_VIRTUAL_TRYON)) {
-		tryon_run(ctx, &body, out);
+		struct tryon_ctx tc = { ctx->cfg, ctx->trust, ctx->env, ctx->hints };
+		tryon_run(&tc, &body, out);
 	} else if (!ctx->cfg->enable_test_tasks) {
 		record_failure(out, "NotRegistered", "celery.exceptions", t, 0);
 	} else if (!strcmp(t, "tryon.test.sleep")) {

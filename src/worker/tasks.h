@@ -21,7 +21,6 @@ struct task_ctx {
 	const struct celery_envelope *env;
 	double started_at;          /* wall clock of the worker's start */
 	int slots_busy, slots_total;
-	double backup_latency;      /* observed backup model latency (s), 0 = unknown */
 	const char *breaker_state;  /* JSON object from the parent, or NULL */
 	struct tryon_hints hints;   /* virtual_tryon: breaker gates and latencies from
 				       tryon_state_hints (all zero: allow both, unknown) */

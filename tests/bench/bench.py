@@ -13,7 +13,7 @@ DB 5, cache DB 0, password with + / =, like the seed), one HTTPS model API
 stand-in (tests/lib/fal_standin.py through standin_bench.py), a private copy
 of build/tryon-worker ($TRYON_BINARY) and the Python baseline
 (tests/bench/baseline/app/tasks.py on Debian's Celery 5.2.6).
-Every process is started by tests/integration/lib.py's Session and stopped
+Every process is started by tests/lib/itest.py's Session and stopped
 by its PID. Method: tests/bench/README.md."""
 import argparse
 import base64
@@ -38,8 +38,10 @@ import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-import lib  # noqa: E402
+# Entry scripts find the shared test modules the same way: tests/lib,
+# from the script's own path (no PYTHONPATH, any working directory).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import itest as lib  # noqa: E402
 
 PYTHON = lib.PYTHON
 BASELINE_DIR = os.path.join(HERE, "baseline")

@@ -18,6 +18,8 @@ import os
 import socket
 import sys
 
+# Entry scripts find the shared test modules the same way: tests/lib,
+# from the script's own path (no PYTHONPATH, any working directory).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import fal_standin  # noqa: E402
 

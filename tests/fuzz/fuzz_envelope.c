@@ -14,6 +14,7 @@
 
 #include "celery/celery_msg.h"
 #include "lib/json.h"
+#include "lib/pyrepr.h"
 
 #define REQUIRE(c)                                                           \
 	do {                                                                 \
@@ -65,11 +66,11 @@ static void exercise_body(const struct celery_body *b)
 	}
 	buf_init(&r);
 	if (b->args_tok >= 0)
-		REQUIRE(celery_repr(&r, &b->doc, b->args_tok, 1,
-				    CELERY_REPR_MAXSIZE) == 0);
+		REQUIRE(pyrepr_saferepr(&r, &b->doc, b->args_tok, 1,
+					CELERY_REPR_MAXSIZE) == 0);
 	if (b->kwargs_tok >= 0)
-		REQUIRE(celery_repr(&r, &b->doc, b->kwargs_tok, 0,
-				    CELERY_REPR_MAXSIZE) == 0);
+		REQUIRE(pyrepr_saferepr(&r, &b->doc, b->kwargs_tok, 0,
+					CELERY_REPR_MAXSIZE) == 0);
 	buf_free(&r);
 }
 

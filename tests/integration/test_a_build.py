@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import tempfile
 
-from lib import BINARY, ROOT, Skip, Standin
+from itest import BINARY, Skip, Standin
 
 
 def test_binary_is_static_stripped_small(s):

@@ -2,16 +2,12 @@
 Celery client and worker (Debian python3-celery 5.2.6)."""
 import base64
 import json
-import os
 import random
-import signal
-import subprocess
 import time
 import uuid
 
-import lib
-from lib import (BINARY, PythonWorker, Worker, all_task_ids_in_redis, celery_app, time_limit,
-                 wait_for, worker_env)
+from itest import (PythonWorker, Worker, all_task_ids_in_redis, celery_app, time_limit, wait_for,
+                   worker_env)
 
 
 def fresh(s, r, broker_db, result_db):

@@ -8,8 +8,8 @@ import re
 import signal
 import time
 
-from lib import (Worker, all_task_ids_in_redis, celery_app, time_limit, wait_for,
-                 worker_env)
+from itest import (Worker, all_task_ids_in_redis, celery_app, time_limit, wait_for,
+                   worker_env)
 
 
 def setup(s, r=None, **extra):

@@ -1,9 +1,11 @@
-"""Issue 6: shipping and operating. The FROM scratch OCI image built without
-an engine (its config, its one file, the binary run from its root file
-system under chroot as uid 65534), the portable service image and the
-systemd unit (systemd-analyze verify), the sd_notify protocol as systemd
-would see it, `tryon-worker healthcheck`, and the HTTP endpoint under a
-slowloris client and garbage bytes."""
+"""Issue 6: shipping and operating. The FROM scratch image built without an
+engine, as an OCI archive and a docker-archive (their config, names, one
+file, the binary run from the root file system under chroot as uid 65534),
+the portable service image and the systemd unit with the portable drop-in
+(systemd-analyze verify and security), start-up errors at journald's err
+priority, the sd_notify protocol as systemd would see it, `tryon-worker
+healthcheck`, and the HTTP endpoint under a slowloris client and garbage
+bytes. tests/deploy/ (make deploy-check) runs the images for real."""
 import hashlib
 import json
 import os
@@ -15,7 +17,7 @@ import tarfile
 import threading
 import time
 
-from lib import BINARY, ROOT, Skip, Worker, celery_app, free_port, time_limit, wait_for, worker_env
+from itest import BINARY, ROOT, Skip, Worker, celery_app, free_port, time_limit, wait_for, worker_env
 
 UNIT = os.path.join(ROOT, "image", "tryon-worker.service")
 MAN = os.path.join(ROOT, "docs", "tryon-worker.8")
@@ -23,14 +25,7 @@ MAN = os.path.join(ROOT, "docs", "tryon-worker.8")
 
 def run(s, args, timeout=120, **kw):
     """Run a command to completion; its output joins the secrets check."""
-    r = subprocess.run(args, capture_output=True, timeout=timeout, **kw)
-    path = os.path.join(s.tmp, f"cmd.{len(s.all_outputs)}.out")
-    with open(path, "wb") as f:
-        f.write(r.stdout + b"\n" + r.stderr)
-    s.all_outputs.append(path)
-    r.out = r.stdout.decode("utf-8", "replace")
-    r.err = r.stderr.decode("utf-8", "replace")
-    return r
+    return s.record_run("cmd", subprocess.run(args, capture_output=True, timeout=timeout, **kw))
 
 
 def need(*tools):
@@ -58,12 +53,14 @@ def sha256_file(path):
 # -- the OCI image --------------------------------------------------------
 
 def build_oci(s):
-    """image/build-oci.sh into the session's directory, unpacked there."""
-    need("umoci")
+    """image/build-oci.sh into the session's directory (the OCI archive and,
+    beside it, the docker-archive), the OCI layout unpacked there."""
+    need("umoci", "skopeo")
     out = os.path.join(s.tmp, "tryon-worker-oci.tar")
     if not os.path.exists(out):
         r = run(s, [os.path.join(ROOT, "image", "build-oci.sh"), BINARY, out])
         assert r.returncode == 0, r.out + r.err
+        assert os.path.exists(os.path.join(s.tmp, "tryon-worker-docker.tar")), r.out
     layout = os.path.join(s.tmp, "oci-layout")
     if not os.path.isdir(layout):
         os.mkdir(layout)
@@ -87,7 +84,11 @@ def image_parts(layout):
         index = json.load(f)
     assert len(index["manifests"]) == 1, index
     entry = index["manifests"][0]
-    assert entry["annotations"]["org.opencontainers.image.ref.name"] == version(), entry
+    # podman names a loaded OCI archive after ref.name (a bare "0.1.0" was
+    # localhost/0.1.0:latest); containerd after io.containerd.image.name.
+    assert entry["annotations"] == {
+        "org.opencontainers.image.ref.name": f"tryon-worker:{version()}",
+        "io.containerd.image.name": f"docker.io/library/tryon-worker:{version()}"}, entry
     with open(blob(layout, entry["digest"])) as f:
         manifest = json.load(f)
     assert manifest["config"]["mediaType"] == "application/vnd.oci.image.config.v1+json"
@@ -153,6 +154,36 @@ def test_oci_image_holds_only_the_binary(s):
 
 
 @time_limit(120)
+def test_docker_archive_tags_healthcheck_and_one_file(s):
+    """The archive podman and docker load: both tags, Docker's config schema
+    with the Healthcheck (podman drops it from OCI images), the same config
+    and the same one file as the OCI archive."""
+    out, layout = build_oci(s)
+    _, oci_config = image_parts(layout)
+    with tarfile.open(os.path.join(s.tmp, "tryon-worker-docker.tar")) as t:
+        (m,) = json.load(t.extractfile("manifest.json"))
+        assert m["RepoTags"] == [f"docker.io/library/tryon-worker:{version()}",
+                                 "docker.io/library/tryon-worker:latest"], m["RepoTags"]
+        config = json.load(t.extractfile(m["Config"]))
+        (layer,) = m["Layers"]
+        with tarfile.open(fileobj=t.extractfile(layer)) as lt:
+            names = [n[2:] if n.startswith("./") else n for n in lt.getnames()]
+            names = [n for n in names if n not in ("", ".")]
+            data = lt.extractfile([x for x in lt.getmembers() if x.name.endswith("tryon-worker")][0]).read()
+    assert names == ["tryon-worker"], names
+    assert hashlib.sha256(data).hexdigest() == sha256_file(BINARY)
+    assert config == oci_config, "the two archives hold different configs"
+    c = config["config"]
+    assert c["Healthcheck"]["Test"] == ["CMD", "/tryon-worker", "healthcheck"], c
+    assert c["User"] == "65534:65534" and c["Entrypoint"] == ["/tryon-worker"], c
+    # containers/image reads it as a Docker schema 2 image: podman keeps the
+    # health check of exactly this.
+    r = run(s, ["skopeo", "inspect", "--raw", f"docker-archive:{os.path.join(s.tmp, 'tryon-worker-docker.tar')}"])
+    assert r.returncode == 0, r.err
+    assert json.loads(r.out)["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json", r.out
+
+
+@time_limit(120)
 def test_oci_rootfs_runs_under_chroot_as_nobody(s):
     if os.geteuid() != 0:
         raise Skip("chroot needs root")
@@ -160,7 +191,7 @@ def test_oci_rootfs_runs_under_chroot_as_nobody(s):
     bundle = os.path.join(s.tmp, "oci-bundle")
     # umoci unpack: the rootfs and the runtime config a container engine
     # would derive from the image.
-    r = run(s, ["umoci", "unpack", "--image", f"{layout}:{version()}", bundle])
+    r = run(s, ["umoci", "unpack", "--image", f"{layout}:tryon-worker:{version()}", bundle])
     assert r.returncode == 0, r.err
     rootfs = os.path.join(bundle, "rootfs")
     assert os.listdir(rootfs) == ["tryon-worker"], os.listdir(rootfs)
@@ -230,11 +261,7 @@ def test_unit_verifies_clean_and_is_hardened(s):
         assert v in settings.get(k, []), (k, settings.get(k))
     assert "@system-service" in settings["SystemCallFilter"]
     assert settings.get("MemoryMax") and settings.get("WatchdogSec"), "MemoryMax, WatchdogSec"
-    r = verify_unit(s, text, BINARY)
-    line = [l for l in r.out.splitlines() if "Overall exposure level" in l]
-    assert line, r.out + r.err
-    exposure = float(line[0].split(":")[1].split()[0])
-    assert exposure <= 2.0, line[0]
+    assert exposure(verify_unit(s, text, BINARY)) <= 2.0
 
 
 def build_portable(s):
@@ -257,7 +284,7 @@ def test_portable_image_layout_and_unit(s):
         parts = line.split()
         if len(parts) >= 6 and parts[5].startswith("squashfs-root"):
             entries[parts[5][len("squashfs-root"):].lstrip("/")] = parts
-    want = {"", "dev", "etc", "etc/machine-id", "etc/os-release", "etc/resolv.conf", "proc",
+    want = {"", "dev", "etc", "etc/hosts", "etc/machine-id", "etc/os-release", "etc/resolv.conf", "proc",
             "run", "sys", "tmp", "usr", "usr/bin", "usr/bin/tryon-worker", "usr/lib",
             "usr/lib/os-release", "usr/lib/systemd", "usr/lib/systemd/system",
             "usr/lib/systemd/system/tryon-worker.service", "var", "var/tmp"}
@@ -275,6 +302,11 @@ def test_portable_image_layout_and_unit(s):
         osr = dict(l.split("=", 1) for l in f.read().splitlines() if "=" in l)
     assert osr["ID"] == "tryon-worker" and osr["VERSION_ID"] == version(), osr
     assert os.readlink(os.path.join(root, "etc/os-release")) == "../usr/lib/os-release"
+    # The static binary resolves names from /etc/hosts and DNS only (no
+    # nss-myhostname): without this file "localhost" does not resolve.
+    with open(os.path.join(root, "etc/hosts")) as f:
+        hosts = [l.split() for l in f.read().splitlines() if l and not l.startswith("#")]
+    assert ["127.0.0.1", "localhost"] in hosts and ["::1", "localhost"] == hosts[1][:2], hosts
     binary = os.path.join(root, "usr/bin/tryon-worker")
     assert sha256_file(binary) == sha256_file(BINARY)
     r = run(s, [binary, "--version"], env={})
@@ -286,17 +318,54 @@ def test_portable_image_layout_and_unit(s):
         src = f.read()
     assert unit == src.replace("ExecStart=/usr/local/bin/tryon-worker worker",
                                "ExecStart=/usr/bin/tryon-worker worker"), "unit differs from image/"
-    verify_unit(s, unit, binary)
-    # As `portablectl attach --profile=strict` plus our network drop-in
-    # would combine them, when the host has the profile.
-    profile = "/usr/lib/systemd/portable/profile/strict/service.conf"
-    if os.path.exists(profile):
+    plain = exposure(verify_unit(s, unit, binary))
+    # As `portablectl attach --profile=P` plus our drop-in combine them, for
+    # the profiles the host has: the profile's SystemCallFilter=@system-service
+    # re-allowed @privileged, the default profile added 18 capabilities and
+    # AF_NETLINK; the drop-in takes them back (tests/deploy/portable.sh
+    # checks the same on a real attach).
+    with open(os.path.join(ROOT, "image", "portable.conf")) as f:
+        dropin = f.read()
+    checked = 0
+    for name in ("strict", "default"):
+        profile = f"/usr/lib/systemd/portable/profile/{name}/service.conf"
+        if not os.path.exists(profile):
+            continue
         with open(profile) as f:
-            strict = f.read()
-        with open(os.path.join(ROOT, "image", "portable-strict-network.conf")) as f:
-            network = f.read()
-        r = verify_unit(s, unit, binary, [("10-profile.conf", strict), ("50-network.conf", network)])
+            text = f.read()
+        r = verify_unit(s, unit, binary, [("10-profile.conf", text), ("50-portable.conf", dropin)])
+        assert exposure(r) <= plain, (name, exposure(r), plain)
+        for line in r.out.splitlines():
+            if line.startswith(("✗ SystemCallFilter=~@privileged", "✗ CapabilityBoundingSet=",
+                                "✗ RestrictAddressFamilies=~AF_NETLINK", "✗ RestrictAddressFamilies=~…")):
+                raise AssertionError(f"profile {name} with the drop-in: {line}")
         assert "Service has access to the host's network" in r.out, r.out
+        checked += 1
+    if not checked:
+        raise Skip("no portable profiles here (Debian: systemd-container)")
+
+
+def exposure(r):
+    """The overall exposure of a `systemd-analyze security` run."""
+    line = [l for l in r.out.splitlines() if "Overall exposure level" in l]
+    assert line, r.out + r.err
+    return float(line[0].split(":")[1].split()[0])
+
+
+def test_config_error_reaches_journald_at_err(s):
+    """Under journald (JOURNAL_STREAM set) a configuration error carries the
+    err priority prefix, so `journalctl -p err` shows why a start failed;
+    outside it the line stays plain. Exit 100 either way."""
+    for extra, name in (({"TRYON_CONCURRENCY": "0"}, "TRYON_CONCURRENCY"),
+                        ({"TRYON_LOG_LEVEL": "loud"}, "TRYON_LOG_LEVEL"),
+                        ({"CELERY_BROKER_URL": "http://x"}, "CELERY_BROKER_URL")):
+        for journal in (True, False):
+            env = s.base_env(**extra, JOURNAL_STREAM="8:1234" if journal else None)
+            r = s.run(["worker"], env=env, timeout=10)
+            want = ("<3>" if journal else "") + f"tryon-worker: invalid configuration: {name}"
+            assert r.returncode == 100, (extra, r.returncode, r.err)
+            assert r.err.startswith(want), (extra, journal, r.err)
+            assert len(r.err.splitlines()) == 1, r.err
 
 
 # -- sd_notify, as systemd sees it ------------------------------------------

@@ -6,8 +6,8 @@ import re
 import socket
 import urllib.request
 
-import lib
-from lib import Standin, Worker, celery_app, free_port, wait_for, worker_env
+import itest
+from itest import Standin, Worker, celery_app, free_port, worker_env
 
 
 def get(port, path):
@@ -31,13 +31,21 @@ def metric(text, _metric, **labels):
     return 0.0
 
 
-def test_metrics_move_as_tasks_run(s):
+def fresh(s):
+    """The session's redis-server with this file's DBs emptied: a message
+    or a dead node left by an earlier test must not reach our worker."""
     r = s.redis()
-    r.client(4).flushdb(), r.client(5).flushdb(), r.client(7).flushdb()
+    for db in (4, 5, 7):
+        r.client(db).flushdb()
+    return r
+
+
+def test_metrics_move_as_tasks_run(s):
+    r = fresh(s)
     st = Standin(s)
     port = free_port()
     env = worker_env(s, r, TRYON_HTTP_ADDR=f"127.0.0.1:{port}", FAL_QUEUE_URL=st.base,
-                     TRYON_CA_FILE=os.path.join(s.ca(), "ca.pem"), FAL_KEY=lib.FAL_KEY,
+                     TRYON_CA_FILE=os.path.join(s.ca(), "ca.pem"), FAL_KEY=itest.FAL_KEY,
                      REDIS_CACHE_URL=r.url(7))
     Worker(s, env)
     code, before = get(port, "/metrics")
@@ -82,7 +90,7 @@ def test_metrics_move_as_tasks_run(s):
 
 
 def test_http_errors(s):
-    r = s.redis()
+    r = fresh(s)
     port = free_port()
     Worker(s, worker_env(s, r, TRYON_HTTP_ADDR=f"127.0.0.1:{port}"))
     assert get(port, "/nope")[0] == 404
@@ -99,8 +107,7 @@ def test_http_errors(s):
 
 
 def test_log_shape_levels_and_journald(s):
-    r = s.redis()
-    r.client(4).flushdb()
+    r = fresh(s)
     w = Worker(s, worker_env(s, r, TRYON_LOG_LEVEL="warn"), name="quiet", wait_ready=False)
     app = celery_app(r.url(4), r.url(5))
     assert app.send_task("tryon.test.echo", args=[1], queue="tryon_queue").get(timeout=15) == [1]

@@ -17,22 +17,55 @@ Status/result/cancel with the endpoint sub-path in the path answer 405.
 Control API (no auth, JSON), for tests:
   POST /_standin/config  {"endpoint": ID or "*", "mode": ..., "delay": s,
                           "queue_time": s, "error_code": n, "result": {...},
-                          "response_path": bool, "hang_seconds": s, "size": n}
+                          "response_path": bool, "hang_seconds": s, "size": n,
+                          faults and limits below}
   GET  /_standin/config  current configs
   GET  /_standin/stats   counters (see State.stats)
+  GET  /_standin/requests  every request accepted since the last reset, with
+                         its drawn fate and what happened to it (see Req.doc)
   POST /_standin/reset   clear counters and configs (known requests are kept)
 Modes: ok, status:NNN, ingress:NNN, drop, hang, hang_submit, in_queue, error,
 malformed, huge, no_images, fail_n:N:MODE.
+
+Probabilistic faults, per endpoint config, applied to submits whose mode is
+"ok" (an explicit mode or a pending fail_n wins):
+  "submit_error_rate": p   the submit is answered with error_code (5xx):
+                         refused, no request id, nothing accepted or billed
+  "error_rate": p, "hang_rate": p   the request completes with error_code
+                         (after its drawn delay, or "error_delay_range"), or
+                         stays IN_PROGRESS until cancelled
+  "delay_range": [lo, hi], "queue_time_range": [lo, hi]   uniform draws in
+                         seconds, instead of the fixed delay / queue_time
+  "seed": n              draws repeat: each is a function of (seed, endpoint,
+                         request body, how many earlier accepted submits had
+                         that body), whatever the interleaving of concurrent
+                         clients; without a seed they are random.
+HTTP 429 on submit (error_type concurrent_requests_limit):
+  "retry_after": s       adds Retry-After: s to every 429 this config answers
+                         (also to mode status:429 and fail_n:N:status:429,
+                         which is "the next N submits")
+  "max_in_progress": K   answers 429 while K or more requests are
+                         IN_PROGRESS (fal's account concurrency limit is
+                         counted over IN_PROGRESS requests), counted over
+                         this endpoint, or over every endpoint with
+  "limit_scope": "account"   (default "endpoint").
+  Real fal keeps such requests queued instead; the 429 is what fal.run's
+  synchronous host and fal_max_queue_length answer.
 
 Choices where the reference doc is silent (marked [UNVERIFIED] there):
 status "logs" is null unless ?logs=1; a cancel ends a queued or running
 request at once (COMPLETED, error_type client_cancelled, result 499); a
 result GET before COMPLETED answers 400 "Request is still in progress".
 Every response has Content-Length except the SSE stream (chunked).
+Billing as the stats count it: a request is billed once it has run
+(reached IN_PROGRESS), unless it ended with a 5xx error (fal: "5xx failures
+are not charged"); a cancel while IN_QUEUE is free, while IN_PROGRESS billed.
 """
 import argparse
+import hashlib
 import json
 import os
+import random
 import select
 import signal
 import socket
@@ -45,6 +78,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 INF = float("inf")
+SUBMIT_ERROR = object()           # admit_and_accept: the submit is refused with error_code
 STOP = threading.Event()          # set on SIGTERM/SIGINT: ends hangs/streams
 SUBMIT_MODES = ("ok", "hang", "hang_submit", "in_queue", "error", "malformed",
                 "huge", "no_images", "drop")
@@ -108,18 +142,23 @@ def parse_mode(mode):
 class Req:
     """One submitted request and its timeline (time.monotonic based)."""
 
-    def __init__(self, rid, endpoint, app, mode, cfg, timeout):
+    def __init__(self, rid, endpoint, app, mode, cfg, timeout, queue_time=None, delay=None):
         self.id, self.endpoint, self.app, self.mode = rid, endpoint, app, mode
         self.t0 = time.monotonic()
-        self.queue_time = INF if mode == "in_queue" else cfg["queue_time"]
-        self.delay = INF if mode == "hang" else cfg["delay"]
+        qt = cfg["queue_time"] if queue_time is None else queue_time
+        self.queue_time = INF if mode == "in_queue" else qt
+        self.delay = INF if mode == "hang" else (cfg["delay"] if delay is None else delay)
         self.timeout = timeout          # X-Fal-Request-Timeout (s) or None
         self.cancelled_at = None
+        self.cancel_kind = None         # "in_queue" (free) or "in_progress" (billed)
+        self.fetched = False            # its image was delivered by a result GET
+        self.drawn = False              # its fate came from the probabilistic faults
         self.cfg = cfg
         self.expiry_counted = False     # request_timeouts_expired counted once
 
-    def state(self, now):
-        """('IN_QUEUE'|'IN_PROGRESS'|'COMPLETED', error HTTP code or None)."""
+    def span(self):
+        """(start, end, error code or None): IN_PROGRESS is [start, end);
+        start == end when it never ran."""
         start = self.t0 + self.queue_time
         end = start + self.delay
         err = self.cfg["error_code"] if self.mode == "error" else None
@@ -132,21 +171,50 @@ class Req:
         if self.cancelled_at is not None and self.cancelled_at < end:
             end, err = self.cancelled_at, 499
             start = min(start, end)
+        return start, end, err
+
+    def state(self, now):
+        """('IN_QUEUE'|'IN_PROGRESS'|'COMPLETED', error HTTP code or None)."""
+        start, end, err = self.span()
         if now < start:
             return "IN_QUEUE", None
         if now < end:
             return "IN_PROGRESS", None
         return "COMPLETED", err
 
+    def billed(self, now):
+        """Has run (reached IN_PROGRESS by now) and did not end in a 5xx."""
+        start, end, err = self.span()
+        if start >= end or now < start:
+            return False
+        return not (now >= end and err is not None and 500 <= err <= 599)
+
+    def doc(self, now, epoch):
+        start, end, err = self.span()
+        state, _ = self.state(now)
+        rel = lambda t: None if t == INF else round(t - epoch, 4)
+        return {"id": self.id, "endpoint": self.endpoint, "mode": self.mode,
+                "drawn": self.drawn, "submitted": rel(self.t0),
+                "t0_monotonic": self.t0,
+                "queue_time": None if self.queue_time == INF else self.queue_time,
+                "delay": None if self.delay == INF else self.delay,
+                "started": rel(start) if start < end and now >= start else None,
+                "ended": rel(end) if now >= end else None,
+                "state": state, "error_code": err if state == "COMPLETED" else None,
+                "cancelled": self.cancel_kind, "fetched": self.fetched,
+                "billed": self.billed(now)}
+
 
 class State:
     """All shared state, guarded by one lock."""
 
     def __init__(self, model_time):
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()   # re-entrant: admit() nests the others
         self.model_time = model_time
         self.requests = {}          # request_id -> Req
         self.queued = {}            # app -> [Req] that may still be IN_QUEUE
+        self.live = []              # Req not yet COMPLETED (for max_in_progress)
+        self.rngs = {}              # endpoint -> Random for unseeded draws
         self.reset()
 
     def reset(self):
@@ -155,17 +223,27 @@ class State:
             self.c = {k: {} for k in ("submits", "cancels", "status_polls",
                                       "results", "request_timeouts",
                                       "request_timeouts_expired", "last_bodies",
-                                      "request_ids")}
+                                      "request_ids", "accepted",
+                                      "cancels_in_queue", "cancels_in_progress",
+                                      "cancels_completed", "fetched",
+                                      "throttled", "fault_errors", "fault_hangs",
+                                      "fault_submit_errors")}
             self.n = {"auth_failures": 0, "not_found": 0,
                       "method_not_allowed": 0, "connections": 0,
                       "handshake_failures": 0}
             self.last_user_agent = None
+            self.epoch = time.monotonic()
+            self.since_reset = []       # Req accepted since the reset, in order
+            self.draws = {}             # (endpoint, body digest) -> accepted submits
 
     def default_cfg(self):
         return {"mode": "ok", "delay": self.model_time, "queue_time": 0.0,
                 "error_code": 422, "result": None, "response_path": False,
                 "hang_seconds": 120.0, "size": 20 * 1024 * 1024,
-                "fail_left": 0, "fail_mode": None}
+                "fail_left": 0, "fail_mode": None,
+                "error_rate": 0.0, "hang_rate": 0.0, "submit_error_rate": 0.0, "delay_range": None,
+                "queue_time_range": None, "error_delay_range": None, "seed": None,
+                "retry_after": None, "max_in_progress": None, "limit_scope": "endpoint"}
 
     def set_config(self, doc):
         ep = doc.get("endpoint")
@@ -190,8 +268,41 @@ class State:
             cfg["result"] = doc["result"]
         if "response_path" in doc:
             cfg["response_path"] = bool(doc["response_path"])
+        for k in ("error_rate", "hang_rate", "submit_error_rate"):
+            if k in doc:
+                cfg[k] = float(doc[k])
+                if not 0 <= cfg[k] <= 1:
+                    raise ValueError(k + " must be in [0, 1]")
+        if cfg["error_rate"] + cfg["hang_rate"] + cfg["submit_error_rate"] > 1:
+            raise ValueError("error_rate + hang_rate + submit_error_rate must be <= 1")
+        for k in ("delay_range", "queue_time_range", "error_delay_range"):
+            if doc.get(k) is not None:
+                r = doc[k]
+                if not isinstance(r, list) or len(r) != 2:
+                    raise ValueError(k + " must be [lo, hi]")
+                lo, hi = float(r[0]), float(r[1])
+                if not 0 <= lo <= hi:
+                    raise ValueError(k + " must have 0 <= lo <= hi")
+                cfg[k] = [lo, hi]
+        if doc.get("seed") is not None:
+            cfg["seed"] = int(doc["seed"])
+        if doc.get("retry_after") is not None:
+            cfg["retry_after"] = float(doc["retry_after"])
+            if cfg["retry_after"] < 0:
+                raise ValueError("retry_after must be >= 0")
+        if doc.get("max_in_progress") is not None:
+            cfg["max_in_progress"] = int(doc["max_in_progress"])
+            if cfg["max_in_progress"] < 0:
+                raise ValueError("max_in_progress must be >= 0")
+        if "limit_scope" in doc:
+            if doc["limit_scope"] not in ("endpoint", "account"):
+                raise ValueError('limit_scope must be "endpoint" or "account"')
+            cfg["limit_scope"] = doc["limit_scope"]
+        # unseeded draws: one generator per config, from the OS
+        cfg_rng = random.Random(cfg["seed"] if cfg["seed"] is not None else os.urandom(16))
         with self.lock:
             self.configs[ep] = cfg
+            self.rngs[ep] = cfg_rng
         return cfg
 
     def next_mode(self, endpoint):
@@ -204,6 +315,113 @@ class State:
                 cfg["fail_left"] -= 1
                 return cfg, cfg["fail_mode"]
             return cfg, cfg["mode"]
+
+    def draw(self, endpoint, cfg, mode, body):
+        """The fate of an accepted "ok" submit: (mode, queue_time, delay,
+        drawn). Seeded draws depend only on (seed, endpoint, body, how many
+        accepted submits of that body came before), not on the order in
+        which concurrent clients arrive."""
+        if mode != "ok" or not (cfg["error_rate"] or cfg["hang_rate"] or cfg["delay_range"]
+                                or cfg["queue_time_range"] or cfg["submit_error_rate"]):
+            return mode, None, None, False
+        with self.lock:
+            if cfg["seed"] is not None:
+                digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+                k = (endpoint, digest)
+                n = self.draws.get(k, 0)
+                self.draws[k] = n + 1
+                rng = random.Random("%d|%s|%s|%d" % (cfg["seed"], endpoint, digest, n))
+            else:
+                key = endpoint if endpoint in self.rngs else "*"
+                rng = self.rngs.setdefault(key, random.Random(os.urandom(16)))
+            u = rng.random()
+            qr, dr, er = cfg["queue_time_range"], cfg["delay_range"], cfg["error_delay_range"]
+            qt = rng.uniform(*qr) if qr else cfg["queue_time"]
+            delay = rng.uniform(*dr) if dr else cfg["delay"]
+            edelay = rng.uniform(*er) if er else delay
+            ser = cfg["submit_error_rate"]
+            if u < ser:
+                # refused at submit: no request id, nothing accepted
+                mode = "submit_error"
+                c = self.c["fault_submit_errors"]
+                c[endpoint] = c.get(endpoint, 0) + 1
+            elif u < ser + cfg["error_rate"]:
+                mode, delay = "error", edelay
+                c = self.c["fault_errors"]
+                c[endpoint] = c.get(endpoint, 0) + 1
+            elif u < ser + cfg["error_rate"] + cfg["hang_rate"]:
+                mode = "hang"
+                c = self.c["fault_hangs"]
+                c[endpoint] = c.get(endpoint, 0) + 1
+        return mode, round(qt, 4), round(delay, 4), True
+
+    def in_progress(self, now, endpoint=None):
+        """Requests IN_PROGRESS now (of endpoint, or all)."""
+        with self.lock:
+            self.live[:] = [r for r in self.live if r.state(now)[0] != "COMPLETED"]
+            return sum(1 for r in self.live if endpoint in (None, r.endpoint)
+                       and r.state(now)[0] == "IN_PROGRESS")
+
+    def admit(self, endpoint, cfg):
+        """None, or the Retry-After value (or "") of a 429 for this submit."""
+        k = cfg["max_in_progress"]
+        if k is None:
+            return None
+        scope = None if cfg["limit_scope"] == "account" else endpoint
+        if self.in_progress(time.monotonic(), scope) < k:
+            return None
+        return cfg["retry_after"] if cfg["retry_after"] is not None else ""
+
+    def admit_and_accept(self, rid, endpoint, app, mode, cfg, timeout, body):
+        """(Req, None) for an accepted submit, or (None, Retry-After) for a
+        429 from max_in_progress; one critical section, so concurrent
+        submits cannot both take the last slot."""
+        with self.lock:
+            ra = self.admit(endpoint, cfg)
+            if ra is not None:
+                c = self.c["throttled"]
+                c[endpoint] = c.get(endpoint, 0) + 1
+                return None, ra
+            mode, qt, delay, drawn = self.draw(endpoint, cfg, mode, body)
+            if mode == "submit_error":
+                return None, SUBMIT_ERROR
+            req = Req(rid, endpoint, app, mode, cfg, timeout, qt, delay)
+            req.drawn = drawn
+            self.accept(req)
+            return req, None
+
+    def accept(self, req):
+        with self.lock:
+            self.requests[req.id] = req
+            self.since_reset.append(req)
+            self.live.append(req)
+            if req.queue_time > 0:
+                self.queued.setdefault(req.app, []).append(req)
+            c = self.c["accepted"]
+            c[req.endpoint] = c.get(req.endpoint, 0) + 1
+
+    def peaks(self, now):
+        """(most IN_PROGRESS at once overall, the same per endpoint, now):
+        a sweep over the IN_PROGRESS spans of requests since the reset,
+        as far as they have happened by now."""
+        with self.lock:
+            spans = []
+            for r in self.since_reset:
+                start, end, _ = r.span()
+                if start < end and start <= now:
+                    spans.append((start, min(end, now + 1e-9), r.endpoint))
+        def sweep(items):
+            ev = sorted([(e, -1) for _, e, _ in items] + [(s0, 1) for s0, _, _ in items])
+            cur = best = 0
+            for _, d in ev:      # at equal times an end sorts before a start
+                cur += d
+                best = max(best, cur)
+            return best
+        by_ep = {}
+        for sp in spans:
+            by_ep.setdefault(sp[2], []).append(sp)
+        cur = sum(1 for s0, e, _ in spans if s0 <= now < e)
+        return sweep(spans), {ep: sweep(v) for ep, v in by_ep.items()}, cur
 
     def bump(self, kind, key, value=1):
         with self.lock:
@@ -228,12 +446,28 @@ class State:
             self.n[name] += 1
 
     def stats(self):
+        now = time.monotonic()
+        peak, peak_by_ep, cur = self.peaks(now)
         with self.lock:
             out = json.loads(json.dumps(self.c))
             out.update(self.n)
             out["last_user_agent"] = self.last_user_agent
             out["configs"] = json.loads(json.dumps(self.configs))
-            return out
+            billed = {}
+            for r in self.since_reset:
+                if r.billed(now):
+                    billed[r.endpoint] = billed.get(r.endpoint, 0) + 1
+            out["billed"] = billed
+        out["in_progress_max"] = peak
+        out["in_progress_max_by_endpoint"] = peak_by_ep
+        out["in_progress_now"] = cur
+        return out
+
+    def request_docs(self):
+        now = time.monotonic()
+        with self.lock:
+            return {"now": round(now - self.epoch, 4), "epoch_monotonic": self.epoch,
+                    "requests": [r.doc(now, self.epoch) for r in self.since_reset]}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -357,7 +591,11 @@ class Handler(BaseHTTPRequestHandler):
         st.bump("last_bodies", endpoint, doc)
         cfg, mode = st.next_mode(endpoint)
         if mode.startswith("status:"):
-            return self.send_error_code(int(mode.split(":")[1]))
+            code = int(mode.split(":")[1])
+            if code == 429:
+                st.bump("throttled", endpoint)
+                return self.send_error_code(429, extra=self.retry_after(cfg["retry_after"]))
+            return self.send_error_code(code)
         if mode.startswith("ingress:"):   # nginx page, no x-fal-request-id
             code = int(mode.split(":")[1])
             reason = NGINX_REASON.get(code, "Error")
@@ -376,13 +614,14 @@ class Handler(BaseHTTPRequestHandler):
             return None
         maxq = self.query.get("fal_max_queue_length", [""])[0]
         if maxq.isdigit() and len(self.queued_reqs(app, endpoint)) > int(maxq):
-            return self.send_error_code(429)
+            st.bump("throttled", endpoint)
+            return self.send_error_code(429, extra=self.retry_after(cfg["retry_after"]))
         rid = str(uuid.uuid4())
-        req = Req(rid, endpoint, app, mode, cfg, timeout)
-        with st.lock:
-            st.requests[rid] = req
-            if req.queue_time > 0:
-                st.queued.setdefault(app, []).append(req)
+        req, ra = st.admit_and_accept(rid, endpoint, app, mode, cfg, timeout, doc)
+        if req is None and ra is SUBMIT_ERROR:
+            return self.send_error_code(cfg["error_code"])
+        if req is None:
+            return self.send_error_code(429, extra=self.retry_after(ra))
         st.bump("request_ids", endpoint, rid)
         base = "%s/%s/requests/%s" % (self.base_url(), app, rid)
         self.send(200, {
@@ -392,6 +631,13 @@ class Handler(BaseHTTPRequestHandler):
             "cancel_url": base + "/cancel",
             "queue_position": self.queue_position(req),
             "status": "IN_QUEUE"}, headers={"x-fal-request-id": rid})
+
+    @staticmethod
+    def retry_after(value):
+        """The Retry-After header for a 429 ({} when not configured)."""
+        if value is None or value == "":
+            return {}
+        return {"Retry-After": "%d" % value if float(value).is_integer() else "%g" % value}
 
     def hang_until_disconnect(self, limit):
         """Never answer: wait until the client goes away, limit, or STOP."""
@@ -526,6 +772,10 @@ class Handler(BaseHTTPRequestHandler):
             if state != "COMPLETED":
                 # queued: removed at once; in progress: this app honours it
                 req.cancelled_at = now
+                req.cancel_kind = state.lower()      # in_queue | in_progress
+            kind = "cancels_" + (state.lower() if state != "COMPLETED" else "completed")
+            c = st.c[kind]
+            c[req.endpoint] = c.get(req.endpoint, 0) + 1
         if state == "COMPLETED":
             return self.send(400, {"status": "ALREADY_COMPLETED"})
         return self.send(202, {"status": "CANCELLATION_REQUESTED"},
@@ -550,6 +800,12 @@ class Handler(BaseHTTPRequestHandler):
         out = req.cfg["result"] or {"images": [{
             "url": "https://fal.media/files/standin/%s.png" % req.id,
             "content_type": "image/png", "width": 768, "height": 1024}], "seed": 42}
+        if req.mode in ("ok", "huge"):            # an image was delivered
+            with st.lock:
+                if not req.fetched:
+                    req.fetched = True
+                    c = st.c["fetched"]
+                    c[req.endpoint] = c.get(req.endpoint, 0) + 1
         body = json.dumps(out).encode()
         if req.mode == "huge":            # valid JSON, padded to `size` bytes
             pad = max(0, req.cfg["size"] - len(body) - len(b', "padding": ""'))
@@ -561,6 +817,8 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.state
         if method == "GET" and parts == ["stats"]:
             return self.send(200, st.stats())
+        if method == "GET" and parts == ["requests"]:
+            return self.send(200, st.request_docs())
         if method == "GET" and parts == ["config"]:
             with st.lock:
                 return self.send(200, json.loads(json.dumps(st.configs)))

@@ -304,6 +304,203 @@ def suite(s, ctx, full):
     _, st, _ = ctl("GET", "stats")
     check("reset clears counters", st["submits"] == {} and st["auth_failures"] == 0, st)
 
+    suite_counters(s, ctx)
+
+
+def body_for(i, tag="b"):
+    return dict(BODY, image_urls=["https://example.invalid/%s/%d/p.png" % (tag, i),
+                                  "https://example.invalid/%s/%d/g.png" % (tag, i)])
+
+
+def suite_counters(s, ctx):
+    """Accepted, cancels split by state, results fetched, most in progress at
+    once, 429 with Retry-After, and the seeded probabilistic faults."""
+    base = s.base
+    ctl = lambda m, p, b=None: jcall(m, base + "/_standin/" + p, b, key=None, ctx=ctx)
+    submit = lambda ep, body=BODY, **kw: jcall("POST", base + "/" + ep, body, ctx=ctx, **kw)
+    stats = lambda: ctl("GET", "stats")[1]
+
+    # --- accepted vs submits ---------------------------------------------
+    ctl("POST", "reset")
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "fail_n:1:status:503", "delay": 0.05})
+    codes = [submit(PRIMARY)[0] for _ in range(4)]
+    st = stats()
+    check("accepted counts submits that got a request id", codes == [503, 200, 200, 200]
+          and st["submits"].get(PRIMARY) == 4 and st["accepted"].get(PRIMARY) == 3,
+          (codes, st["submits"], st["accepted"]))
+    check("request_ids agree with accepted", len(st["request_ids"].get(PRIMARY, [])) == 3)
+
+    # --- results fetched: once per request, only with an image ------------
+    ctl("POST", "reset")
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "delay": 0.05})
+    _, sub, _ = submit(PRIMARY)
+    poll_until_completed(sub["status_url"], ctx)
+    c1 = jcall("GET", sub["response_url"], ctx=ctx)[0]
+    c2 = jcall("GET", sub["response_url"], ctx=ctx)[0]
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "error", "delay": 0.05,
+                           "error_code": 500})
+    _, sub, _ = submit(PRIMARY)
+    poll_until_completed(sub["status_url"], ctx)
+    c3 = jcall("GET", sub["response_url"], ctx=ctx)[0]
+    st = stats()
+    check("fetched: one per request with an image; results counts every GET",
+          (c1, c2, c3) == (200, 200, 500) and st["fetched"].get(PRIMARY) == 1
+          and st["results"].get(PRIMARY) == 3, (c1, c2, c3, st["fetched"], st["results"]))
+    check("billed: an image yes, a 5xx failure no", st["billed"].get(PRIMARY) == 1,
+          st["billed"])
+
+    # --- cancels: in queue (free), in progress (billed), completed ---------
+    ctl("POST", "reset")
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "queue_time": 30})
+    _, queued, _ = submit(PRIMARY)
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "delay": 30})
+    _, running, _ = submit(PRIMARY)
+    wait_for(lambda: jcall("GET", running["status_url"], ctx=ctx)[1].get("status")
+             == "IN_PROGRESS", 5)
+    a = jcall("PUT", queued["cancel_url"], ctx=ctx)[0]
+    b = jcall("PUT", running["cancel_url"], ctx=ctx)[0]
+    c = jcall("PUT", running["cancel_url"], ctx=ctx)[0]
+    st = stats()
+    check("cancel codes 202, 202, 400", (a, b, c) == (202, 202, 400), (a, b, c))
+    check("cancels split: 1 in queue, 1 in progress, 1 completed",
+          st["cancels_in_queue"].get(PRIMARY) == 1 and st["cancels_in_progress"].get(PRIMARY) == 1
+          and st["cancels_completed"].get(PRIMARY) == 1 and st["cancels"].get(PRIMARY) == 3,
+          {k: st[k] for k in ("cancels", "cancels_in_queue", "cancels_in_progress",
+                              "cancels_completed")})
+    check("billed: cancelled in progress yes, in queue no", st["billed"].get(PRIMARY) == 1,
+          st["billed"])
+    _, rq, _ = ctl("GET", "requests")
+    kinds = {r["id"]: (r["cancelled"], r["billed"], r["started"] is not None)
+             for r in rq["requests"]}
+    check("/_standin/requests: cancel kind, billed, started per request",
+          kinds.get(queued["request_id"]) == ("in_queue", False, False)
+          and kinds.get(running["request_id"]) == ("in_progress", True, True), kinds)
+
+    # --- most in progress at once ------------------------------------------
+    ctl("POST", "reset")
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "delay": 0.1})
+    for _ in range(2):                 # one after the other: never 2 at once
+        _, sub, _ = submit(PRIMARY)
+        poll_until_completed(sub["status_url"], ctx)
+    st = stats()
+    check("in_progress_max 1 for sequential requests", st["in_progress_max"] == 1
+          and st["in_progress_now"] == 0, (st["in_progress_max"], st["in_progress_now"]))
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "delay": 1.5})
+    ctl("POST", "config", {"endpoint": BACKUP, "mode": "ok", "delay": 1.5})
+    subs = [submit(PRIMARY)[1] for _ in range(3)] + [submit(BACKUP, {})[1] for _ in range(2)]
+    st = stats()
+    check("in_progress_max 5 at once, per endpoint 3 and 2, 5 now",
+          st["in_progress_max"] == 5 and st["in_progress_now"] == 5
+          and st["in_progress_max_by_endpoint"] == {PRIMARY: 3, BACKUP: 2},
+          (st["in_progress_max"], st["in_progress_max_by_endpoint"], st["in_progress_now"]))
+    for x in subs:
+        jcall("PUT", x["cancel_url"], ctx=ctx)
+    st = stats()
+    check("cancelled: none in progress now, the peak stays",
+          st["in_progress_now"] == 0 and st["in_progress_max"] == 5, st["in_progress_now"])
+
+    # --- 429: max_in_progress (endpoint, account), fail_n with Retry-After --
+    ctl("POST", "reset")
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "delay": 30, "max_in_progress": 2,
+                           "retry_after": 1})
+    r1, r2 = submit(PRIMARY)[1], submit(PRIMARY)[1]
+    code, doc, h = submit(PRIMARY)
+    check("max_in_progress 2: third submit -> 429 concurrent_requests_limit, Retry-After 1",
+          code == 429 and h.get("Retry-After") == "1"
+          and doc.get("error_type") == "concurrent_requests_limit", (code, doc, dict(h)))
+    code_b, _, _ = submit(BACKUP, {})
+    check("max_in_progress per endpoint: the other endpoint is not limited", code_b == 200, code_b)
+    jcall("PUT", r1["cancel_url"], ctx=ctx)
+    code, sub, _ = submit(PRIMARY)
+    check("a cancel frees a slot: submit -> 200", code == 200, code)
+    st = stats()
+    check("throttled 1, accepted 3 (429s are not accepted)",
+          st["throttled"].get(PRIMARY) == 1 and st["accepted"].get(PRIMARY) == 3,
+          (st["throttled"], st["accepted"]))
+    ctl("POST", "config", {"endpoint": BACKUP, "mode": "ok", "max_in_progress": 3,
+                           "limit_scope": "account"})
+    code_b, _, h = submit(BACKUP, {})
+    check("limit_scope account counts every endpoint: 429 without Retry-After",
+          code_b == 429 and h.get("Retry-After") is None, (code_b, dict(h)))
+    for x in (r2, sub):
+        jcall("PUT", x["cancel_url"], ctx=ctx)
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "fail_n:2:status:429",
+                           "retry_after": 0.5, "delay": 0.05})
+    got = [submit(PRIMARY) for _ in range(3)]
+    check("fail_n:2:status:429 with retry_after 0.5: 429, 429, 200",
+          [g[0] for g in got] == [429, 429, 200]
+          and [g[2].get("Retry-After") for g in got[:2]] == ["0.5", "0.5"],
+          [(g[0], g[2].get("Retry-After")) for g in got])
+
+    # --- seeded probabilistic faults ---------------------------------------
+    prof = {"endpoint": PRIMARY, "mode": "ok", "error_rate": 0.3, "hang_rate": 0.2,
+            "delay_range": [0.05, 0.25], "queue_time_range": [0.0, 0.05],
+            "error_code": 500, "seed": 11}
+
+    def run(order):
+        ctl("POST", "reset")
+        code, _, _ = ctl("POST", "config", prof)
+        ids = {}
+        for i in order:
+            ids[i] = submit(PRIMARY, body_for(i))[1]["request_id"]
+        ids["again"] = submit(PRIMARY, body_for(0))[1]["request_id"]   # 2nd of body 0
+        docs = {r["id"]: r for r in ctl("GET", "requests")[1]["requests"]}
+        return code, {i: (docs[rid]["mode"], docs[rid]["delay"], docs[rid]["queue_time"])
+                      for i, rid in ids.items()}, ids, docs
+
+    code, fates, ids, docs = run(range(40))
+    st = stats()
+    modes = [f[0] for f in fates.values()]
+    check("faults config accepted", code == 200, code)
+    check("faults: errors and hangs drawn, counted",
+          st["fault_errors"].get(PRIMARY) == modes.count("error") > 0
+          and st["fault_hangs"].get(PRIMARY) == modes.count("hang") > 0
+          and modes.count("ok") > 0, (modes.count("ok"), modes.count("error"), modes.count("hang")))
+    check("faults: rates near 30 % / 20 % of 41",
+          4 <= modes.count("error") <= 22 and 1 <= modes.count("hang") <= 16, modes)
+    check("faults: delays and queue times inside their ranges",
+          all(f[0] == "hang" or 0.05 <= f[1] <= 0.25 for f in fates.values())
+          and all(0 <= f[2] <= 0.05 for f in fates.values()), fates)
+    check("faults: drawn flag set", all(d["drawn"] for d in docs.values()))
+    _, again, ids2, _ = run(reversed(range(40)))
+    check("seeded: same fate per body whatever the order (and for a repeat)",
+          again == fates, [i for i in fates if fates[i] != again.get(i)])
+    err_i = next(i for i, f in fates.items() if f[0] == "error")
+    hang_i = next(i for i, f in fates.items() if f[0] == "hang")
+    ok_i = next(i for i, f in fates.items() if f[0] == "ok")
+    time.sleep(0.35)
+    st_docs = {i: jcall("GET", base + "/fal-ai/flux-2-lora-gallery/requests/%s/status"
+                        % ids2[i], ctx=ctx)[1] for i in (err_i, hang_i, ok_i)}
+    check("faults: an error completes with error, a hang stays IN_PROGRESS, ok completes",
+          st_docs[err_i].get("error_type") == "runner_server_error"
+          and st_docs[hang_i].get("status") == "IN_PROGRESS"
+          and st_docs[ok_i].get("status") == "COMPLETED" and "error" not in st_docs[ok_i],
+          st_docs)
+    prof2 = dict(prof, seed=12)
+    ctl("POST", "reset")
+    ctl("POST", "config", prof2)
+    other = [jcall("POST", base + "/" + PRIMARY, body_for(i), ctx=ctx)[1]["request_id"]
+             for i in range(40)]
+    d2 = {r["id"]: r["delay"] for r in ctl("GET", "requests")[1]["requests"]}
+    check("another seed draws other fates",
+          [d2[r] for r in other] != [fates[i][1] for i in range(40)])
+    ctl("POST", "config", dict(prof, seed=None))
+    code, _, _ = submit(PRIMARY, body_for(1))
+    check("unseeded faults: submit works", code == 200, code)
+    for bad in ({"error_rate": 1.5}, {"error_rate": 0.7, "hang_rate": 0.5},
+                {"delay_range": [2, 1]}, {"delay_range": 3}, {"limit_scope": "node"},
+                {"max_in_progress": -1}):
+        code, _, _ = ctl("POST", "config", dict({"endpoint": PRIMARY}, **bad))
+        check("bad fault config %s -> 400" % json.dumps(bad), code == 400, code)
+    _, st, _ = ctl("GET", "config")
+    check("GET config shows the fault settings", st[PRIMARY]["error_rate"] == 0.3
+          and st[PRIMARY]["delay_range"] == [0.05, 0.25], st.get(PRIMARY))
+    ctl("POST", "reset")
+    st = stats()
+    check("reset clears the new counters and the peak",
+          st["accepted"] == {} and st["fetched"] == {} and st["in_progress_max"] == 0
+          and st["cancels_in_progress"] == {} and ctl("GET", "requests")[1]["requests"] == [], st)
+
 
 def _is_json(raw):
     try:

@@ -346,15 +346,6 @@ static int buf_is(const struct buf *b, const char *want)
 	return ok;
 }
 
-static size_t u8_count(const char *s, size_t n)
-{
-	size_t i, c = 0;
-
-	for (i = 0; i < n; i++)
-		c += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return c;
-}
-
 static int near(double a, double b)
 {
 	return a - b < 1e-6 && b - a < 1e-6;
@@ -1024,83 +1015,6 @@ static void test_body_numbers(void)
 	celery_envelope_free(&env);
 }
 
-/* ---- repr ---- */
-
-static int repr_is(const char *js, int tuple, const char *want)
-{
-	struct json_doc d;
-	struct buf b;
-	int ok;
-
-	buf_init(&b);
-	if (json_parse(&d, js, strlen(js), 0, NULL, 0) < 0)
-		return 0;
-	ok = celery_repr(&b, &d, 0, tuple, CELERY_REPR_MAXSIZE) == 0 &&
-	     buf_is(&b, want);
-	json_doc_free(&d);
-	buf_free(&b);
-	return ok;
-}
-
-/* Expected strings are what celery.utils.saferepr(value, 1024) returns
- * (Celery 5.2.6), checked with /usr/bin/python3. */
-static void test_repr(void)
-{
-	struct json_doc d;
-	struct buf js, out;
-	size_t k;
-
-	CHECK(repr_is("[2, 3]", 1, "(2, 3)"));
-	CHECK(repr_is("[1]", 1, "(1,)"));
-	CHECK(repr_is("[]", 1, "()"));
-	CHECK(repr_is("[1]", 0, "[1]"));
-	CHECK(repr_is("{}", 0, "{}"));
-	CHECK(repr_is("[\"a\", \"b\"]", 1, "('a', 'b')"));
-	CHECK(repr_is("{\"y\": 7}", 0, "{'y': 7}"));
-	CHECK(repr_is("{\"k\": \"v\", \"n\": {\"m\": [1, 2]}}", 0,
-		      "{'k': 'v', 'n': {'m': [1, 2]}}"));
-	CHECK(repr_is("[null, true, false, 1.5, -2, NaN, Infinity, -Infinity]",
-		      1, "(None, True, False, 1.5, -2, nan, inf, -inf)"));
-	CHECK(repr_is("[1e16, 1.0, 1e-5, -0.0, -0, 1E2, 1e400]", 1,
-		      "(1e+16, 1.0, 1e-05, -0.0, 0, 100.0, inf)"));
-	/* saferepr escapes only the single quote */
-	CHECK(repr_is("[\"it's\"]", 1, "('it\\'s',)"));
-	CHECK(repr_is("[\"a'b\\\"c\"]", 1, "('a\\'b\"c',)"));
-	CHECK(repr_is("[\"x\\ny\\u0001\\\\\"]", 1, "('x\ny\x01\\',)"));
-	CHECK(repr_is("[\"\\u00e9\\u0085\"]", 1, "('\xc3\xa9\xc2\x85',)"));
-	/* maxlevels=3 */
-	CHECK(repr_is("[[[[1]]]]", 1, "([[[...]]],)"));
-	CHECK(repr_is("[{\"a\": {\"b\": {\"c\": 1}}}]", 1,
-		      "({'a': {'b': {...}}},)"));
-	/* truncation: budget spent -> ", ..." plus the open closers; a long
-	 * string is cut at a space with "..." */
-	buf_init(&js);
-	buf_append_char(&js, '[');
-	for (k = 0; k < 600; k++)
-		buf_append_str(&js, k ? ", \"\\u00e9b\"" : "\"\\u00e9b\"");
-	buf_append_char(&js, ']');
-	CHECK(json_parse(&d, js.data, js.len, 0, NULL, 0) == 0);
-	buf_init(&out);
-	CHECK(celery_repr(&out, &d, 0, 1, CELERY_REPR_MAXSIZE) == 0);
-	CHECK(out.len > 30 && u8_count(out.data, out.len) == 1031);
-	CHECK(strcmp(out.data + out.len - 11, "'\xc3\xa9" "b', ...)") == 0);
-	buf_free(&out);
-	json_doc_free(&d);
-	buf_reset(&js);
-	buf_append_str(&js, "[\"");
-	for (k = 0; k < 200; k++)
-		buf_append_str(&js, "a b c d ");
-	buf_append_str(&js, "\"]");
-	CHECK(json_parse(&d, js.data, js.len, 0, NULL, 0) == 0);
-	buf_init(&out);
-	CHECK(celery_repr(&out, &d, 0, 1, CELERY_REPR_MAXSIZE) == 0);
-	CHECK(out.len == 1032);
-	CHECK(strcmp(out.data + out.len - 14, "a b c...', ...") == 0);
-	buf_free(&out);
-	json_doc_free(&d);
-	buf_free(&js);
-}
-
 /* ---- builders ---- */
 
 static char *dupspan(const struct json_doc *d, int t)
@@ -1615,7 +1529,6 @@ int main(void)
 	RUN(test_body_v2);
 	RUN(test_body_unicode);
 	RUN(test_body_numbers);
-	RUN(test_repr);
 	RUN(test_meta_captured);
 	RUN(test_meta_direct);
 	RUN(test_exc);

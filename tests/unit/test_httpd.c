@@ -1,7 +1,7 @@
 /* Tests of the HTTP server over loopback, in one thread: the test plays the
  * worker's loop (httpd_pollfds, poll, httpd_process) and the clients, and
  * passes its own clock so time limits are tested without sleeping.
- * Links src/httpd.c and src/log.c (Makefile: UNIT_LIBS_test_httpd). */
+ * Links src/ops/httpd.c and src/lib/log.c (Makefile: UNIT_MODS_test_httpd). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>

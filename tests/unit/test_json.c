@@ -1,5 +1,5 @@
 /* test_json: grammar, tokens, getters, unescape, writer and splice of
- * src/json.c. Needs only json.c and buf.c. */
+ * src/lib/json.c. Needs only json.c and buf.c. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,4 +1,6 @@
-/* kombu naming and layouts, checked against kombu 5.2.4 captures. */
+/* kombu naming, layouts, envelopes and pidbox rules, checked against
+ * kombu 5.2.4 captures. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -64,11 +66,181 @@ static void test_binding_and_unacked(void)
 	buf_free(&k), buf_free(&m), buf_free(&v);
 }
 
+/* A celeryev heartbeat's envelope as kombu 5.2.4 wrote it (bytes and key
+ * order), then the NULL defaults. */
+static void test_envelope(void)
+{
+	static const char want[] =
+		"{\"body\": \"eyJ0eXBlIjogIngifQ==\", \"content-encoding\": \"utf-8\", "
+		"\"content-type\": \"application/json\", \"headers\": {\"hostname\": "
+		"\"w1@vm\"}, \"properties\": {\"delivery_mode\": 1, \"delivery_info\": "
+		"{\"exchange\": \"celeryev\", \"routing_key\": \"worker.heartbeat\"}, "
+		"\"priority\": 0, \"body_encoding\": \"base64\", \"delivery_tag\": "
+		"\"d\\u00e9\"}}";
+	static const char hdr[] = "{\"hostname\": \"w1@vm\"}";
+	static const char want_null[] =
+		"{\"body\": \"\", \"content-encoding\": \"utf-8\", \"content-type\": "
+		"\"application/json\", \"headers\": {}, \"properties\": "
+		"{\"delivery_mode\": 1, \"delivery_info\": {\"exchange\": \"\", "
+		"\"routing_key\": null}, \"priority\": 0, \"body_encoding\": "
+		"\"base64\", \"delivery_tag\": null}}";
+	struct buf b;
+
+	buf_init(&b);
+	buf_append_str(&b, "x");   /* appends, keeps what was there */
+	CHECK(kombu_envelope(&b, "{\"type\": \"x\"}", 13, hdr, strlen(hdr), "celeryev",
+			     "worker.heartbeat", "d\xc3\xa9") == 0);
+	CHECK(b.len == 1 + strlen(want) && b.data[0] == 'x' && !strcmp(b.data + 1, want));
+	buf_reset(&b);
+	CHECK(kombu_envelope(&b, NULL, 0, NULL, 0, "", NULL, NULL) == 0);
+	CHECK(!strcmp(b.data, want_null));
+	buf_free(&b);
+}
+
+static int decode(const char *js, char **body, size_t *len, char *err, size_t errlen)
+{
+	struct json_doc d;
+	int rc;
+
+	if (json_parse(&d, js, strlen(js), 0, err, errlen) < 0)
+		return -2;
+	rc = kombu_body_decode(&d, 0, body, len, err, errlen);
+	json_doc_free(&d);
+	return rc;
+}
+
+static void test_body_decode(void)
+{
+	static const struct {
+		const char *js;
+		const char *want;    /* NULL: refused, err contains why */
+		size_t len;
+		const char *why;
+	} rows[] = {
+		{ "{\"body\": \"e30=\", \"properties\": {\"body_encoding\": \"base64\"}}", "{}", 2, NULL },
+		{ "{\"body\": \"\", \"properties\": {\"body_encoding\": \"base64\"}}", "", 0, NULL },
+		/* plain: no properties, no or null body_encoding, odd properties */
+		{ "{\"body\": \"{\\\"a\\\": \\\"\\u00e9\\\"}\"}", "{\"a\": \"\xc3\xa9\"}", 11, NULL },
+		{ "{\"body\": \"x\", \"properties\": {\"body_encoding\": null}}", "x", 1, NULL },
+		{ "{\"body\": \"x\", \"properties\": 5}", "x", 1, NULL },
+		{ "{\"body\": \"\"}", "", 0, NULL },
+		{ "{\"body\": \"a\\u0000b\"}", "a\0b", 3, NULL },
+		/* the last duplicate wins, as in Python */
+		{ "{\"body\": \"x\", \"body\": \"eA==\", \"properties\": {\"body_encoding\": "
+		  "\"base64\"}}", "x", 1, NULL },
+		{ "{\"properties\": {\"body_encoding\": \"base64\"}}", NULL, 0, "missing 'body'" },
+		{ "{\"body\": 5}", NULL, 0, "'body' must be a string" },
+		{ "{\"body\": null}", NULL, 0, "'body' must be a string" },
+		{ "{\"body\": \"\\ud800\"}", NULL, 0, "'body': " },
+		{ "{\"body\": \"e30\", \"properties\": {\"body_encoding\": \"base64\"}}", NULL, 0, "body: " },
+		{ "{\"body\": \"e30=\", \"properties\": {\"body_encoding\": \"gzip\"}}", NULL, 0,
+		  "unsupported body_encoding \"gzip\"" },
+		{ "{\"body\": \"e30=\", \"properties\": {\"body_encoding\": 5}}", NULL, 0,
+		  "unsupported body_encoding 5" },
+		{ "{\"body\": \"e30=\", \"properties\": {\"body_encoding\": \"BASE64\"}}", NULL, 0,
+		  "unsupported" },
+	};
+	char err[160], *body;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		int rc;
+
+		err[0] = '\0';
+		body = (char *)"untouched";
+		len = 99;
+		rc = decode(rows[i].js, &body, &len, err, sizeof err);
+		if (rows[i].want) {
+			CHECK(rc == 0 && len == rows[i].len && !memcmp(body, rows[i].want, len) &&
+			      body[len] == '\0');
+			free(body);
+		} else {
+			CHECK(rc == -1 && body == NULL && len == 0 && strstr(err, rows[i].why));
+		}
+		if (rc == -2 || (rows[i].want ? rc != 0 : rc != -1))
+			fprintf(stderr, "  row %zu: rc %d err %s\n", i, rc, err);
+	}
+}
+
+/* What kombu_envelope writes, kombu_body_decode reads back: both sides of
+ * a pidbox reply. */
+static void test_pidbox_reply(void)
+{
+	static const char hdr[] = "\"headers\": {\"ticket\": \"tk\", \"clock\": 7}";
+	static const char route[] = "\"delivery_info\": {\"exchange\": \"reply.celery.pidbox\", "
+				    "\"routing_key\": \"oid\"}";
+	struct json_doc d;
+	struct buf b;
+	char err[160], *body = NULL;
+	size_t len = 0;
+
+	buf_init(&b);
+	CHECK(kombu_pidbox_reply(&b, "w1@vm", "{\"ok\": \"pong\"}", 14, "tk", 7,
+				 "reply.celery.pidbox", "oid", "dt") == 0);
+	CHECK(b.data && strstr(b.data, hdr) && strstr(b.data, route));
+	CHECK(json_parse(&d, b.data, b.len, 0, err, sizeof err) == 0);
+	CHECK(kombu_body_decode(&d, 0, &body, &len, err, sizeof err) == 0);
+	CHECK(body && !strcmp(body, "{\"w1@vm\": {\"ok\": \"pong\"}}") && len == 25);
+	free(body);
+	json_doc_free(&d);
+	buf_reset(&b);
+	CHECK(kombu_pidbox_reply(&b, "w1@vm", "null", 4, NULL, 0, "x", "y", "dt") == 0);
+	CHECK(strstr(b.data, "\"headers\": {\"ticket\": null, \"clock\": 0}"));
+	buf_free(&b);
+}
+
+static void test_pidbox_addressed(void)
+{
+	static const struct {
+		const char *dest;     /* destination JSON, NULL: absent */
+		const char *pattern, *matcher, *host;
+		int want;
+	} rows[] = {
+		{ NULL, NULL, NULL, "w1@vm", KOMBU_ADDR_YES },
+		{ "null", NULL, NULL, "w1@vm", KOMBU_ADDR_YES },
+		{ "[\"w2@vm\", \"w1@vm\"]", NULL, NULL, "w1@vm", KOMBU_ADDR_YES },
+		{ "[\"w2@vm\"]", NULL, NULL, "w1@vm", KOMBU_ADDR_NO },
+		{ "[\"w1@vm2\"]", NULL, NULL, "w1@vm", KOMBU_ADDR_NO },
+		{ "\"w1@vm2\"", NULL, NULL, "w1@vm", KOMBU_ADDR_YES },   /* `in`: substring */
+		{ "\"w1\\u0000@vm\"", NULL, NULL, "w1", KOMBU_ADDR_UNSUPPORTED },
+		{ "{\"w1@vm\": 0}", NULL, NULL, "w1@vm", KOMBU_ADDR_YES },
+		{ "{\"w2@vm\": 0}", NULL, NULL, "w1@vm", KOMBU_ADDR_NO },
+		{ "7", NULL, NULL, "w1@vm", KOMBU_ADDR_UNSUPPORTED },
+		/* a falsy destination leaves it to the pattern */
+		{ "[]", "w2*", "glob", "w1@vm", KOMBU_ADDR_NO },
+		{ "\"\"", "w1*", "glob", "w1@vm", KOMBU_ADDR_YES },
+		{ "[\"x\"]", "*", "glob", "w1@vm", KOMBU_ADDR_NO },
+		{ NULL, "w.*", "pcre", "w1@vm", KOMBU_ADDR_UNSUPPORTED },
+		{ NULL, "x*", NULL, "w1@vm", KOMBU_ADDR_YES },
+		{ NULL, "x*", "", "w1@vm", KOMBU_ADDR_YES },
+		{ NULL, NULL, NULL, NULL, KOMBU_ADDR_NO },
+	};
+	struct json_doc d;
+	char err[160];
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const char *js = rows[i].dest ? rows[i].dest : "0";
+		int got;
+
+		CHECK(json_parse(&d, js, strlen(js), 0, err, sizeof err) == 0);
+		got = kombu_pidbox_addressed(&d, rows[i].dest ? 0 : -1, rows[i].pattern,
+					     rows[i].matcher, rows[i].host);
+		if (got != rows[i].want)
+			fprintf(stderr, "  row %zu: got %d\n", i, got);
+		CHECK(got == rows[i].want);
+		json_doc_free(&d);
+	}
+}
+
 int main(void)
 {
 	RUN(test_priority_lists);
 	RUN(test_consume_order);
 	RUN(test_queue_of_list);
 	RUN(test_binding_and_unacked);
+	RUN(test_envelope);
+	RUN(test_body_decode);
+	RUN(test_pidbox_reply);
+	RUN(test_pidbox_addressed);
 	return harness_report();
 }

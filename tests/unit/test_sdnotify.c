@@ -1,6 +1,6 @@
 /* Tests of the systemd notification sender against a datagram socket of
  * our own, bound at a path and at an abstract name, as systemd would.
- * Links src/sdnotify.c (Makefile: UNIT_LIBS_test_sdnotify). */
+ * Links src/ops/sdnotify.c (Makefile: UNIT_MODS_test_sdnotify). */
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>

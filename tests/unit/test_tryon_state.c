@@ -41,7 +41,7 @@ static void test_state_spend_and_latency(void)
 	state_init(&st, &cfg);
 	tryon_state_hints(&st, 0, &h);
 	CHECK(h.gate[TRYON_PRIMARY] == BREAKER_ALLOW && h.gate[TRYON_BACKUP] == BREAKER_ALLOW);
-	CHECK(h.backup_latency == 0);
+	CHECK(h.latency[TRYON_BACKUP].q == 0 && h.latency[TRYON_BACKUP].n == 0);
 	absorb(&st, &h, "{\"path\": \"backup\", \"cache\": \"miss\", \"singleflight\": \"holder\", \"calls\": ["
 	       CALL("primary", "transient", 0.2, 0.05) ", " CALL("backup", "ok", 10, 0.075) "]}", 1);
 	CHECK(st.paths_backup == 1);
@@ -54,8 +54,9 @@ static void test_state_spend_and_latency(void)
 	double spend = tryon_state_spend(&st, TRYON_BACKUP);
 	CHECK(spend > 0.1499 && spend < 0.1501);
 	tryon_state_hints(&st, 3, &h);
-	/* EWMA: 10 then 0.3 * 20 + 0.7 * 10 = 13. */
-	CHECK(h.backup_latency > 12.99 && h.backup_latency < 13.01);
+	/* p90 of {10, 20}, both recent (weight ~1 each): 20. */
+	CHECK(h.latency[TRYON_BACKUP].q == 20);
+	CHECK(h.latency[TRYON_BACKUP].n > 1.99 && h.latency[TRYON_BACKUP].n <= 2.0);
 	/* The primary failed once (threshold 2): still closed. */
 	CHECK(tryon_state_breaker(&st, TRYON_PRIMARY) == BREAKER_CLOSED);
 }
@@ -139,7 +140,7 @@ static void test_state_garbage(void)
 		absorb(&st, NULL, bad[i], (double)i);
 	CHECK(st.jobs == sizeof bad / sizeof bad[0]);
 	CHECK(st.model[TRYON_PRIMARY].spend == 0);
-	CHECK(st.model[TRYON_PRIMARY].latency_n == 0);
+	CHECK(st.model[TRYON_PRIMARY].latency.count == 0);
 	CHECK(tryon_outcome_parse("timeout", 7) == TRYON_OUT_TIMEOUT);
 	CHECK(tryon_cache_parse("garbage", 7) == TRYON_CACHE_GARBAGE);
 	CHECK(tryon_outcome_parse("ok!", 3) == -1);

@@ -14,7 +14,12 @@ Same logic as tryon-worker's app.tasks.virtual_tryon, no handicaps:
 
 Settings are the seed's: JSON, acks_late, reject_on_worker_lost, prefetch
 multiplier 1, result_expires 3600, max_tasks_per_child 100, time limits
-30 s hard / 25 s soft, visibility_timeout 3600."""
+30 s hard / 25 s soft, visibility_timeout 3600.
+
+Knobs for time-scaled runs (tests/bench/bench_day.py), the seed's values by
+default: BASELINE_SOFT_LIMIT (25), BASELINE_HARD_LIMIT (30) and
+BASELINE_RETRY_COUNTDOWN (1), in seconds. (The prefork pool on the event
+loop arms one timer per task for its limits, so scaled limits fire on time.)"""
 import hashlib
 import os
 import socket
@@ -24,6 +29,10 @@ import redis
 import requests
 from celery import Celery
 
+SOFT_LIMIT = float(os.environ.get("BASELINE_SOFT_LIMIT", "25"))
+HARD_LIMIT = float(os.environ.get("BASELINE_HARD_LIMIT", "30"))
+RETRY_COUNTDOWN = float(os.environ.get("BASELINE_RETRY_COUNTDOWN", "1"))
+
 app = Celery("app", broker=os.environ["CELERY_BROKER_URL"],
              backend=os.environ["CELERY_RESULT_BACKEND"])
 app.conf.update(
@@ -31,7 +40,7 @@ app.conf.update(
     task_acks_late=True, task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1, task_default_queue="tryon_queue",
     result_expires=3600, worker_max_tasks_per_child=100,
-    task_time_limit=30, task_soft_time_limit=25,
+    task_time_limit=HARD_LIMIT, task_soft_time_limit=SOFT_LIMIT,
     broker_transport_options={"visibility_timeout": 3600},
     broker_connection_retry_on_startup=True)
 
@@ -91,7 +100,7 @@ def virtual_tryon(self, person_url, garment_url):
         try:
             url = run_model(BACKUP, {"model_image": person_url, "garment_image": garment_url})
         except Exception as exc:  # noqa: BLE001 - both failed: retry once
-            raise self.retry(exc=exc, countdown=1)
+            raise self.retry(exc=exc, countdown=RETRY_COUNTDOWN)
     if _cache is not None:
         try:
             _cache.setex(key, CACHE_TTL, url)

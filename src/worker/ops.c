@@ -1,36 +1,24 @@
-/* worker_ops: what operators read over HTTP: /metrics (Prometheus text),
- * /healthz, /readyz and the /health detail, plus the try-on metrics fed
- * from tryon_state. Runs on the loop: no blocking calls. */
-#include <errno.h>
-#include <math.h>
-#include <poll.h>
-#include <signal.h>
+/* ops: what operators read over HTTP. */
+#include "worker/ops.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
-#include "celery/exitclass.h"
+#include "celery/kombu.h"
 #include "lib/clock.h"
-#include "lib/ids.h"
 #include "lib/isotime.h"
 #include "lib/json.h"
-#include "celery/kombu.h"
 #include "lib/log.h"
-#include "worker/proc.h"
 #include "ops/promtext.h"
-#include "celery/record.h"
-#include "worker/recovery.h"
-#include "redis/scripts.h"
-#include "worker/tasks.h"
 #include "version.h"
-#include "worker/worker_int.h"
+#include "worker/fetch.h"
+#include "worker/jobs.h"
 
 /* One model call reported by a try-on child (tryon_state's observer). */
-void worker_on_model_call(void *arg, enum tryon_model mdl, enum tryon_outcome o, double latency, double cost)
+void ops_on_model_call(void *arg, enum tryon_model mdl, enum tryon_outcome o, double latency, double cost)
 {
 	struct worker *w = arg;
 	const char *ep = w->tryon.model[mdl].endpoint;
@@ -48,6 +36,22 @@ static void tryon_metrics(struct worker *w)
 		metrics_set_total(&w->metrics, METRIC_CACHE_REQUESTS, tryon_cache_name(c), NULL,
 				  (double)tryon_state_cache(&w->tryon, c));
 	metrics_set_total(&w->metrics, METRIC_SINGLEFLIGHT_WAITS, NULL, NULL, (double)w->tryon.singleflight_waits);
+	metrics_set_total(&w->metrics, METRIC_MODEL_RESUMED, NULL, NULL, (double)w->tryon.resumed);
+	for (int l = 0; l < TRYON_N_LIMITS; l++) {
+		if (w->tryon.limit_waits[l])
+			metrics_set_total(&w->metrics, METRIC_MODEL_LIMIT_EVENTS, tryon_limit_name(l), "waited",
+					  (double)w->tryon.limit_waits[l]);
+		if (w->tryon.limit_refusals[l])
+			metrics_set_total(&w->metrics, METRIC_MODEL_LIMIT_EVENTS, tryon_limit_name(l), "refused",
+					  (double)w->tryon.limit_refusals[l]);
+	}
+	metrics_set(&w->metrics, METRIC_MODEL_LIMIT, "concurrency", NULL, w->cfg->model_concurrency);
+	metrics_set(&w->metrics, METRIC_MODEL_LIMIT, "rate", NULL, w->cfg->model_rate);
+	metrics_set(&w->metrics, METRIC_MODEL_LIMIT, "daily_budget", NULL, w->cfg->daily_budget);
+	if (w->cluster_sampled) {
+		metrics_set(&w->metrics, METRIC_MODEL_IN_PROGRESS, NULL, NULL, w->cluster_in_progress);
+		metrics_set(&w->metrics, METRIC_MODEL_SPEND_TODAY, NULL, NULL, w->cluster_spend_today);
+	}
 	for (int m = 0; m < TRYON_N_MODELS; m++) {
 		enum breaker_state b = tryon_state_breaker(&w->tryon, m);
 		double v = b == BREAKER_OPEN ? METRICS_BREAKER_OPEN :
@@ -111,10 +115,31 @@ static void health_json(struct worker *w, int consuming, struct buf *b)
 		if (m)
 			buf_append_str(b, ", ");
 		json_write_cstr(b, w->tryon.model[m].endpoint);
-		buf_printf(b, ": {\"breaker\": \"%s\", \"latency_ewma\": %.3f, \"paid_calls\": %lu, \"spend_usd\": %.3f}",
+		double weight, p90 = latency_quantile(&w->tryon.model[m].latency, 0.9, clock_mono(), &weight);
+		buf_printf(b, ": {\"breaker\": \"%s\", \"latency_p90\": %.3f, \"latency_weight\": %.1f, "
+			   "\"paid_calls\": %lu, \"spend_usd\": %.3f}",
 			   bs == BREAKER_OPEN ? "open" : bs == BREAKER_HALF_OPEN ? "half_open" : "closed",
-			   w->tryon.model[m].latency_ewma, w->tryon.model[m].paid_calls, w->tryon.model[m].spend);
+			   p90, weight, w->tryon.model[m].paid_calls, w->tryon.model[m].spend);
 	}
+	buf_printf(b, "}, \"fallback\": \"%s\", \"limits\": {\"concurrency\": %d, \"rate\": %g, "
+		   "\"daily_budget_usd\": %g, ", w->cfg->fallback_latency ? "latency" : "cost",
+		   w->cfg->model_concurrency, w->cfg->model_rate, w->cfg->daily_budget);
+	if (w->cluster_sampled) {
+		/* Reached: not even the cheaper model fits in what is left. */
+		double cheaper = w->cfg->price_primary < w->cfg->price_backup ? w->cfg->price_primary
+									       : w->cfg->price_backup;
+		int reached = w->cfg->daily_budget > 0 &&
+			      w->cluster_spend_today + cheaper > w->cfg->daily_budget + 1e-9;
+		buf_printf(b, "\"in_progress_cluster\": %g, \"spend_today_usd\": %.4f, \"budget_reached\": %s, ",
+			   w->cluster_in_progress, w->cluster_spend_today, reached ? "true" : "false");
+	}
+	buf_printf(b, "\"resumed\": %lu, \"waits\": {", w->tryon.resumed);
+	for (int l = 0; l < TRYON_N_LIMITS; l++)
+		buf_printf(b, "%s\"%s\": %lu", l ? ", " : "", tryon_limit_name(l), w->tryon.limit_waits[l]);
+	buf_append_str(b, "}, \"refusals\": {");
+	for (int l = 0; l < TRYON_N_LIMITS; l++)
+		buf_printf(b, "%s\"%s\": %lu", l ? ", " : "", tryon_limit_name(l), w->tryon.limit_refusals[l]);
+	buf_append_str(b, "}");
 	buf_printf(b, "}, \"dead_letters\": %ld, \"cache\": %s, \"processed\": %ld, \"last_error\": ",
 		   w->lens[4 * w->cfg->n_queues], w->cfg->cache_url ? "\"configured\"" : "\"off\"", w->processed);
 	json_write_cstr(b, w->last_error);
@@ -122,7 +147,7 @@ static void health_json(struct worker *w, int consuming, struct buf *b)
 }
 
 /* The HTTP routes. Runs on the loop: quick, no blocking calls. */
-void worker_http_handler(void *arg, const char *path, struct httpd_response *r)
+void ops_http_handler(void *arg, const char *path, struct httpd_response *r)
 {
 	struct worker *w = arg;
 	int consuming = w->consuming && redis_conn_is_ready(w->consume) && redis_conn_is_ready(w->cmd);

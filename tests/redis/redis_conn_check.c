@@ -1,12 +1,16 @@
-/* redis_conn_check: a scripted check of redis_conn (and redis_url) against a
- * real Redis server, plus in-process fake servers on 127.0.0.1 for the
- * failure paths (refused, silent, garbage, closing). Prints one line per
- * check and closes with "N passed, N failed".
+/* redis_conn_check: a scripted check of redis_conn, redis_sync (and
+ * redis_url) against a real Redis server, plus in-process fake servers on
+ * 127.0.0.1 for the failure paths (refused, silent, garbage, closing, hung).
+ * Prints one line per check and closes with "N passed, N failed". Built by
+ * make ($(BUILD)/redis_conn_check), run by
+ * tests/integration/test_b0_redis_conn.py.
  *
- *   redis_conn_check [--ca FILE] [--restart SECONDS] URL
- *       full run; with --restart, prints "ready-for-restart" on stdout after
- *       the main checks and expects the server to go away and come back
- *       within SECONDS (the calling script restarts it)
+ *   redis_conn_check [--ca FILE] [--no-fakes] [--restart SECONDS] URL
+ *       full run; --no-fakes leaves out the fake servers (they do not
+ *       depend on URL: one run with them is enough); with --restart, prints
+ *       "ready-for-restart" on stdout after the main checks and expects the
+ *       server to go away and come back within SECONDS (the calling script
+ *       restarts it)
  *   redis_conn_check [--ca FILE] --expect-fail TEXT URL
  *       connecting must fail with a message containing TEXT and not the
  *       password (wrong host name, wrong CA, wrong password, ...)
@@ -24,11 +28,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/trust.h"
 #include "redis/redis_conn.h"
+#include "redis/redis_sync.h"
 #include "redis/redis_url.h"
 #include "redis/resp.h"
-#include "lib/trust.h"
 
 static int n_passed, n_failed;
 static const struct trust_store *g_trust;
@@ -126,7 +132,7 @@ static void fake_accept(struct fake *f)
 
 	while ((fd = accept4(f->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 		if (f->accepts < 64)
-			f->accept_times[f->accepts] = redis_now();
+			f->accept_times[f->accepts] = clock_mono();
 		f->accepts++;
 		if (f->mode == FAKE_CLOSE) {
 			close(fd);
@@ -180,12 +186,12 @@ typedef int (*done_fn)(void *arg);
 static int loop_until(struct redis_conn **conns, int n, struct fake *f, double seconds,
 		      done_fn done, void *arg)
 {
-	double end = redis_now() + seconds;
+	double end = clock_mono() + seconds;
 
 	for (;;) {
 		struct pollfd pfds[16];
 		int owner[16], np = 0;
-		double now = redis_now(), until = end;
+		double now = clock_mono(), until = end;
 
 		if (done && done(arg))
 			return 1;
@@ -210,7 +216,7 @@ static int loop_until(struct redis_conn **conns, int n, struct fake *f, double s
 		}
 		double ms = ceil((until - now) * 1000);
 		int r = poll(pfds, (nfds_t)np, ms < 0 ? 0 : ms > 1000 ? 1000 : (int)ms);
-		now = redis_now();
+		now = clock_mono();
 		for (int k = 0; r > 0 && k < np; k++) {
 			if (!pfds[k].revents)
 				continue;
@@ -300,20 +306,20 @@ static void check_basic(struct redis_conn *c)
 	char err[256], d[128];
 	struct resp_value *v;
 
-	v = redis_conn_callv(c, 5, err, sizeof err, "SET", "rcc:k", "hello", NULL);
+	v = redis_sync_callv(c, 5, err, sizeof err, "SET", "rcc:k", "hello", NULL);
 	check(resp_is_ok(v), "sync SET", "%s", v ? "" : err);
 	resp_value_free(v);
-	v = redis_conn_callv(c, 5, err, sizeof err, "GET", "rcc:k", NULL);
+	v = redis_sync_callv(c, 5, err, sizeof err, "GET", "rcc:k", NULL);
 	check(is_bulk(v, "hello", 5), "sync GET", "%s", v ? vdesc(v, d, sizeof d) : err);
 	resp_value_free(v);
 
 	static const char bin[] = "a\0b\x06\x16\xff\r\n$3\r\n*-1\r\nz";
 	const char *argv[3] = { "SET", "rcc:bin", bin };
 	size_t lens[3] = { 3, 7, sizeof bin - 1 };
-	v = redis_conn_call(c, 5, err, sizeof err, 3, argv, lens);
+	v = redis_sync_call(c, 5, err, sizeof err, 3, argv, lens);
 	check(resp_is_ok(v), "binary SET (NUL, \\x06, \\x16, CRLF)", "%s", v ? "" : err);
 	resp_value_free(v);
-	v = redis_conn_callv(c, 5, err, sizeof err, "GET", "rcc:bin", NULL);
+	v = redis_sync_callv(c, 5, err, sizeof err, "GET", "rcc:bin", NULL);
 	check(is_bulk(v, bin, sizeof bin - 1), "binary GET round trip", "%s", v ? vdesc(v, d, sizeof d) : err);
 	resp_value_free(v);
 
@@ -324,20 +330,20 @@ static void check_basic(struct redis_conn *c)
 		big[i] = (char)(i * 2654435761u >> 13);
 	const char *bargv[3] = { "SET", "rcc:big", big };
 	size_t blens[3] = { 3, 7, big_n };
-	v = redis_conn_call(c, 10, err, sizeof err, 3, bargv, blens);
+	v = redis_sync_call(c, 10, err, sizeof err, 3, bargv, blens);
 	check(resp_is_ok(v), "3 MiB SET", "%s", v ? "" : err);
 	resp_value_free(v);
-	v = redis_conn_callv(c, 10, err, sizeof err, "GET", "rcc:big", NULL);
+	v = redis_sync_callv(c, 10, err, sizeof err, "GET", "rcc:big", NULL);
 	check(is_bulk(v, big, big_n), "3 MiB GET round trip", "%s", v ? "" : err);
 	resp_value_free(v);
 	free(big);
 
-	v = redis_conn_callv(c, 5, err, sizeof err, "INCR", "rcc:k", NULL);
+	v = redis_sync_callv(c, 5, err, sizeof err, "INCR", "rcc:k", NULL);
 	check(v && v->type == RESP_ERROR && redis_conn_is_ready(c), "error reply is a reply, conn stays up",
 	      "%s", v ? vdesc(v, d, sizeof d) : err);
 	resp_value_free(v);
 
-	v = redis_conn_call(c, 5, err, sizeof err, 0, NULL, NULL);
+	v = redis_sync_call(c, 5, err, sizeof err, 0, NULL, NULL);
 	check(!v, "empty command refused", "%s", err);
 
 	char red[512];
@@ -404,7 +410,7 @@ static void check_pipeline(const struct redis_url *u)
 		return;
 	const char *del[2] = { "DEL", "rcc:ctr" };
 	check(redis_conn_command(a, NULL, NULL, 0, 2, del, NULL) == -1, "command before READY is -1", NULL);
-	redis_conn_start(a, redis_now());
+	redis_conn_start(a, clock_mono());
 	int up = loop_until(&a, 1, NULL, 5, conn_ready, &a);
 	check(up, "async connect via poll loop", "state=%s %s", redis_conn_state_name(a),
 	      redis_conn_last_error(a));
@@ -415,10 +421,10 @@ static void check_pipeline(const struct redis_url *u)
 		rc |= redis_conn_command(a, on_incr, &st, 0, 2, incr, NULL);
 	const char *ping[1] = { "PING" };
 	rc |= redis_conn_command(a, on_first, &st, 0, 1, ping, NULL);
-	double t0 = redis_now();
+	double t0 = clock_mono();
 	int ok = loop_until(&a, 1, NULL, 10, pipe_done, &st);
 	check(rc == 0 && ok && st.bad == 0 && st.last == 2000, "2000 pipelined INCR in order",
-	      "done=%d bad=%d last=%lld in %.3fs", st.done, st.bad, st.last, redis_now() - t0);
+	      "done=%d bad=%d last=%lld in %.3fs", st.done, st.bad, st.last, clock_mono() - t0);
 	check(st.chained == 1 && is_bulk(st.kept, "hello", 5), "command queued from a callback; reply taken", NULL);
 	resp_value_free(st.kept);
 
@@ -431,7 +437,7 @@ static void check_pipeline(const struct redis_url *u)
 	      redis_conn_command(a, NULL, NULL, 0, 0, NULL, NULL) == -2,
 	      "framing-breaking commands refused (-2)", NULL);
 	/* Sync use of a conn that was driven async. */
-	struct resp_value *v = redis_conn_callv(a, 5, err, sizeof err, "GET", "rcc:ctr", NULL);
+	struct resp_value *v = redis_sync_callv(a, 5, err, sizeof err, "GET", "rcc:ctr", NULL);
 	check(is_bulk(v, "2000", 4), "sync call on an async conn", "%s", v ? "" : err);
 	resp_value_free(v);
 	redis_conn_free(a);
@@ -449,7 +455,7 @@ static void on_block(struct redis_conn *c, struct resp_value *r, const char *err
 	struct block_state *b = arg;
 
 	b->done = 1;
-	b->t = redis_now();
+	b->t = clock_mono();
 	if (r)
 		b->r = redis_reply_take(c);
 	else
@@ -469,10 +475,10 @@ static void check_blocking(const struct redis_url *u, struct redis_conn *c)
 
 	if (!a)
 		return;
-	redis_conn_start(a, redis_now());
+	redis_conn_start(a, clock_mono());
 	loop_until(&a, 1, NULL, 5, conn_ready, &a);
 	const char *bl1[3] = { "BLPOP", "rcc:empty", "1" };
-	double t0 = redis_now();
+	double t0 = clock_mono();
 	redis_conn_command(a, on_block, &b, 1.0, 3, bl1, NULL);
 	loop_until(&a, 1, NULL, 5, block_done, &b);
 	check(b.r && b.r->type == RESP_NIL_ARRAY && b.t - t0 > 0.9 && redis_conn_is_ready(a),
@@ -483,7 +489,7 @@ static void check_blocking(const struct redis_url *u, struct redis_conn *c)
 	/* Without block_seconds the same wait is a read timeout. */
 	memset(&b, 0, sizeof b);
 	const char *bl2[3] = { "BLPOP", "rcc:empty", "2" };
-	t0 = redis_now();
+	t0 = clock_mono();
 	redis_conn_command(a, on_block, &b, 0, 3, bl2, NULL);
 	loop_until(&a, 1, NULL, 5, block_done, &b);
 	check(!b.r && strstr(b.err, "timeout") && b.t - t0 < 1.0, "read timeout fails the command",
@@ -496,7 +502,7 @@ static void check_blocking(const struct redis_url *u, struct redis_conn *c)
 	const char *bl3[3] = { "BLPOP", "rcc:list", "5" };
 	redis_conn_command(a, on_block, &b, 5, 3, bl3, NULL);
 	loop_until(&a, 1, NULL, 0.2, NULL, NULL);
-	struct resp_value *v = redis_conn_callv(c, 5, err, sizeof err, "RPUSH", "rcc:list", "x\0y", NULL);
+	struct resp_value *v = redis_sync_callv(c, 5, err, sizeof err, "RPUSH", "rcc:list", "x\0y", NULL);
 	resp_value_free(v);
 	loop_until(&a, 1, NULL, 5, block_done, &b);
 	check(b.r && b.r->type == RESP_ARRAY && b.r->n_elems == 2 && is_bulk(b.r->elems[1], "x", 1),
@@ -505,9 +511,9 @@ static void check_blocking(const struct redis_url *u, struct redis_conn *c)
 	redis_conn_free(a);
 
 	/* Sync blocking call: its timeout covers the block time. */
-	t0 = redis_now();
-	v = redis_conn_callv(c, 3, err, sizeof err, "BLPOP", "rcc:empty", "1", NULL);
-	check(v && v->type == RESP_NIL_ARRAY && redis_now() - t0 > 0.9, "sync BLPOP 1 (timeout 3)",
+	t0 = clock_mono();
+	v = redis_sync_callv(c, 3, err, sizeof err, "BLPOP", "rcc:empty", "1", NULL);
+	check(v && v->type == RESP_NIL_ARRAY && clock_mono() - t0 > 0.9, "sync BLPOP 1 (timeout 3)",
 	      "%s", v ? vdesc(v, d, sizeof d) : err);
 	resp_value_free(v);
 }
@@ -598,7 +604,7 @@ static void check_pubsub(const struct redis_url *u, struct redis_conn *c)
 
 	if (!sc)
 		return;
-	redis_conn_start(sc, redis_now());
+	redis_conn_start(sc, clock_mono());
 	int ok = loop_until(&sc, 1, NULL, 5, subs_done, &s);
 	check(ok && s.sub_done == 1 && s.psub_done == 1 && s.bad == 0,
 	      "SUBSCRIBE 2 channels + PSUBSCRIBE from on_ready: one callback each",
@@ -609,11 +615,11 @@ static void check_pubsub(const struct redis_url *u, struct redis_conn *c)
 
 	const char *pub[3] = { "PUBLISH", "rcc:ch1", data };
 	size_t pub_lens[3] = { 7, 7, sizeof data - 1 };
-	struct resp_value *v = redis_conn_call(c, 5, err, sizeof err, 3, pub, pub_lens);
+	struct resp_value *v = redis_sync_call(c, 5, err, sizeof err, 3, pub, pub_lens);
 	check(v && v->type == RESP_INTEGER && v->integer == 1, "PUBLISH reaches one subscriber",
 	      "%s", v ? vdesc(v, d, sizeof d) : err);
 	resp_value_free(v);
-	v = redis_conn_callv(c, 5, err, sizeof err, "PUBLISH", "rcc:pat.x", "p", NULL);
+	v = redis_sync_callv(c, 5, err, sizeof err, "PUBLISH", "rcc:pat.x", "p", NULL);
 	resp_value_free(v);
 	ok = loop_until(&sc, 1, NULL, 5, msgs_done, &s);
 	check(ok && s.bad == 0, "message and pmessage delivered to on_push (binary data intact)",
@@ -634,26 +640,26 @@ static void check_pubsub(const struct redis_url *u, struct redis_conn *c)
 	s.last_sub_reply = NULL;
 	redis_conn_free(sc);
 
-	/* Sync pub/sub: no on_push, messages wait for redis_conn_wait_push. */
+	/* Sync pub/sub: no on_push, messages wait for redis_sync_wait_push. */
 	struct redis_conn *w = conn_new(u, "sync-sub", 2, 30, NULL, NULL, NULL);
 	if (!w)
 		return;
-	v = redis_conn_callv(w, 5, err, sizeof err, "SUBSCRIBE", "rcc:sync", NULL);
+	v = redis_sync_callv(w, 5, err, sizeof err, "SUBSCRIBE", "rcc:sync", NULL);
 	check(v && v->type == RESP_ARRAY && v->n_elems == 3, "sync SUBSCRIBE", "%s", v ? "" : err);
 	resp_value_free(v);
-	v = redis_conn_callv(c, 5, err, sizeof err, "PUBLISH", "rcc:sync", "one", NULL);
+	v = redis_sync_callv(c, 5, err, sizeof err, "PUBLISH", "rcc:sync", "one", NULL);
 	resp_value_free(v);
-	v = redis_conn_callv(c, 5, err, sizeof err, "PUBLISH", "rcc:sync", "two", NULL);
+	v = redis_sync_callv(c, 5, err, sizeof err, "PUBLISH", "rcc:sync", "two", NULL);
 	resp_value_free(v);
-	struct resp_value *m1 = redis_conn_wait_push(w, 2, err, sizeof err);
-	struct resp_value *m2 = redis_conn_wait_push(w, 2, err, sizeof err);
+	struct resp_value *m1 = redis_sync_wait_push(w, 2, err, sizeof err);
+	struct resp_value *m2 = redis_sync_wait_push(w, 2, err, sizeof err);
 	check(m1 && m2 && is_bulk(m1->elems[2], "one", 3) && is_bulk(m2->elems[2], "two", 3),
-	      "redis_conn_wait_push returns messages in order", "%s", m2 ? "" : err);
+	      "redis_sync_wait_push returns messages in order", "%s", m2 ? "" : err);
 	resp_value_free(m1);
 	resp_value_free(m2);
-	double t0 = redis_now();
-	v = redis_conn_wait_push(w, 0.3, err, sizeof err);
-	check(!v && !strcmp(err, "timeout") && redis_conn_is_ready(w) && redis_now() - t0 > 0.25,
+	double t0 = clock_mono();
+	v = redis_sync_wait_push(w, 0.3, err, sizeof err);
+	check(!v && !strcmp(err, "timeout") && redis_conn_is_ready(w) && clock_mono() - t0 > 0.25,
 	      "wait_push times out cleanly", "%s", err);
 	redis_conn_free(w);
 }
@@ -699,7 +705,7 @@ static void check_free_in_callback(const struct redis_url *u)
 
 	if (!a)
 		return;
-	redis_conn_start(a, redis_now());
+	redis_conn_start(a, clock_mono());
 	loop_until(&a, 1, NULL, 5, conn_ready, &a);
 	redis_conn_command(a, on_free_me, &f, 0, 1, ping, NULL);
 	redis_conn_command(a, on_after_free, &f, 0, 1, ping, NULL);
@@ -707,6 +713,59 @@ static void check_free_in_callback(const struct redis_url *u)
 	int ok = loop_until(&a, 1, NULL, 5, free_done, &f);
 	check(ok && !a && f.closed_errs == 2, "free from inside a reply callback; the rest get \"closed\"",
 	      "first=%d others=%d closed=%d", f.first, f.others, f.closed_errs);
+}
+
+struct try_sync_state {
+	int done, refused;
+	char err[256];
+};
+
+static void on_try_sync(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct try_sync_state *t = arg;
+	struct resp_value *v = redis_sync_callv(c, 1, t->err, sizeof t->err, "PING", NULL);
+
+	(void)r;
+	(void)err;
+	t->refused = !v && strstr(t->err, "inside a callback") != NULL;
+	resp_value_free(v);
+	t->done = 1;
+}
+
+static int try_sync_done(void *arg)
+{
+	return ((struct try_sync_state *)arg)->done;
+}
+
+/* redis_sync's rules on an async conn: refused from the conn's own
+ * callback; redis_conn_abort takes a READY link down as a failure, and the
+ * next sync call reconnects it. */
+static void check_sync_rules(const struct redis_url *u)
+{
+	struct redis_conn *a = conn_new(u, "sync-rules", 2, 30, NULL, NULL, NULL);
+	struct try_sync_state t = { 0 };
+	const char *ping[1] = { "PING" };
+	char err[256];
+
+	if (!a)
+		return;
+	redis_conn_start(a, clock_mono());
+	loop_until(&a, 1, NULL, 5, conn_ready, &a);
+	redis_conn_command(a, on_try_sync, &t, 0, 1, ping, NULL);
+	loop_until(&a, 1, NULL, 5, try_sync_done, &t);
+	check(t.done && t.refused && redis_conn_is_ready(a), "sync call from the conn's own callback refused",
+	      "\"%s\"", t.err);
+
+	struct block_state b = { 0 };
+	redis_conn_command(a, on_block, &b, 0, 1, ping, NULL);
+	redis_conn_abort(a, clock_mono(), "given up");
+	check(redis_conn_state(a) == REDIS_BACKOFF && !strcmp(redis_conn_last_error(a), "given up") &&
+	      b.done && !strcmp(b.err, "given up"), "redis_conn_abort fails the link and its pending command",
+	      "state=%s err=%s", redis_conn_state_name(a), b.err);
+	struct resp_value *v = redis_sync_callv(a, 5, err, sizeof err, "PING", NULL);
+	check(v && v->type == RESP_SIMPLE, "next sync call reconnects at once", "%s", v ? "" : err);
+	resp_value_free(v);
+	redis_conn_free(a);
 }
 
 /* AUTH with a wrong password, and no AUTH, against a server that wants one. */
@@ -721,7 +780,7 @@ static void check_auth_failures(const struct redis_url *u)
 	free(bad.password);
 	bad.password = strdup("not-the-password");
 	struct redis_conn *c = conn_new(&bad, "wrongpw", 2, 30, NULL, NULL, NULL);
-	int rc = redis_conn_connect_sync(c, 5, err, sizeof err);
+	int rc = redis_sync_connect(c, 5, err, sizeof err);
 	check(rc < 0 && strstr(err, "AUTH failed") && !strstr(err, "not-the-password") &&
 	      !strstr(err, u->password), "wrong password: AUTH failed, no password in the message",
 	      "%s", err);
@@ -734,7 +793,7 @@ static void check_auth_failures(const struct redis_url *u)
 	free(bad.user);
 	bad.user = NULL;
 	c = conn_new(&bad, "nopw", 2, 30, NULL, NULL, NULL);
-	rc = redis_conn_connect_sync(c, 5, err, sizeof err);
+	rc = redis_sync_connect(c, 5, err, sizeof err);
 	check(rc < 0 && strstr(err, "NOAUTH"), "no password: NOAUTH before READY", "%s", err);
 	redis_conn_free(c);
 	redis_url_free(&bad);
@@ -746,7 +805,7 @@ static void check_acl_user(const struct redis_url *u, struct redis_conn *admin)
 	char err[256], url[600], red[512];
 	struct resp_value *v;
 
-	v = redis_conn_callv(admin, 5, err, sizeof err, "ACL", "SETUSER", "rcc-user", "reset", "on",
+	v = redis_sync_callv(admin, 5, err, sizeof err, "ACL", "SETUSER", "rcc-user", "reset", "on",
 			     ">u+s/e=r:@x", "~*", "&*", "+@all", NULL);
 	if (!resp_is_ok(v)) {
 		check(1, "ACL user (skipped: server has no ACL)", NULL);
@@ -768,13 +827,13 @@ static void check_acl_user(const struct redis_url *u, struct redis_conn *admin)
 		return;
 	}
 	struct redis_conn *c = conn_new(&au, "acl", 2, 30, NULL, NULL, NULL);
-	v = c ? redis_conn_callv(c, 5, err, sizeof err, "ACL", "WHOAMI", NULL) : NULL;
+	v = c ? redis_sync_callv(c, 5, err, sizeof err, "ACL", "WHOAMI", NULL) : NULL;
 	check(is_bulk(v, "rcc-user", 8), "AUTH user password (password \"u+s/e=r:@x\" from %-encoding)",
 	      "%s", v ? "" : err);
 	resp_value_free(v);
 	redis_conn_free(c);
 	redis_url_free(&au);
-	v = redis_conn_callv(admin, 5, err, sizeof err, "ACL", "DELUSER", "rcc-user", NULL);
+	v = redis_sync_callv(admin, 5, err, sizeof err, "ACL", "DELUSER", "rcc-user", NULL);
 	resp_value_free(v);
 }
 
@@ -795,13 +854,13 @@ static void check_fakes(void)
 	snprintf(url, sizeof url, "redis://:sekrit-pass@127.0.0.1:%d/0", closed_port());
 	redis_url_parse(url, &u, err, sizeof err);
 	c = conn_new(&u, "refused", 1, 30, NULL, NULL, NULL);
-	int rc = redis_conn_connect_sync(c, 2, err, sizeof err);
+	int rc = redis_sync_connect(c, 2, err, sizeof err);
 	check(rc < 0 && strstr(err, "Connection refused") && !strstr(err, "sekrit"), "connection refused",
 	      "%s", err);
 	/* The next sync call reconnects at once, whatever the backoff. */
-	double t0 = redis_now();
-	rc = redis_conn_connect_sync(c, 2, err, sizeof err);
-	check(rc < 0 && redis_now() - t0 < 0.05, "sync connect skips the backoff", "%s", err);
+	double t0 = clock_mono();
+	rc = redis_sync_connect(c, 2, err, sizeof err);
+	check(rc < 0 && clock_mono() - t0 < 0.05, "sync connect skips the backoff", "%s", err);
 	redis_conn_free(c);
 	redis_url_free(&u);
 
@@ -811,18 +870,18 @@ static void check_fakes(void)
 	redis_url_parse(url, &u, err, sizeof err);
 	struct redis_conn_opts o = { .url = &u, .name = "silent", .connect_timeout = 0.5 };
 	c = redis_conn_new(&o, err, sizeof err);
-	t0 = redis_now();
-	rc = redis_conn_connect_sync(c, 5, err, sizeof err);
-	double took = redis_now() - t0;
+	t0 = clock_mono();
+	rc = redis_sync_connect(c, 5, err, sizeof err);
+	double took = clock_mono() - t0;
 	check(rc < 0 && strstr(err, "timeout") && strstr(err, "authenticating") && took > 0.45 && took < 1.5,
 	      "silent server: connect timeout while authenticating", "%s after %.2fs", err, took);
 	/* A sync call's own timeout, shorter than the conn's. */
 	o.connect_timeout = 5;
 	redis_conn_free(c);
 	c = redis_conn_new(&o, err, sizeof err);
-	t0 = redis_now();
-	rc = redis_conn_connect_sync(c, 0.3, err, sizeof err);
-	took = redis_now() - t0;
+	t0 = clock_mono();
+	rc = redis_sync_connect(c, 0.3, err, sizeof err);
+	took = clock_mono() - t0;
 	check(rc < 0 && strstr(err, "timeout") && took < 0.6, "sync timeout shorter than connect_timeout",
 	      "%s after %.2fs", err, took);
 	redis_conn_free(c);
@@ -835,7 +894,7 @@ static void check_fakes(void)
 		o.trust = g_trust;
 		o.connect_timeout = 0.5;
 		c = redis_conn_new(&o, err, sizeof err);
-		rc = c ? redis_conn_connect_sync(c, 5, err, sizeof err) : -1;
+		rc = c ? redis_sync_connect(c, 5, err, sizeof err) : -1;
 		check(rc < 0 && strstr(err, "TLS handshake"), "silent TLS server: handshake timeout", "%s", err);
 		redis_conn_free(c);
 		redis_url_free(&u);
@@ -851,7 +910,7 @@ static void check_fakes(void)
 	o.connect_timeout = 2;
 	o.name = "garbage";
 	c = redis_conn_new(&o, err, sizeof err);
-	redis_conn_start(c, redis_now());
+	redis_conn_start(c, clock_mono());
 	loop_until(&c, 1, &f, 3, has_error, &c);
 	check(strstr(redis_conn_last_error(c), "protocol error") != NULL, "garbage from the server: protocol error",
 	      "%s", redis_conn_last_error(c));
@@ -867,7 +926,7 @@ static void check_fakes(void)
 	c = redis_conn_new(&o2, err, sizeof err);
 	struct capture cap;
 	capture_begin(&cap);
-	redis_conn_start(c, redis_now());
+	redis_conn_start(c, clock_mono());
 	loop_until(&c, 1, &f, 1.65, NULL, NULL);
 	char *logged = capture_end(&cap);
 	/* Nominal attempt times 0, 0.1, 0.3, 0.7, 1.5 s (+-20 % each delay). */
@@ -900,14 +959,24 @@ static void check_fakes(void)
 	redis_url_parse(url, &u, err, sizeof err);
 	struct redis_conn_opts o3 = { .url = &u, .name = "hung", .io_timeout = 0.3, .health_interval = 0.3 };
 	c = redis_conn_new(&o3, err, sizeof err);
-	redis_conn_start(c, redis_now());
+	redis_conn_start(c, clock_mono());
 	int up = loop_until(&c, 1, &f, 2, conn_ready, &c);
-	t0 = redis_now();
+	t0 = clock_mono();
 	int down = up && loop_until(&c, 1, &f, 3, has_error, &c);
-	took = redis_now() - t0;
+	took = clock_mono() - t0;
 	check(up && down && strstr(redis_conn_last_error(c), "timeout") && took > 0.5 && took < 1.0,
 	      "health PING after 0.3 s idle detects a hung server", "\"%s\" after %.2fs",
 	      redis_conn_last_error(c), took);
+	/* A sync call that gets no reply gives up at its own timeout and takes
+	 * the link down (a late reply could not be matched any more). */
+	loop_until(&c, 1, &f, 2, conn_ready, &c);
+	t0 = clock_mono();
+	struct resp_value *v = redis_sync_callv(c, 0.3, err, sizeof err, "GET", "rcc:k", NULL);
+	took = clock_mono() - t0;
+	check(!v && strstr(err, "timeout: no reply within 0.3s") && redis_conn_state(c) == REDIS_BACKOFF &&
+	      took < 0.6, "sync call timeout aborts the link", "\"%s\" after %.2fs, state=%s", err, took,
+	      redis_conn_state_name(c));
+	resp_value_free(v);
 	/* Freeing with a command pending calls it back with "closed". */
 	struct block_state b = { 0 };
 	loop_until(&c, 1, &f, 2, conn_ready, &c);
@@ -976,8 +1045,8 @@ static void check_restart(const struct redis_url *u, struct redis_conn *sync_con
 	r.s.subscribe = 1;
 	r.conns[0] = conn_new(u, "restart-a", 2, 30, NULL, NULL, NULL);
 	r.conns[1] = conn_new(u, "restart-sub", 2, 30, sub_ready, on_push, &r.s);
-	redis_conn_start(r.conns[0], redis_now());
-	redis_conn_start(r.conns[1], redis_now());
+	redis_conn_start(r.conns[0], clock_mono());
+	redis_conn_start(r.conns[1], clock_mono());
 	loop_until(r.conns, 2, NULL, 5, first_up, &r);
 	int ok = redis_conn_is_ready(r.conns[0]) && r.s.sub_done == 1;
 	check(ok, "restart: both conns up before the restart", NULL);
@@ -988,14 +1057,14 @@ static void check_restart(const struct redis_url *u, struct redis_conn *sync_con
 	capture_begin(&cap);
 	printf("ready-for-restart\n");
 	fflush(stdout);
-	double t0 = redis_now();
+	double t0 = clock_mono();
 	int down = loop_until(r.conns, 2, NULL, seconds, went_down, &r);
 	int back = down && loop_until(r.conns, 2, NULL, seconds, came_back, &r);
 	char *logged = capture_end(&cap);
 	check(down && !r.b.r && r.b.err[0], "restart: pending BLPOP fails when the server goes",
 	      "err=\"%s\"", r.b.err);
 	check(back, "restart: reconnected and re-subscribed from on_ready", "after %.2fs, ready_calls=%d sub=%d",
-	      redis_now() - t0, r.s.ready_calls, r.s.sub_done);
+	      clock_mono() - t0, r.s.ready_calls, r.s.sub_done);
 	check(count_str(logged, "event=redis.down") == 2 && count_str(logged, "event=redis.up") == 2 &&
 	      (!u->password || !strstr(logged, u->password)),
 	      "restart: one redis.down and one redis.up per conn", NULL);
@@ -1007,7 +1076,7 @@ static void check_restart(const struct redis_url *u, struct redis_conn *sync_con
 	check(loop_until(r.conns, 2, NULL, 5, got_msg, &r), "restart: pub/sub works after reconnect", NULL);
 
 	/* The sync conn's link died too; the next call notices and reconnects. */
-	struct resp_value *v = redis_conn_callv(sync_conn, 5, err, sizeof err, "PING", NULL);
+	struct resp_value *v = redis_sync_callv(sync_conn, 5, err, sizeof err, "PING", NULL);
 	check(v && v->type == RESP_SIMPLE, "restart: sync call reconnects a dead idle link", "%s", v ? "" : err);
 	resp_value_free(v);
 	resp_value_free(r.s.last_sub_reply);
@@ -1019,7 +1088,7 @@ static void check_restart(const struct redis_url *u, struct redis_conn *sync_con
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: redis_conn_check [--ca FILE] [--restart SECONDS | --expect-fail TEXT] URL\n");
+	fprintf(stderr, "usage: redis_conn_check [--ca FILE] [--no-fakes] [--restart SECONDS | --expect-fail TEXT] URL\n");
 	return 2;
 }
 
@@ -1027,6 +1096,7 @@ int main(int argc, char **argv)
 {
 	const char *ca = NULL, *expect = NULL, *url = NULL;
 	double restart = 0;
+	int fakes = 1;
 	struct trust_store ts;
 	struct redis_url u;
 	char err[512];
@@ -1034,6 +1104,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--ca") && i + 1 < argc)
 			ca = argv[++i];
+		else if (!strcmp(argv[i], "--no-fakes"))
+			fakes = 0;
 		else if (!strcmp(argv[i], "--restart") && i + 1 < argc)
 			restart = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--expect-fail") && i + 1 < argc)
@@ -1061,26 +1133,28 @@ int main(int argc, char **argv)
 	if (expect) {
 		struct redis_conn_opts o = { .url = &u, .trust = &ts, .name = "expect-fail" };
 		struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
-		int rc = c ? redis_conn_connect_sync(c, 5, err, sizeof err) : -1;
+		int rc = c ? redis_sync_connect(c, 5, err, sizeof err) : -1;
 		check(rc < 0 && strstr(err, expect) && (!u.password || !strstr(err, u.password)),
 		      "connect fails as expected", "\"%s\"", err);
 		redis_conn_free(c);
 	} else {
 		struct redis_conn *c = conn_new(&u, "main", 5, 30, NULL, NULL, NULL);
 		if (c) {
-			double t0 = redis_now();
-			int rc = redis_conn_connect_sync(c, 5, err, sizeof err);
-			check(rc == 0, "connect_sync", "%s (%.1f ms)", rc ? err : "ready",
-			      (redis_now() - t0) * 1000);
+			double t0 = clock_mono();
+			int rc = redis_sync_connect(c, 5, err, sizeof err);
+			check(rc == 0, "redis_sync_connect", "%s (%.1f ms)", rc ? err : "ready",
+			      (clock_mono() - t0) * 1000);
 			if (rc == 0) {
 				check_basic(c);
 				check_pipeline(&u);
 				check_blocking(&u, c);
 				check_pubsub(&u, c);
 				check_free_in_callback(&u);
+				check_sync_rules(&u);
 				check_auth_failures(&u);
 				check_acl_user(&u, c);
-				check_fakes();
+				if (fakes)
+					check_fakes();
 				if (restart > 0)
 					check_restart(&u, c, restart);
 			}

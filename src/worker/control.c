@@ -1,147 +1,21 @@
-/* worker_control: Celery remote control and events for the worker. Answers
- * pidbox commands (ping, inspect, revoke/terminate, shutdown, events on/off)
- * received on a dedicated pub/sub connection, and publishes worker and task
- * events. Replies go out at once on the command connection, never queued
- * behind tasks, so `celery inspect ping` answers under full load. */
-#include <errno.h>
-#include <math.h>
-#include <poll.h>
-#include <signal.h>
+/* control: pidbox commands and their replies. */
+#include "worker/control.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <sys/wait.h>
-#include <time.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
-#include "celery/exitclass.h"
+#include "celery/celery_ctl.h"
 #include "lib/clock.h"
 #include "lib/ids.h"
-#include "lib/isotime.h"
-#include "lib/json.h"
-#include "celery/kombu.h"
 #include "lib/log.h"
-#include "worker/proc.h"
-#include "ops/promtext.h"
-#include "celery/record.h"
-#include "worker/recovery.h"
-#include "redis/scripts.h"
+#include "worker/dispatch.h"
+#include "worker/events.h"
+#include "worker/jobs.h"
+#include "worker/state.h"
 #include "worker/tasks.h"
-#include "version.h"
-#include "worker/worker_int.h"
-
-/* -- remote control and events ----------------------------------------- */
-
-int worker_revoked_index(const struct worker *w, const char *id)
-{
-	for (int i = 0; i < w->n_revoked; i++)
-		if (w->revoked[i] && !strcmp(w->revoked[i], id))
-			return i;
-	return -1;
-}
-
-static void revoked_add(struct worker *w, const char *id, double at)
-{
-	if (!w->revoked || worker_revoked_index(w, id) >= 0)
-		return;
-	int i = w->revoked_next;
-	free(w->revoked[i]);
-	w->revoked[i] = strdup(id);
-	w->revoked_at[i] = at;
-	w->revoked_next = (i + 1) % MAX_REVOKED;
-	if (w->n_revoked < MAX_REVOKED)
-		w->n_revoked++;
-}
-
-static void event_base(struct worker *w, struct celery_ctl_event_base *b, char tag[37])
-{
-	ids_uuid4(tag);
-	memset(b, 0, sizeof *b);
-	b->hostname = w->cfg->hostname;
-	b->pid = getpid();
-	b->clock = ++w->clock;
-	b->timestamp = clock_wall();
-	b->delivery_tag = tag;
-}
-
-static void publish(struct worker *w, const struct buf *channel, const struct buf *env)
-{
-	if (!redis_conn_is_ready(w->cmd))
-		return;   /* events are fire-and-forget, as in Celery */
-	const char *argv[] = { "PUBLISH", channel->data, env->data };
-	size_t lens[] = { 7, channel->len, env->len };
-	redis_conn_command(w->cmd, NULL, NULL, 0, 3, argv, lens);
-}
-
-void worker_send_worker_event(struct worker *w, const char *type)
-{
-	struct celery_ctl_event_base b;
-	struct celery_ctl_worker_event we = { 0 };
-	struct buf ch, env;
-	char tag[37], err[200];
-	double load[3] = { 0, 0, 0 };
-
-	FILE *f = fopen("/proc/loadavg", "r");
-	if (f) {
-		if (fscanf(f, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
-			load[0] = load[1] = load[2] = 0;
-		fclose(f);
-	}
-	event_base(w, &b, tag);
-	we.freq = CELERY_CTL_HEARTBEAT_FREQ;
-	we.active = w->busy;
-	we.processed = w->started_count;
-	memcpy(we.loadavg, load, sizeof load);
-	we.sw_ver = version_string;
-	buf_init(&ch), buf_init(&env);
-	if (celery_ctl_event_worker(&ch, &env, w->broker_url.db, type, &b, &we, err, sizeof err) == 0)
-		publish(w, &ch, &env);
-	buf_free(&ch), buf_free(&env);
-}
-
-void worker_send_task_event(struct worker *w, struct celery_ctl_task_ev *ev)
-{
-	struct celery_ctl_event_base b;
-	struct buf ch, env;
-	char tag[37], err[200];
-
-	if (!w->task_events)
-		return;
-	event_base(w, &b, tag);
-	buf_init(&ch), buf_init(&env);
-	if (celery_ctl_event_task(&ch, &env, w->broker_url.db, &b, ev, err, sizeof err) == 0)
-		publish(w, &ch, &env);
-	buf_free(&ch), buf_free(&env);
-}
-
-void worker_task_event_simple(struct worker *w, int type, const struct msg *m)
-{
-	struct celery_ctl_task_ev ev = { .type = type, .uuid = m->env.task_id };
-	if (type == CELERY_CTL_EV_RECEIVED) {
-		ev.name = m->env.task;
-		ev.args_repr = m->env.argsrepr;
-		ev.kwargs_repr = m->env.kwargsrepr;
-		ev.root_id = m->env.root_id;
-		ev.parent_id = m->env.parent_id;
-		ev.retries = m->env.retries;
-		ev.eta = m->env.eta_str;
-		ev.expires = m->env.expires_str;
-	}
-	worker_send_task_event(w, &ev);
-}
-
-void worker_task_event_exc(struct worker *w, int type, const struct msg *m, const char *exc_type,
-			   const char *args_json, const char *traceback)
-{
-	struct buf repr;
-	buf_init(&repr);
-	celery_ctl_exc_repr(&repr, exc_type, args_json ? args_json : "[]", strlen(args_json ? args_json : "[]"));
-	struct celery_ctl_task_ev ev = { .type = type, .uuid = m->env.task_id,
-					 .exception_repr = repr.data, .traceback = traceback };
-	worker_send_task_event(w, &ev);
-	buf_free(&repr);
-}
 
 /* inspect shows arguments: decode the body for it. This is the one place
  * the parent reads arguments, and only on an operator's request. */
@@ -175,40 +49,12 @@ static void on_reply_pushed(struct redis_conn *c, struct resp_value *r, const ch
 /* Revoke held messages (ETA or waiting for a slot): REVOKED, acked. */
 static void revoke_held(struct worker *w, const char *id)
 {
-	struct msg **lists[2] = { &w->eta, &w->ready };
-	int *counts[2] = { &w->n_eta, &w->n_ready };
-	for (int l = 0; l < 2; l++) {
-		for (struct msg **p = lists[l]; *p;) {
-			struct msg *m = *p;
-			if (strcmp(m->env.task_id, id)) {
-				p = &m->next;
-				continue;
-			}
-			*p = m->next;
-			(*counts[l])--;
-			if (l == 1) {
-				w->ready_tail = NULL;
-				for (struct msg *t = w->ready; t; t = t->next)
-					w->ready_tail = t;
-			}
-			struct finish *f = worker_finish_new();
-			if (!f) {
-				worker_msg_free(m);
-				continue;
-			}
-			f->msg = m;
-			worker_meta_exception_str(&f->meta, "REVOKED", m->env.task_id, "TaskRevokedError",
-					   "celery.exceptions", "revoked", &m->env);
-			metrics_inc(&w->metrics, METRIC_TASKS_REVOKED, m->env.task, NULL, 1);
-			struct celery_ctl_task_ev ev = { .type = CELERY_CTL_EV_REVOKED, .uuid = id };
-			worker_send_task_event(w, &ev);
-			log_info("task.revoked", "task=%s id=%s held=1", m->env.task, id);
-			worker_pending_add(w, f);
-		}
-	}
+	struct msg *m;
+	while ((m = msgs_take_held(w, id)))
+		dispatch_end_early(w, m, OUTCOME_CAUSE_REVOKED, "revoked");
 }
 
-void worker_control_message(struct redis_conn *c, struct resp_value *msg, void *arg)
+void control_on_message(struct redis_conn *c, struct resp_value *msg, void *arg)
 {
 	struct worker *w = arg;
 	struct celery_ctl_request req;
@@ -279,21 +125,20 @@ void worker_control_message(struct redis_conn *c, struct resp_value *msg, void *
 	} else {
 		if (act.clock_used && act.clock_value > w->clock)
 			w->clock = act.clock_value;
-		log_info("control.command", "method=%s", req.method ? req.method : "-");
+		/* Monitors poll (inspect every few seconds, enable_events every
+		 * 5 s): only a command that changes state is worth an info line. */
+		int changes = act.act == CELERY_CTL_ACT_REVOKE || act.act == CELERY_CTL_ACT_SHUTDOWN ||
+			      (act.act == CELERY_CTL_ACT_EVENTS_ON && !w->task_events) ||
+			      (act.act == CELERY_CTL_ACT_EVENTS_OFF && w->task_events);
+		log_event(changes ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "control.command", "method=%s",
+			  req.method ? req.method : "-");
 		switch (act.act) {
 		case CELERY_CTL_ACT_REVOKE:
 			for (size_t i = 0; i < act.n_ids; i++) {
 				revoked_add(w, act.ids[i], now);
 				revoke_held(w, act.ids[i]);
-				for (int k = 0; act.terminate && k < ns; k++) {
-					struct slot *sl = &w->slots[k];
-					if (sl->state == SLOT_RUNNING && sl->msg && !sl->exited &&
-					    !strcmp(sl->msg->env.task_id, act.ids[i])) {
-						sl->killed_revoke = 1;
-						proc_kill(sl->pid, act.signum ? act.signum : SIGTERM);
-						log_info("task.terminating", "id=%s signal=%d", act.ids[i], act.signum);
-					}
-				}
+				if (act.terminate)
+					jobs_terminate(w, act.ids[i], act.signum);
 			}
 			break;
 		case CELERY_CTL_ACT_SYNC:
@@ -301,8 +146,7 @@ void worker_control_message(struct redis_conn *c, struct resp_value *msg, void *
 				revoked_add(w, act.ids[i], now);
 			break;
 		case CELERY_CTL_ACT_SHUTDOWN:
-			if (!w->draining)
-				worker_start_drain(w, now);
+			w->drain_requested = 1;
 			break;
 		case CELERY_CTL_ACT_EVENTS_ON:
 			w->task_events = 1;
@@ -311,7 +155,7 @@ void worker_control_message(struct redis_conn *c, struct resp_value *msg, void *
 			w->task_events = 0;
 			break;
 		case CELERY_CTL_ACT_HEARTBEAT:
-			worker_send_worker_event(w, "worker-heartbeat");
+			events_worker(w, "worker-heartbeat");
 			break;
 		default:
 			break;
@@ -345,7 +189,7 @@ void worker_control_message(struct redis_conn *c, struct resp_value *msg, void *
 	celery_ctl_request_free(&req);
 }
 
-void worker_on_pubsub_ready(struct redis_conn *c, void *arg)
+void control_on_pubsub_ready(struct redis_conn *c, void *arg)
 {
 	struct worker *w = arg;
 	struct buf ch;

@@ -1,6 +1,10 @@
-"""Fixtures for the integration tests: processes we start (and stop, by
-PID), a test CA, redis-server instances, the model API stand-in, the
-static binary. Only loopback addresses, ever."""
+"""itest: the integration tests' fixtures, shared with the benchmark and the
+demo: processes we start (and stop, by PID), a test CA, redis-server
+instances, the model API stand-in, the static binary, the Python Celery
+client and worker. Entry scripts put tests/lib on sys.path; test modules
+and tests/lib modules import it plainly. Only loopback addresses, ever;
+no test state lives here between tests except the Session's."""
+import gc
 import json
 import os
 import shutil
@@ -12,7 +16,8 @@ import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+LIB = os.path.dirname(os.path.abspath(__file__))          # tests/lib
+ROOT = os.path.abspath(os.path.join(LIB, "..", ".."))
 BINARY = os.environ.get("TRYON_BINARY", os.path.join(ROOT, "build", "tryon-worker"))
 PYTHON = "/usr/bin/python3"
 # Known fake secrets: tests grep all output for them (they must never appear).
@@ -149,7 +154,7 @@ class Standin:
     def __init__(self, session, cert="ec", key_required=FAL_KEY, model_time=0.2):
         ca = session.ca()
         self.port_file = os.path.join(session.tmp, f"standin-{time.monotonic_ns()}.port")
-        args = [PYTHON, os.path.join(ROOT, "tests", "lib", "fal_standin.py"), "--port", "0",
+        args = [PYTHON, os.path.join(LIB, "fal_standin.py"), "--port", "0",
                 "--cert", os.path.join(ca, f"server-{cert}.pem") if cert in ("ec", "rsa") else os.path.join(ca, f"{cert}.pem"),
                 "--key", os.path.join(ca, f"server-{cert}.key") if cert in ("ec", "rsa") else os.path.join(ca, f"{cert}.key"),
                 "--port-file", self.port_file, "--model-time", str(model_time)]
@@ -197,6 +202,10 @@ class Session:
         return p
 
     def cleanup_test(self):
+        """End what the test started: its Celery apps and results first,
+        while its redis-servers still run, then its processes."""
+        release_celery_apps()
+        gc.collect()
         for p in reversed(self.procs_test):
             p.stop()
         self.procs_test.clear()
@@ -215,7 +224,7 @@ class Session:
     def ca(self):
         if not self._ca:
             d = os.path.join(self.tmp, "ca")
-            subprocess.run(["sh", os.path.join(ROOT, "tests", "lib", "make_test_ca.sh"), d], check=True)
+            subprocess.run(["sh", os.path.join(LIB, "make_test_ca.sh"), d], check=True)
             self._ca = d
         return self._ca
 
@@ -243,18 +252,32 @@ class Session:
         """Run the binary (args without argv[0]) to completion; record output."""
         r = subprocess.run([BINARY] + list(args), env=env if env is not None else self.base_env(),
                            capture_output=True, timeout=timeout, input=input)
-        path = os.path.join(self.tmp, f"run.{len(self.all_outputs)}.out")
+        return self.record_run("run", r)
+
+    def record(self, name, data):
+        """Keep `data` (bytes or str) as one more output of the session, for
+        secrets_found(); returns the file's path."""
+        path = os.path.join(self.tmp, f"{name}.{len(self.all_outputs)}.out")
         with open(path, "wb") as f:
-            f.write(r.stdout + b"\n" + r.stderr)
+            f.write(data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data)
         self.all_outputs.append(path)
-        r.out = r.stdout.decode("utf-8", "replace")
-        r.err = r.stderr.decode("utf-8", "replace")
+        return path
+
+    def record_run(self, name, r):
+        """Record a finished subprocess.run(capture_output=True) result and
+        give it .out/.err as text."""
+        out = r.stdout if isinstance(r.stdout, bytes) else r.stdout.encode()
+        err = r.stderr if isinstance(r.stderr, bytes) else r.stderr.encode()
+        self.record(name, out + b"\n" + err)
+        r.out = out.decode("utf-8", "replace")
+        r.err = err.decode("utf-8", "replace")
         return r
 
-    def secrets_found(self):
-        """Every output file of this session that contains a known secret."""
+    def secrets_found(self, paths=None):
+        """(file name, secret) for every output of this session (or every
+        file in `paths`) that contains a known secret, plain or URL-quoted."""
         hits = []
-        for path in self.all_outputs:
+        for path in self.all_outputs if paths is None else paths:
             try:
                 with open(path, "rb") as f:
                     data = f.read()
@@ -306,10 +329,38 @@ def worker_env(session, redis, broker_db=4, result_db=5, **extra):
     return env
 
 
+_apps = []   # every app celery_app() made since the last release
+
+
+def release_celery_apps():
+    """Let go of the apps celery_app() made. Celery 5.2 never frees an app
+    (ChainMap._observers, a class attribute, keeps a method of each), so
+    each app's pending results would live until exit and then talk to a
+    redis-server already gone; a test's results must not outlive it."""
+    from celery.utils.collections import ChainMap
+    while _apps:
+        app = _apps.pop()
+        ChainMap._observers[:] = [cb for cb in ChainMap._observers
+                                  if getattr(getattr(cb, "__self__", None), "app", None) is not app]
+        backend = getattr(app._local, "backend", None)
+        for mapping in getattr(backend, "_pending_results", ()):
+            for res in list(mapping.values()):
+                try:
+                    backend.remove_pending_result(res)
+                except Exception:  # noqa: BLE001 - its server may be gone already
+                    pass
+        pending = getattr(backend, "_pending_messages", None)
+        if pending is not None:
+            pending.clear()
+        app.close()
+
+
 def celery_app(broker_url, backend_url, **conf):
-    """A Python Celery client configured like the app server (the seed)."""
+    """A Python Celery client configured like the app server (the seed).
+    Released with the test (release_celery_apps), not Celery's current app."""
     from celery import Celery
-    app = Celery("app", broker=broker_url, backend=backend_url)
+    app = Celery("app", broker=broker_url, backend=backend_url, set_as_current=False)
+    _apps.append(app)
     app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
                     task_acks_late=True, worker_prefetch_multiplier=1,
                     task_default_queue="tryon_queue", result_expires=3600,
@@ -318,7 +369,7 @@ def celery_app(broker_url, backend_url, **conf):
     return app
 
 
-PYAPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyapp")
+PYAPP = os.path.join(ROOT, "tests", "integration", "pyapp")
 
 
 class PythonWorker:

@@ -1,38 +1,25 @@
-/* worker_maint: keeping delivery honest over time. Requeues what this node
- * held when it last died, keeps our liveness key and unacked scores fresh,
- * and forks a short-lived maintenance child for the multi-step Redis work
- * (dead nodes, kombu's visibility restore) so the loop never blocks. */
-#include <errno.h>
+/* maint: keeping delivery honest over time. */
+#include "worker/maint.h"
+
 #include <math.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "celery/exitclass.h"
-#include "lib/clock.h"
-#include "lib/ids.h"
-#include "lib/isotime.h"
-#include "lib/json.h"
 #include "celery/kombu.h"
+#include "lib/clock.h"
 #include "lib/log.h"
-#include "worker/proc.h"
-#include "ops/promtext.h"
-#include "celery/record.h"
-#include "worker/recovery.h"
+#include "redis/redis_sync.h"
 #include "redis/scripts.h"
-#include "worker/tasks.h"
-#include "version.h"
-#include "worker/worker_int.h"
+#include "tryon/ledger.h"
+#include "lib/proc.h"
+#include "worker/recovery.h"
 
 /* At start, before we hold anything: requeue what a previous run of this
  * node held when it died (counted as a delivery) and its in-flight list. */
-int worker_recover_own(struct worker *w)
+int maint_recover_own(struct worker *w)
 {
 	char err[256];
 	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "recovery",
@@ -40,7 +27,7 @@ int worker_recover_own(struct worker *w)
 	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
 	struct recovery_stats st = { 0 };
 
-	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0) {
+	if (!c || redis_sync_connect(c, 5, err, sizeof err) < 0) {
 		log_warn("broker.recovery_skipped", "reason=\"%s\"", err);
 		redis_conn_free(c);
 		return -1;
@@ -66,7 +53,7 @@ static int maintenance_main(void *arg, int record_fd)
 	struct recovery_stats st = { 0 };
 
 	(void)record_fd;
-	if (!c || redis_conn_connect_sync(c, 5, err, sizeof err) < 0)
+	if (!c || redis_sync_connect(c, 5, err, sizeof err) < 0)
 		return 1;
 	recovery_dead_nodes(c, w->cfg, w->broker_url.db, w->cfg->hostname, &st);
 	if (w->maint_reconcile)
@@ -92,12 +79,14 @@ static void collect_held_tags(struct worker *w)
 	for (int i = 0; i < w->n_slots; i++)
 		if (w->slots[i].state != SLOT_FREE && w->slots[i].msg && n < cap)
 			w->keep[n++] = w->slots[i].msg->env.delivery_tag;
+	/* Lookups in flight and batches being recorded are not listed: their
+	 * tags are newer than the reconcile cutoff or not in the held set. */
 	for (struct msg *m = w->ready; m && n < cap; m = m->next)
 		w->keep[n++] = m->env.delivery_tag;
 	for (struct msg *m = w->eta; m && n < cap; m = m->next)
 		w->keep[n++] = m->env.delivery_tag;
 	for (struct finish *f = w->pending; f && n < cap; f = f->next)
-		if (f->msg && f->msg->env.delivery_tag && !f->drop_inflight)
+		if (f->msg && f->msg->env.delivery_tag && f->msg->recorded)
 			w->keep[n++] = f->msg->env.delivery_tag;
 	w->n_keep = n;
 }
@@ -146,8 +135,35 @@ static void sample_lengths(struct worker *w)
 	redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * nq], 0, 2, argv, NULL);
 }
 
+static void on_cluster_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct worker *w = arg;
+	(void)c, (void)err;
+	if (!r || r->type != RESP_ARRAY || r->n_elems != 2)
+		return;
+	struct resp_value *n = r->elems[0], *spend = r->elems[1];
+	w->cluster_in_progress = n->type == RESP_INTEGER ? (double)n->integer : 0;
+	w->cluster_spend_today = spend->type == RESP_BULK ? strtod(spend->str, NULL) / 1e6 : 0;
+	w->cluster_sampled = 1;
+}
+
+/* The cluster-wide model state every node shares in the cache Redis:
+ * requests holding a lease, and today's spend. One script, one round. */
+static void sample_cluster(struct worker *w)
+{
+	static const char lua[] =
+		"return {redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf'), redis.call('GET', KEYS[2])}";
+	char now[32], spend_key[LEDGER_KEY_SIZE];
+	if (!w->cache || !redis_conn_is_ready(w->cache))
+		return;
+	snprintf(now, sizeof now, "%.0f", clock_wall() * 1000);
+	ledger_spend_key(spend_key, clock_wall());
+	const char *argv[] = { "EVAL", lua, "2", LEDGER_LEASES_KEY, spend_key, now };
+	redis_conn_command(w->cache, on_cluster_reply, w, 0, 6, argv, NULL);
+}
+
 /* Heartbeat, score renewal and the maintenance child, on their timers. */
-void worker_maintenance_tick(struct worker *w, double now)
+void maint_tick(struct worker *w, double now)
 {
 	if (!redis_conn_is_ready(w->cmd))
 		return;
@@ -157,6 +173,7 @@ void worker_maintenance_tick(struct worker *w, double now)
 		const char *sadd[] = { "SADD", TRYON_NODES_SET, w->cfg->hostname };
 		redis_conn_command(w->cmd, NULL, NULL, 0, 3, sadd, NULL);
 		sample_lengths(w);
+		sample_cluster(w);
 		w->next_heartbeat = now + 5;
 	}
 	if (now >= w->next_renew) {
@@ -184,7 +201,13 @@ void worker_maintenance_tick(struct worker *w, double now)
 		int fd = -1;
 		struct proc_limits lim = { 256, 0, 64 };
 		w->maint_restore = now >= w->next_restore;
-		w->maint_reconcile = !w->fetching && !w->n_unrecorded;
+		/* Reconcile on every run with nothing being recorded: a RECORD
+		 * in flight may have put tags in the held set that we do not
+		 * know yet. A FETCH in flight is harmless (its messages are only
+		 * in the in-flight list). */
+		w->maint_reconcile = !w->n_unrecorded;
+		if (w->maint_reconcile)
+			w->reconcile_wanted = 0;
 		w->maint_forked_at = clock_wall();
 		collect_held_tags(w);
 		w->maint_pid = proc_spawn(&lim, maintenance_main, w, &fd, err, sizeof err);
@@ -196,6 +219,27 @@ void worker_maintenance_tick(struct worker *w, double now)
 		}
 		if (w->maint_restore)
 			w->next_restore = now + 60;
-		w->next_maintenance = now + 5;
+		w->next_maintenance = now + (w->reconcile_wanted ? 1 : 5);
 	}
+}
+
+void maint_exited(struct worker *w, int status, double now)
+{
+	w->maint_pid = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		w->maint_failures = 0;
+		return;
+	}
+	/* A maintenance run that fails must not stop dead-node recovery and
+	 * the visibility restore silently: log it, try again with backoff. */
+	w->maint_failures++;
+	double backoff = 5.0 * (1 << (w->maint_failures < 4 ? w->maint_failures : 4));
+	w->next_maintenance = now + (backoff < 60 ? backoff : 60);
+	if (WIFSIGNALED(status))
+		log_error("maintenance.failed", "signal=%d failures=%d retry_in=%.0f", WTERMSIG(status),
+			  w->maint_failures, w->next_maintenance - now);
+	else
+		log_error("maintenance.failed", "exit=%d failures=%d retry_in=%.0f",
+			  WIFEXITED(status) ? WEXITSTATUS(status) : -1, w->maint_failures, w->next_maintenance - now);
+	worker_note_error(w, "maintenance", "the maintenance child failed");
 }

@@ -1,5 +1,5 @@
 /* proc: fork, prologue, rlimits, signals, timers, reaping. */
-#include "worker/proc.h"
+#include "lib/proc.h"
 
 #include <errno.h>
 #include <fcntl.h>

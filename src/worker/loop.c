@@ -1,0 +1,353 @@
+/* loop: the worker parent's one poll() loop. It owns the connections, the
+ * timers and the order of work in each round (drain, finish, dispatch,
+ * fetch, maintenance), reaps children and routes every ready descriptor to
+ * the module that owns it. Nothing here decides what happens to a message:
+ * that is dispatch (before it runs), jobs (after a child), outcome and
+ * finish (how it ends). */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "celery/celery_ctl.h"
+#include "celery/kombu.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "redis/scripts.h"
+#include "version.h"
+#include "worker/control.h"
+#include "worker/dispatch.h"
+#include "worker/events.h"
+#include "worker/fetch.h"
+#include "worker/finish.h"
+#include "worker/jobs.h"
+#include "worker/maint.h"
+#include "worker/ops.h"
+#include "lib/proc.h"
+#include "worker/state.h"
+#include "worker/tasks.h"
+
+/* Stop taking work; held messages not started go back to the front. */
+static void start_drain(struct worker *w, double now)
+{
+	w->draining = 1;
+	w->drain_deadline = now + w->cfg->shutdown_grace;
+	log_info("worker.draining", "running=%d grace=%g", w->busy, w->cfg->shutdown_grace);
+	sdnotify_stopping(&w->sd);
+	sdnotify_status(&w->sd, "draining: %d running, %g s grace", w->busy, w->cfg->shutdown_grace);
+	dispatch_requeue_held(w);
+}
+
+static void on_cmd_ready(struct redis_conn *c, void *arg)
+{
+	(void)arg;
+	scripts_load(c);
+}
+
+static void reap_children(struct worker *w, double now)
+{
+	int status;
+	struct rusage ru;
+	pid_t pid;
+
+	while ((pid = proc_reap_one(&status, &ru)) > 0) {
+		if (pid == w->maint_pid)
+			maint_exited(w, status, now);
+		else
+			jobs_exited(w, pid, status, &ru);
+	}
+}
+
+static double min_d(double a, double b)
+{
+	return a < b ? a : b;
+}
+
+int worker_run(const struct config *cfg, const struct trust_store *ts)
+{
+	struct worker w;
+	char err[512], red[512];
+	int rc = 1;
+
+	memset(&w, 0, sizeof w);
+	w.cfg = cfg;
+	w.ts = ts;
+	w.started_wall = clock_wall();
+	tryon_state_init(&w.tryon, cfg);
+	w.tryon.on_call = ops_on_model_call;
+	w.tryon.on_call_arg = &w;
+	buf_init(&w.inflight_key);
+	buf_init(&w.held_key);
+	buf_init(&w.alive_key);
+	kombu_node_key(&w.alive_key, "alive", cfg->hostname);
+	kombu_node_key(&w.inflight_key, "inflight", cfg->hostname);
+	kombu_node_key(&w.held_key, "held", cfg->hostname);
+	{
+		char host[256] = "localhost";
+		gethostname(host, sizeof host - 1);
+		snprintf(w.hostname_origin, sizeof w.hostname_origin, "gen%d@%s", (int)getpid(), host);
+	}
+	if (redis_url_parse(cfg->broker_url, &w.broker_url, err, sizeof err) < 0) {
+		fprintf(stderr, "tryon-worker: invalid configuration: CELERY_BROKER_URL: %s\n", err);
+		return 100;
+	}
+	if (redis_url_parse(cfg->result_url, &w.result_url, err, sizeof err) < 0) {
+		fprintf(stderr, "tryon-worker: invalid configuration: CELERY_RESULT_BACKEND: %s\n", err);
+		redis_url_free(&w.broker_url);
+		return 100;
+	}
+	if (cfg->http_addr[0]) {
+		struct sockaddr_storage ss;
+		socklen_t sslen;
+		if (httpd_parse_addr(cfg->http_addr, &ss, &sslen, err, sizeof err) < 0) {
+			fprintf(stderr, "tryon-worker: invalid configuration: TRYON_HTTP_ADDR: %s\n", err);
+			redis_url_free(&w.broker_url);
+			redis_url_free(&w.result_url);
+			return 100;
+		}
+	}
+	const struct redis_url *a = &w.broker_url, *b = &w.result_url;
+	w.same_server = a->transport == b->transport && a->port == b->port &&
+			!strcmp(a->host ? a->host : "", b->host ? b->host : "") &&
+			!strcmp(a->path ? a->path : "", b->path ? b->path : "") &&
+			!strcmp(a->user ? a->user : "", b->user ? b->user : "") &&
+			!strcmp(a->password ? a->password : "", b->password ? b->password : "");
+
+	w.sig_fd = proc_signals_init();
+	if (w.sig_fd < 0) {
+		log_error("worker.start_failed", "reason=\"signals: %s\"", strerror(errno));
+		goto out;
+	}
+	w.n_slots = cfg->concurrency;
+	w.slots = calloc((size_t)w.n_slots, sizeof *w.slots);
+	if (!w.slots)
+		goto out;
+	for (int i = 0; i < w.n_slots; i++)
+		w.slots[i].fd = -1;
+
+	struct redis_conn_opts co = { .url = &w.broker_url, .trust = ts, .name = "broker-consume",
+				      .connect_timeout = 5, .io_timeout = 5, .health_interval = 30,
+				      .on_ready = fetch_on_consume_ready, .arg = &w };
+	w.consume = redis_conn_new(&co, err, sizeof err);
+	co.name = "broker";
+	co.on_ready = on_cmd_ready;
+	w.cmd = w.consume ? redis_conn_new(&co, err, sizeof err) : NULL;
+	if (!w.same_server && w.cmd) {
+		co.url = &w.result_url;
+		co.name = "results";
+		w.results = redis_conn_new(&co, err, sizeof err);
+	}
+	co.url = &w.broker_url;
+	co.name = "broker-pubsub";
+	co.on_ready = control_on_pubsub_ready;
+	co.on_push = control_on_message;
+	w.pubsub = w.cmd ? redis_conn_new(&co, err, sizeof err) : NULL;
+	if (cfg->cache_url && redis_url_parse(cfg->cache_url, &w.cache_url, err, sizeof err) == 0) {
+		struct redis_conn_opts cc = { .url = &w.cache_url, .trust = ts, .name = "cache",
+					      .connect_timeout = cfg->cache_timeout, .io_timeout = cfg->cache_timeout,
+					      .health_interval = 30 };
+		w.cache = redis_conn_new(&cc, err, sizeof err);
+	}
+	w.task_events = cfg->task_events;
+	w.revoked = calloc(MAX_REVOKED, sizeof *w.revoked);
+	w.revoked_at = calloc(MAX_REVOKED, sizeof *w.revoked_at);
+	{
+		size_t n = 0;
+		for (const char *const *t = tasks_registered(cfg); *t; t++)
+			n++;
+		w.task_totals = calloc(n + 1, sizeof *w.task_totals);
+	}
+	if (!w.consume || !w.cmd || !w.pubsub || (!w.same_server && !w.results)) {
+		log_error("worker.start_failed", "reason=\"%s\"", err);
+		goto out;
+	}
+
+	metrics_init(&w.metrics);
+	metrics_set(&w.metrics, METRIC_PROCESS_START_TIME, NULL, NULL, w.started_wall);
+	metrics_set(&w.metrics, METRIC_WORKER_SLOTS, NULL, NULL, w.n_slots);
+	metrics_set(&w.metrics, METRIC_BUILD_INFO, version_string, version_commit, 1);
+	if (cfg->http_addr[0]) {
+		w.httpd = httpd_open(cfg->http_addr, err, sizeof err);
+		if (!w.httpd) {
+			log_error("worker.start_failed", "reason=\"TRYON_HTTP_ADDR: %s\"", err);
+			goto out;
+		}
+	}
+	if (sdnotify_init(&w.sd, clock_mono(), err, sizeof err) < 0)
+		log_warn("systemd.notify_disabled", "reason=\"%s\"", err);
+
+	redis_url_redact(&w.broker_url, red, sizeof red);
+	log_info("worker.starting", "node=%s version=%s broker=%s concurrency=%d queues=%d pid=%d",
+		 cfg->hostname, version_string, red, cfg->concurrency, cfg->n_queues, (int)getpid());
+	if (!cfg->cache_url)
+		log_warn("cache.disabled", "reason=\"REDIS_CACHE_URL is not set: every try-on calls the model API\"");
+	maint_recover_own(&w);
+
+	double now = clock_mono();
+	redis_conn_start(w.consume, now);
+	redis_conn_start(w.cmd, now);
+	if (w.results)
+		redis_conn_start(w.results, now);
+	redis_conn_start(w.pubsub, now);
+	if (w.cache)
+		redis_conn_start(w.cache, now);
+
+	int announced = 0;
+	struct pollfd *pfds = calloc((size_t)(6 + w.n_slots + HTTPD_MAX_POLLFDS), sizeof *pfds);
+	if (!pfds)
+		goto out;
+	for (;;) {
+		now = clock_mono();
+		/* Work that needs no I/O first. */
+		if (redis_conn_is_ready(w.consume) && !w.recovered_once)
+			fetch_recover_inflight(&w);
+		if (!announced && w.recovered_once && redis_conn_is_ready(w.cmd)) {
+			announced = 1;
+			log_info("worker.ready", "node=%s queues=%s slots=%d", cfg->hostname, cfg->queues[0], w.n_slots);
+			w.consuming = 1;
+			sdnotify_ready(&w.sd);
+			sdnotify_status(&w.sd, "consuming %s with %d slots", cfg->queues[0], w.n_slots);
+			events_worker(&w, "worker-online");
+			w.next_event_heartbeat = now + CELERY_EVENTS_HEARTBEAT_FREQ;
+		}
+		if (w.consuming && now >= w.next_event_heartbeat) {
+			events_worker(&w, "worker-heartbeat");
+			w.next_event_heartbeat = now + CELERY_EVENTS_HEARTBEAT_FREQ;
+		}
+		/* Reap finished work first: the capacity it frees is what the
+		 * fetch below may use, or the loop would sleep until a timer. */
+		if (w.drain_requested && !w.draining)
+			start_drain(&w, now);
+		finish_advance(&w);
+		dispatch_run_ready(&w);
+		fetch_messages(&w);
+		maint_tick(&w, now);
+
+		if (w.draining) {
+			int running = jobs_running(&w);
+			if (!running && !w.n_pending && !w.fetching && !w.n_unrecorded && !w.n_lookups)
+				break;
+			if (now > w.drain_deadline)
+				jobs_kill_all(&w, "shutdown_grace");
+			if (now > w.drain_deadline + 10) {
+				log_error("worker.drain_timeout", "held=%d reason=\"Redis unreachable; messages stay recorded and are recovered at the next start\"",
+					  running + w.n_pending);
+				break;
+			}
+		}
+
+		/* Poll. */
+		int n = 0;
+		pfds[n++] = (struct pollfd){ .fd = w.sig_fd, .events = POLLIN };
+		struct redis_conn *conns[5] = { w.consume, w.cmd, w.results, w.pubsub, w.cache };
+		int conn_idx[5] = { -1, -1, -1, -1, -1 };
+		for (int i = 0; i < 5; i++)
+			if (conns[i] && redis_conn_pollfd(conns[i], &pfds[n]))
+				conn_idx[i] = n++;
+		int slot_idx0 = n;
+		jobs_pollfds(&w, &pfds[n]);
+		n += w.n_slots;
+		int http_idx0 = n, n_http = w.httpd ? httpd_pollfds(w.httpd, &pfds[n], HTTPD_MAX_POLLFDS) : 0;
+		n += n_http;
+		double deadline = now + 1.0;
+		if (w.httpd)
+			deadline = min_d(deadline, httpd_next_deadline(w.httpd));
+		deadline = min_d(deadline, sdnotify_next_deadline(&w.sd));
+		for (int i = 0; i < 5; i++)
+			if (conns[i])
+				deadline = min_d(deadline, redis_conn_next_deadline(conns[i]));
+		deadline = jobs_next_deadline(&w, deadline);
+		if (w.eta) {
+			double until = w.eta->env.eta - clock_wall();
+			deadline = min_d(deadline, now + (until > 0 ? until : 0));
+		}
+		if (w.draining)
+			deadline = min_d(deadline, w.drain_deadline);
+		deadline = min_d(deadline, min_d(w.next_heartbeat, min_d(w.next_renew, w.next_maintenance)));
+		if (w.consuming)
+			deadline = min_d(deadline, w.next_event_heartbeat);
+		int timeout = deadline <= now ? 0 : (int)ceil((deadline - now) * 1000);
+		if (poll(pfds, (nfds_t)n, timeout) < 0 && errno != EINTR) {
+			log_error("worker.poll_failed", "reason=\"%s\"", strerror(errno));
+			break;
+		}
+		now = clock_mono();
+
+		if (pfds[0].revents) {
+			int n_term = 0;
+			unsigned bits = proc_signals_drain(&n_term);
+			if (bits & PROC_SIG_CHLD)
+				reap_children(&w, now);
+			if (n_term > w.n_term) {
+				w.n_term = n_term;
+				if (!w.draining) {
+					start_drain(&w, now);
+				} else {
+					log_warn("worker.fast_shutdown", "reason=\"second signal\"");
+					w.drain_deadline = now;
+					jobs_kill_all(&w, "second_signal");
+				}
+			}
+		}
+		for (int i = 0; i < 5; i++)
+			if (conns[i])
+				redis_conn_process(conns[i], conn_idx[i] >= 0 ? pfds[conn_idx[i]].revents : 0, now);
+		for (int i = 0; i < 5; i++)
+			if (conns[i])
+				redis_conn_tick(conns[i], now);
+		if (w.httpd)
+			httpd_process(w.httpd, &pfds[http_idx0], n_http, now, ops_http_handler, &w);
+		sdnotify_tick(&w.sd, now);
+		jobs_process(&w, &pfds[slot_idx0], now);
+	}
+	free(pfds);
+	/* worker-offline always: monitors then drop us at once. */
+	events_worker(&w, "worker-offline");
+	for (double until = clock_mono() + 1.0; redis_conn_is_ready(w.cmd) && clock_mono() < until;) {
+		struct pollfd p;
+		if (!redis_conn_pollfd(w.cmd, &p) || !(p.events & POLLOUT))
+			break;   /* nothing left to write */
+		poll(&p, 1, 100);
+		redis_conn_process(w.cmd, p.revents, clock_mono());
+	}
+	log_info("worker.stopped", "node=%s processed=%ld", cfg->hostname, w.processed);
+	rc = 0;
+out:
+	httpd_close(w.httpd);
+	sdnotify_close(&w.sd);
+	redis_conn_free(w.consume);
+	redis_conn_free(w.cmd);
+	redis_conn_free(w.results);
+	redis_conn_free(w.pubsub);
+	redis_conn_free(w.cache);
+	redis_url_free(&w.cache_url);
+	for (int i = 0; w.revoked && i < MAX_REVOKED; i++)
+		free(w.revoked[i]);
+	free(w.revoked);
+	free(w.revoked_at);
+	free(w.task_totals);
+	finish_release_all(&w);
+	for (int i = 0; w.slots && i < w.n_slots; i++) {
+		if (w.slots[i].state == SLOT_RUNNING) {
+			msg_free(w.slots[i].msg);
+			buf_free(&w.slots[i].record);
+		}
+	}
+	free(w.slots);
+	for (struct msg *m = w.ready, *nx; m; m = nx)
+		nx = m->next, msg_free(m);
+	for (struct msg *m = w.eta, *nx; m; m = nx)
+		nx = m->next, msg_free(m);
+	buf_free(&w.inflight_key);
+	buf_free(&w.held_key);
+	buf_free(&w.alive_key);
+	free(w.keep);
+	redis_url_free(&w.broker_url);
+	redis_url_free(&w.result_url);
+	return rc;
+}

@@ -1,0 +1,157 @@
+/* state: the worker parent's data, shared by the files of src/worker/ and
+ * by nobody else (worker.h is the public contract). Types, plus the few
+ * leaf helpers that only touch this data (message lists, the revoked ring,
+ * the last error); nothing here calls another worker file. Everything runs
+ * in the parent's one poll loop; nothing blocks. */
+#ifndef TRYON_WORKER_STATE_H
+#define TRYON_WORKER_STATE_H
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "celery/celery_msg.h"
+#include "config.h"
+#include "lib/buf.h"
+#include "lib/trust.h"
+#include "ops/httpd.h"
+#include "ops/metrics.h"
+#include "ops/sdnotify.h"
+#include "redis/redis_conn.h"
+#include "redis/redis_url.h"
+#include "tryon/tryon_state.h"
+#include "worker/outcome.h"
+
+#define MAX_HELD_ETA 1000          /* ETA messages held beyond the slots */
+#define MAX_RECORD_BYTES (1 << 20) /* a child's record larger than this is garbage */
+#define IDLE_BLOCK_SECONDS "0.25"  /* BRPOPLPUSH timeout on the head list */
+#define MAX_REVOKED 10000          /* revoked ids remembered (Celery keeps 50,000 for 3 h) */
+
+/* A message we hold. Owned by exactly one place at a time: a fetch batch,
+ * the ready or ETA list, a slot, or a finish. */
+struct msg {
+	struct msg *next;          /* in the ready or ETA list */
+	char *raw;                 /* envelope as delivered (owned) */
+	size_t raw_len;
+	struct celery_envelope env;
+	char *queue;               /* queue name (owned) */
+	double received_at;        /* wall clock */
+	int recorded;              /* in unacked and our held set (else only in our in-flight list) */
+	int cache_checked;         /* the parent decoded its try-on arguments */
+	char lock_key[48];         /* try-on: its single-flight lock ("" if unknown) */
+	char wake_key[64];         /* try-on: the lock's wake channel */
+};
+
+/* The Redis steps of ending a message (worker/finish.c). */
+enum finish_phase {
+	FINISH_STORE,              /* store the result on its own first (other server, or not recorded) */
+	FINISH_SETTLE,             /* one script: (result +) ack / push / drop from the in-flight list */
+	FINISH_DONE                /* nothing left in Redis; the loop frees it */
+};
+
+struct finish {
+	struct finish *next;       /* in the pending list (finishes without a slot) */
+	struct msg *msg;           /* owned */
+	struct buf meta;           /* result meta JSON; empty = store nothing */
+	struct buf push;           /* what to push: the message, a retry or a dead-letter record */
+	struct buf target;         /* list to push to; empty with OUTCOME_ACK */
+	enum outcome_move move;
+	enum finish_phase phase;
+	int busy;                  /* one of its commands is outstanding */
+	int slot;                  /* slot freed when done, -1 if none */
+};
+
+enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_FINISHING };
+
+struct slot {
+	enum slot_state state;
+	struct msg *msg;           /* owned while RUNNING; handed to fin when FINISHING */
+	pid_t pid;
+	int fd;                    /* the child's record pipe */
+	struct buf record;
+	int record_eof, exited, status;
+	struct rusage ru;
+	double started, hard_deadline, soft, hard;
+	int killed_hard, killed_revoke, killed_shutdown;
+	struct finish fin;
+	int is_tryon;
+	struct tryon_hints hints;  /* what the parent told this try-on job */
+};
+
+struct worker {
+	const struct config *cfg;
+	const struct trust_store *ts;
+	struct redis_url broker_url, result_url, cache_url;
+	int same_server;           /* results live on the broker's server */
+	struct redis_conn *consume, *cmd, *results, *pubsub, *cache;
+	struct slot *slots;
+	int n_slots, busy;
+	struct msg *ready, *ready_tail;
+	int n_ready;
+	struct msg *eta;           /* sorted by eta */
+	int n_eta;
+	struct finish *pending;    /* finishes without a slot */
+	int n_pending;
+	int fetching, recovering, recovered_once, n_unrecorded;
+	int n_lookups;             /* cache lookups in flight (messages in hand) */
+	int queue_first;           /* round-robin rotation */
+	struct buf inflight_key, held_key, alive_key;
+	/* Stopping: control and signals ask by setting drain_requested; only
+	 * the loop starts the drain. */
+	int drain_requested, draining, n_term;
+	double drain_deadline;
+	int reconcile_wanted;      /* a recorded message was let go (out of memory): reconcile soon */
+	double started_wall;
+	long processed;            /* messages ended after a child or a parent answer */
+	long started_count;        /* tasks started ("processed" in Celery's heartbeat) */
+	long *task_totals;         /* per registered task name, for stats */
+	char hostname_origin[300];
+	int sig_fd;
+	struct slot *child_slot;   /* set in the child only: the job to run */
+	double next_heartbeat, next_maintenance, next_restore, next_renew;
+	pid_t maint_pid;
+	int maint_failures;         /* failed maintenance runs in a row (backoff) */
+	int maint_restore;         /* this maintenance run also does restore_visible */
+	int maint_reconcile;       /* ... and reconciles our held set */
+	double maint_forked_at;    /* wall clock at fork */
+	const char **keep;         /* tags we hold, snapshot for the maintenance child */
+	int n_keep;
+	struct metrics metrics;    /* rendered at GET /metrics */
+	struct httpd *httpd;       /* NULL when TRYON_HTTP_ADDR is empty */
+	struct sdnotify sd;        /* no-op outside systemd */
+	int consuming;             /* announced ready: READY=1 sent, /readyz may pass */
+	/* Sampled for /metrics and /health: lengths of each queue's four
+	 * priority lists (index 4 * q + step) and of the dead-letter list. */
+	struct len_ref { struct worker *w; int idx; } len_refs[CONFIG_MAX_QUEUES * 4 + 1];
+	long lens[CONFIG_MAX_QUEUES * 4 + 1];
+	char last_error[300];
+	struct tryon_state tryon;  /* breakers, backup latency, spend */
+	/* Sampled from the cache Redis for /health and /metrics. */
+	int cluster_sampled;
+	double cluster_in_progress, cluster_spend_today;
+	int64_t clock;             /* Lamport clock shared with Celery peers */
+	int task_events;
+	double next_event_heartbeat;
+	char **revoked;            /* ring of revoked ids */
+	double *revoked_at;
+	int n_revoked, revoked_next;
+};
+
+/* Free m and everything it owns; accepts NULL. */
+void msg_free(struct msg *m);
+
+/* The ready list (FIFO) and the ETA list (sorted by eta). Take ownership. */
+void msgs_ready_push(struct worker *w, struct msg *m);
+struct msg *msgs_ready_pop(struct worker *w);
+void msgs_eta_insert(struct worker *w, struct msg *m);
+/* The first ETA message due at wall time now, removed; NULL if none. */
+struct msg *msgs_eta_pop_due(struct worker *w, double now);
+/* Remove and return the held (ready or ETA) message with this task id. */
+struct msg *msgs_take_held(struct worker *w, const char *task_id);
+
+/* Revoked ids (a ring of MAX_REVOKED). */
+int revoked_has(const struct worker *w, const char *id);
+void revoked_add(struct worker *w, const char *id, double at);
+
+/* Remember the last thing that went wrong, for GET /health. */
+void worker_note_error(struct worker *w, const char *what, const char *why);
+#endif
