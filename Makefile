@@ -32,7 +32,7 @@ STAMP     = $(VENDOR)/.stamp
 # Pure modules, per folder: no sockets, no clock, no vendor libraries beyond
 # headers. Unit tests and fuzzers link them from one archive each, built once
 # with the host compiler and sanitizers.
-PURE_lib    = buf errmsg json base64 isotime pyrepr
+PURE_lib    = buf errmsg json base64 isotime pyrepr ratelimit
 PURE_redis  = resp
 PURE_celery = celery_msg celery_ctl celery_events exitclass kombu record outcome
 PURE_tryon  = breaker cachekey tryon_args fal_parse plan latency ledger_record
@@ -62,7 +62,8 @@ UNIT_MODS_test_tryon_state = tryon/tryon_state lib/log lib/clock
 FUZZ_MODS_fuzz_redis_url   = redis/redis_url
 FUZZ_LDLIBS_fuzz_redis_url = -lcurl
 
-.PHONY: all deps test unit integration fuzz fuzz-build bench bench-smoke chaos image portable clean distclean demo FORCE
+.PHONY: all deps test unit integration fuzz fuzz-build bench bench-smoke bench-day bench-day-short chaos image portable \
+	deploy-check clean distclean demo FORCE
 all: $(BUILD)/tryon-worker
 
 deps:
@@ -153,13 +154,12 @@ bench: $(BUILD)/tryon-worker
 bench-smoke: $(BUILD)/tryon-worker
 	/usr/bin/python3 tests/bench/bench.py --smoke
 
-# A production day in miniature (issue 16), tryon-worker and the Python
+# A production day in miniature: tryon-worker and the Python
 # baseline side by side against one fal stand-in profile with faults, time
 # scaled 1/10: answered in time, p50/p95, accepted requests per image,
 # cancels, spend. bench-day: a few minutes, by hand, build/bench-day/
 # (ARGS="--scale 0.2 --worker-env K=V" to vary it). bench-day-short: about
 # 30 s, checks the harness ("N passed, N failed"), part of make test.
-.PHONY: bench-day bench-day-short
 bench-day: $(BUILD)/tryon-worker
 	TRYON_BINARY=$(BUILD)/tryon-worker /usr/bin/python3 tests/bench/bench_day.py $(ARGS)
 
@@ -169,27 +169,26 @@ bench-day-short: $(BUILD)/tryon-worker
 demo: $(BUILD)/tryon-worker
 	tests/demo.sh
 
-# Images without a container engine: an OCI archive (umoci) and a systemd
-# portable service image (squashfs); see image/README.md.
+# Images without a container engine: an OCI archive (umoci) for registries,
+# a docker-archive (skopeo; keeps the HEALTHCHECK for podman/docker load) and
+# a systemd portable service image (squashfs); see image/README.md.
 image: $(BUILD)/tryon-worker
 	image/build-oci.sh $(BUILD)/tryon-worker $(BUILD)/tryon-worker-oci.tar
 
 portable: $(BUILD)/tryon-worker
 	image/build-portable.sh $(BUILD)/tryon-worker $(BUILD)
 
-# --- deploy-check (issue 13) ---------------------------------------------
 # The three ways users run it, run for real: the image under podman, the
 # unit in a booted systemd, the portable image with portablectl (root,
 # about a minute; the first run also builds a Debian root file system under
 # $(BUILD)/deploy). tests/deploy/README.md says what each part checks.
-.PHONY: deploy-check
 deploy-check: $(BUILD)/tryon-worker
 	tests/deploy/deploy-check.sh $(BUILD)
-# --- end deploy-check -------------------------------------------------------
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/host $(BUILD)/fuzzobj $(BUILD)/unit $(BUILD)/fuzz $(BUILD)/tryon-worker $(BUILD)/tryon-worker.debug \
-		$(BUILD)/tryon-worker-oci.tar $(BUILD)/tryon-worker_*.raw $(BUILD)/redis_conn_check
+		$(BUILD)/tryon-worker-oci.tar $(BUILD)/tryon-worker-docker.tar $(BUILD)/tryon-worker_*.raw \
+		$(BUILD)/redis_conn_check
 distclean:
 	rm -rf $(BUILD)
 

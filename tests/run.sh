@@ -1,5 +1,6 @@
 #!/bin/sh
-# run.sh [unit|integration|all]: runs the test tiers and prints one closing
+# run.sh [lint|unit|fuzz|integration|bench|deploy|all]: runs the test tiers
+# (all: every one, in that order) and prints one closing
 # line "N passed, N failed, N skipped" summed over every suite. Each suite
 # prints its own line; this script only adds them up. Exit status 0 only if
 # nothing failed.
@@ -24,6 +25,12 @@ count() {
 	total_p=$((total_p + p)); total_f=$((total_f + f)); total_s=$((total_s + ${s:-0}))
 }
 
+if [ "$what" = lint ] || [ "$what" = all ]; then
+	echo "== lint: layers, cycles, file sizes"
+	/usr/bin/python3 tests/lint/check_layers.py >"$log" 2>&1
+	cat "$log"
+	count lint
+fi
 if [ "$what" = unit ] || [ "$what" = all ]; then
 	for t in build/unit/test_*; do
 		[ -x "$t" ] || continue
@@ -52,6 +59,15 @@ if [ "$what" = bench ] || [ "$what" = all ]; then
 	/usr/bin/python3 tests/bench/bench.py --smoke >"$log" 2>&1
 	tail -n 15 "$log"
 	count bench-smoke
+	echo "== bench-day-short"
+	/usr/bin/python3 tests/bench/bench_day.py --short >"$log" 2>&1
+	tail -n 20 "$log"
+	count bench-day-short
+fi
+if [ "$what" = deploy ] || [ "$what" = all ]; then
+	echo "== deploy-check"
+	tests/deploy/deploy-check.sh build 2>&1 | tee "$log"
+	count deploy-check
 fi
 echo "$total_p passed, $total_f failed, $total_s skipped"
 [ "$total_f" = 0 ]

@@ -70,6 +70,9 @@ hardening="-O2 -fstack-protector-strong -D_FORTIFY_SOURCE=0 -fno-plt"
 # 4. BearSSL: its own Makefile, static library and the brssl tool (used
 # below to turn the CA bundle into C trust anchors).
 say "building BearSSL"
+# Our make's command-line variables (make BUILD=/elsewhere ...) reach
+# sub-makes through MAKEFLAGS; BearSSL's Makefile has its own BUILD.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 make -s -C "$src/bearssl" -j"$jobs" CC=musl-gcc AR=ar LD=musl-gcc LDDLL=musl-gcc \
 	CFLAGS="-W -Wall $hardening -fPIC" lib tools >/dev/null
 cp "$src/bearssl/build/libbearssl.a" "$prefix/lib/"

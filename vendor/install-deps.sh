@@ -6,7 +6,7 @@
 set -eu
 
 build_pkgs="musl-tools gcc make dpkg-dev openssl ca-certificates libjsmn-dev xz-utils"
-test_pkgs="redis-server python3 python3-celery python3-redis clang libclang-rt-14-dev llvm libcurl4-openssl-dev file binutils umoci skopeo squashfs-tools systemd systemd-container man-db gnuplot-nox python3-requests"
+test_pkgs="redis-server python3 python3-celery python3-redis clang libclang-rt-14-dev llvm libcurl4-openssl-dev file binutils umoci skopeo squashfs-tools systemd systemd-container man-db gnuplot-nox python3-requests podman runc mmdebstrap iproute2"
 extra_pkgs="${TRYON_EXTRA_PKGS:-}"
 
 missing=""

@@ -12,9 +12,20 @@ int record_success(struct buf *out, const char *result_json, size_t len)
 	return buf_append_str(out, "}");
 }
 
-int record_failure(struct buf *out, const char *exc_type, const char *exc_module,
-		   const char *message, int retryable)
+/* Python's last traceback line: "module.Type: message", builtins bare. */
+static void final_line(struct buf *tb, const char *exc_type, const char *exc_module, const char *message)
 {
+	if (exc_module && *exc_module && strcmp(exc_module, "builtins"))
+		buf_printf(tb, "%s.", exc_module);
+	buf_printf(tb, "%s%s%s\n", exc_type, message ? ": " : "", message ? message : "");
+}
+
+int record_failure_tb(struct buf *out, const char *exc_type, const char *exc_module,
+		      const char *message, int retryable, const char *frames)
+{
+	struct buf tb;
+
+	buf_init(&tb);
 	buf_append_str(out, "{\"status\": \"FAILURE\", \"exc_type\": ");
 	json_write_cstr(out, exc_type);
 	buf_append_str(out, ", \"exc_module\": ");
@@ -23,18 +34,21 @@ int record_failure(struct buf *out, const char *exc_type, const char *exc_module
 	if (message)
 		json_write_cstr(out, message);
 	buf_append_str(out, "], \"traceback\": ");
-	if (message) {
-		struct buf tb;
-		buf_init(&tb);
-		buf_printf(&tb, "Traceback (most recent call last):\n  File \"tryon-worker\", in job\n%s.%s: %s\n",
-			   exc_module, exc_type, message);
-		json_write_str(out, tb.data, tb.len, JSON_W_ASCII);
-		buf_free(&tb);
-	} else {
-		buf_append_str(out, "null");
-	}
+	/* The shape Python's traceback printers and Celery monitors expect:
+	 * the frames are the steps of this worker that led to the error. */
+	buf_append_str(&tb, "Traceback (most recent call last):\n");
+	buf_append_str(&tb, frames && *frames ? frames : "  File \"tryon-worker\", line 1, in job\n");
+	final_line(&tb, exc_type, exc_module, message);
+	json_write_str(out, tb.data ? tb.data : "", tb.len, JSON_W_ASCII);
+	buf_free(&tb);
 	buf_append_str(out, retryable ? ", \"retry\": true}" : ", \"retry\": false}");
 	return out->failed ? -1 : 0;
+}
+
+int record_failure(struct buf *out, const char *exc_type, const char *exc_module,
+		   const char *message, int retryable)
+{
+	return record_failure_tb(out, exc_type, exc_module, message, retryable, NULL);
 }
 
 int record_parse(struct record *r, const char *text, size_t len, char *err, size_t errlen)

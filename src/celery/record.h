@@ -17,6 +17,11 @@ int record_success(struct buf *out, const char *result_json, size_t len);
 /* message is one string argument of the exception (may be NULL: no args). */
 int record_failure(struct buf *out, const char *exc_type, const char *exc_module,
 		   const char *message, int retryable);
+/* The same with a traceback whose frames (already formatted, each
+ * '  File "...", line N, in name\n    text\n') say what happened; NULL or
+ * "" for one generic frame. The last line is Python's "Type: message". */
+int record_failure_tb(struct buf *out, const char *exc_type, const char *exc_module,
+		      const char *message, int retryable, const char *frames);
 
 struct record {
 	struct json_doc doc;      /* owned tokens over the parent's buffer */

@@ -1,7 +1,10 @@
 /* httpd: connection lifecycle (one transition function per event kind),
- * nonblocking accept/read/write, response framing. Every connection gets one
- * deadline at accept, so a client that trickles its request (slowloris) or
- * never reads our answer costs one slot for HTTPD_REQUEST_TIMEOUT at most. */
+ * nonblocking accept/read/write, response framing. A connection has
+ * HTTPD_HEADER_TIMEOUT for its request head and HTTPD_REQUEST_TIMEOUT in
+ * all, so a client that trickles its request (slowloris) or never reads our
+ * answer costs one slot for a bounded time; and since a new connection
+ * evicts the oldest idle one when every slot is taken, idle clients cannot
+ * keep a health probe out at all. */
 #include "ops/httpd.h"
 
 #include <arpa/inet.h>
@@ -32,6 +35,7 @@ enum client_state {
 struct client {
 	enum client_state state;
 	int fd;
+	double accepted_at;   /* orders eviction: the oldest goes first */
 	double deadline;
 	int linger;           /* unread input may remain: drain before close */
 	size_t in_len;
@@ -43,6 +47,7 @@ struct client {
 struct httpd {
 	int fd;
 	int port;
+	int loopback;         /* bound to a loopback address only */
 	double accept_paused_until;
 	struct httpd_stats stats;
 	struct client clients[HTTPD_MAX_CLIENTS];
@@ -113,6 +118,17 @@ int httpd_parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *l
 	return 0;
 }
 
+static int addr_is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return 0;
+}
+
 struct httpd *httpd_open(const char *addr, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
@@ -147,6 +163,7 @@ struct httpd *httpd_open(const char *addr, char *err, size_t errlen)
 		snprintf(err, errlen, "listen %s: %s", addr, strerror(errno));
 		goto fail;
 	}
+	h->loopback = addr_is_loopback(&ss);
 	len = sizeof ss;
 	if (getsockname(h->fd, (struct sockaddr *)&ss, &len) == 0)
 		h->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
@@ -160,6 +177,11 @@ fail:
 int httpd_port(const struct httpd *h)
 {
 	return h->port;
+}
+
+int httpd_is_loopback(const struct httpd *h)
+{
+	return h->loopback;
 }
 
 const struct httpd_stats *httpd_stats(const struct httpd *h)
@@ -340,12 +362,49 @@ static void client_read(struct httpd *h, struct client *c, double now, httpd_han
 			log_debug("http.bad_request", "status=%d reason=\"%s\"", req.status, req.reason);
 			answer_text(c, req.status, req.reason, 0, 0);
 		}
+		/* The head is in: the answer gets the rest of the request's time. */
+		c->deadline = c->accepted_at + HTTPD_REQUEST_TIMEOUT;
 		client_write(c, now);
 		return;
 	}
 }
 
-static void accept_clients(struct httpd *h, double now)
+/* End a client we stop serving (a time limit, or its slot is needed): one
+ * that sent part of a head is told why; one that sent nothing (an idle
+ * connection) is just closed. */
+static void client_drop(struct client *c)
+{
+	if (c->state == CLIENT_READING && c->in_len > 0) {
+		send_and_close(c->fd, 408);   /* closes the fd */
+		c->fd = -1;
+	}
+	client_close(c);
+}
+
+/* The client a new connection replaces when every slot is taken: the
+ * oldest that sent nothing, else the oldest with part of a head, else the
+ * oldest whose answer is fully sent, else the oldest still being sent to.
+ * A new client may be the health probe that keeps the worker alive; the
+ * ones it displaces have had their chance. */
+static struct client *evict_candidate(struct httpd *h)
+{
+	struct client *best = NULL;
+	int best_rank = 0;
+	for (int i = 0; i < HTTPD_MAX_CLIENTS; i++) {
+		struct client *c = &h->clients[i];
+		int rank = c->state == CLIENT_READING ? (c->in_len ? 1 : 0) :
+			   c->state == CLIENT_LINGERING ? 2 : 3;
+		if (c->state == CLIENT_FREE)
+			return c;
+		if (!best || rank < best_rank || (rank == best_rank && c->accepted_at < best->accepted_at)) {
+			best = c;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
+static void accept_clients(struct httpd *h, double now, httpd_handler_fn handler, void *arg)
 {
 	for (int k = 0; k < ACCEPTS_PER_CALL; k++) {
 		int fd = accept4(h->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -362,16 +421,21 @@ static void accept_clients(struct httpd *h, double now)
 			if (h->clients[i].state == CLIENT_FREE)
 				c = &h->clients[i];
 		if (!c) {
-			h->stats.rejected++;
-			send_and_close(fd, 503);
-			continue;
+			c = evict_candidate(h);
+			h->stats.evicted++;
+			log_debug("http.evicted", "received=%zu age=%.3f", c->in_len, now - c->accepted_at);
+			client_drop(c);
 		}
 		c->state = CLIENT_READING;
 		c->fd = fd;
-		c->deadline = now + HTTPD_REQUEST_TIMEOUT;
+		c->accepted_at = now;
+		c->deadline = now + HTTPD_HEADER_TIMEOUT;
 		c->in_len = 0;
 		c->linger = 0;
 		buf_init(&c->out);
+		/* A probe's request usually arrives with the connection: answer it
+		 * now, before newer connections could push it out. */
+		client_read(h, c, now, handler, arg);
 	}
 }
 
@@ -398,7 +462,7 @@ void httpd_process(struct httpd *h, const struct pollfd *pfds, int n, double now
 		if (p->fd < 0 || !p->revents)
 			continue;
 		if (p->fd == h->fd) {
-			accept_clients(h, now);
+			accept_clients(h, now, handler, arg);
 			continue;
 		}
 		for (int i = 0; i < HTTPD_MAX_CLIENTS; i++) {
@@ -418,17 +482,11 @@ void httpd_process(struct httpd *h, const struct pollfd *pfds, int n, double now
 		struct client *c = &h->clients[i];
 		if (c->state == CLIENT_FREE || now < c->deadline)
 			continue;
-		if (c->state == CLIENT_READING) {
+		if (c->state == CLIENT_READING || c->state == CLIENT_WRITING) {
 			h->stats.timeouts++;
 			log_debug("http.timeout", "received=%zu", c->in_len);
-			/* Tell a slow but honest client why; the fd is closed
-			 * by send_and_close. */
-			send_and_close(c->fd, 408);
-			c->fd = -1;
-		} else if (c->state == CLIENT_WRITING) {
-			h->stats.timeouts++;
 		}
-		client_close(c);
+		client_drop(c);
 	}
 }
 

@@ -3,7 +3,10 @@
  * sleeps. It owns its listening socket and client sockets; the request head
  * is parsed by httpparse; the answer comes from the caller's handler. It
  * bounds request size, time per connection and number of clients, answers
- * GET and HEAD only, and closes every connection after its one response. */
+ * GET and HEAD only, and closes every connection after its one response.
+ * Idle clients must never lock a health probe out: a request head has
+ * HTTPD_HEADER_TIMEOUT to arrive, and a new client always gets a slot (the
+ * oldest idle one is evicted when the table is full). */
 #ifndef TRYON_HTTPD_H
 #define TRYON_HTTPD_H
 #include <poll.h>
@@ -13,9 +16,10 @@
 
 #include "lib/buf.h"
 
-#define HTTPD_MAX_CLIENTS 32                /* more are closed at once (after a 503) */
+#define HTTPD_MAX_CLIENTS 32                /* when full, a new one evicts the oldest idle one */
 #define HTTPD_MAX_POLLFDS (1 + HTTPD_MAX_CLIENTS)
 #define HTTPD_MAX_REQUEST 8192              /* bytes of a request head */
+#define HTTPD_HEADER_TIMEOUT 1.0            /* s from accept to a complete request head */
 #define HTTPD_REQUEST_TIMEOUT 5.0           /* s from accept to the last byte sent */
 #define HTTPD_DEFAULT_CONTENT_TYPE "text/plain; charset=utf-8"
 
@@ -37,8 +41,8 @@ typedef void (*httpd_handler_fn)(void *arg, const char *path, struct httpd_respo
 struct httpd_stats {
 	uint64_t requests;          /* heads parsed and answered */
 	uint64_t bad_requests;      /* answered 4xx/5xx by the parser's verdict */
-	uint64_t rejected;          /* connections refused: all client slots busy */
-	uint64_t timeouts;          /* connections dropped at the time limit */
+	uint64_t evicted;           /* connections closed to make room for a new one */
+	uint64_t timeouts;          /* connections dropped at a time limit */
 };
 
 /* Parse "IPV4:PORT", "[IPV6]:PORT" or "localhost:PORT" (numeric only: no
@@ -53,6 +57,11 @@ struct httpd *httpd_open(const char *addr, char *err, size_t errlen);
 
 /* The port actually bound (useful with port 0). */
 int httpd_port(const struct httpd *h);
+
+/* 1 if h listens on loopback only (127.0.0.0/8, ::1, or ::ffff:127.x), 0
+ * if other hosts may reach it (0.0.0.0, [::], any other address): the
+ * endpoint has no authentication, so the caller warns about the latter. */
+int httpd_is_loopback(const struct httpd *h);
 
 /* Write the descriptors to poll into out[0..max) and return how many.
  * HTTPD_MAX_POLLFDS is always enough. Call right before poll(). */

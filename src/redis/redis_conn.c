@@ -35,6 +35,10 @@
 #define RX_BUDGET ((size_t)1 << 20)
 /* An output buffer bigger than this is released once drained. */
 #define OUT_KEEP ((size_t)1 << 20)
+/* A reply's deadline grows by one second per this many bytes received
+ * while it is due: a big reply on a slow link completes, one dripped byte
+ * by byte does not (issue 14). */
+#define RX_ALLOWANCE_RATE ((double)(1 << 20))
 
 enum pending_kind {
 	PK_USER,
@@ -89,6 +93,8 @@ struct redis_conn {
 
 	double deadline;                   /* connect timeout or backoff end */
 	double last_rx, last_tx;
+	double head_since;                 /* when the oldest pending reply became due */
+	size_t rx_since_head;              /* bytes received since then */
 	double backoff;                    /* next delay before jitter */
 	double down_since;
 	int in_pubsub;                     /* server is in subscribed mode */
@@ -336,6 +342,10 @@ static int queue_command(struct redis_conn *c, enum pending_kind kind, redis_rep
 		c->out.failed = 0;   /* nothing was appended; keep the queue usable */
 		return -2;
 	}
+	if (!c->q_len) {
+		c->head_since = p.queued_at;
+		c->rx_since_head = 0;
+	}
 	c->q[(c->q_head + c->q_len) % c->q_cap] = p;
 	c->q_len++;
 	return 0;
@@ -461,6 +471,9 @@ static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
 		return;
 	}
 	struct pending *head = q_front(c);
+	/* A reply is complete: the next one's deadline starts now. */
+	c->head_since = now;
+	c->rx_since_head = 0;
 	if (sub_confirms(c, head, v) && head->remaining > 1) {
 		head->remaining--;
 		resp_value_free(v);
@@ -736,6 +749,7 @@ static void out_sent(struct redis_conn *c, size_t n)
 
 static int feed(struct redis_conn *c, const void *p, size_t n, char *why, size_t whylen)
 {
+	c->rx_since_head += n;
 	if (resp_reader_feed(&c->reader, p, n) < 0) {
 		snprintf(why, whylen, "reply rejected: %s", resp_reader_error(&c->reader)[0]
 			 ? resp_reader_error(&c->reader) : "too large or out of memory");
@@ -953,11 +967,15 @@ int redis_conn_pollfd(const struct redis_conn *c, struct pollfd *pfd)
 
 /* ---- timers ------------------------------------------------------------ */
 
+/* A total deadline for the oldest pending reply, from when it became due
+ * (queued, or the reply before it completed): bytes trickling in do not
+ * restart it, they only buy time in proportion to their number. */
 static double read_deadline(const struct redis_conn *c)
 {
 	const struct pending *h = &c->q[c->q_head];
 
-	return fmax(c->last_rx, h->queued_at) + c->io_timeout + h->block;
+	return fmax(c->head_since, h->queued_at) + c->io_timeout + h->block +
+	       (double)c->rx_since_head / RX_ALLOWANCE_RATE;
 }
 
 double redis_conn_next_deadline(const struct redis_conn *c)
@@ -994,8 +1012,8 @@ static void tick_inner(struct redis_conn *c, double now)
 	case REDIS_READY:
 		if (c->q_len) {
 			if (now >= read_deadline(c))
-				conn_fail(c, now, "timeout: no reply within %.3gs",
-					  c->io_timeout + q_front(c)->block);
+				conn_fail(c, now, "timeout: reply not complete within %.3gs",
+					  read_deadline(c) - fmax(c->head_since, q_front(c)->queued_at));
 		} else if (c->health_interval > 0 && now >= c->last_tx + c->health_interval) {
 			const char *a[1] = { "PING" };
 			if (queue_command(c, PK_HEALTH, NULL, NULL, 0, 1, a, NULL) == 0)

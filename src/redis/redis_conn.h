@@ -61,7 +61,11 @@ struct redis_conn_opts {
 					      required for rediss:// */
 	const char *name;                  /* for logs, e.g. "broker"; copied */
 	double connect_timeout;            /* TCP + TLS + AUTH/SELECT; 0 = 5 s */
-	double io_timeout;                 /* longest wait for a reply; 0 = 5 s */
+	double io_timeout;                 /* longest a reply may take, from when it
+					      is due (sent, and the replies before
+					      it complete) to its last byte, plus
+					      1 s per MiB received meanwhile and
+					      the command's block_seconds; 0 = 5 s */
 	double health_interval;            /* PING after this long idle; 0 = 30 s,
 					      < 0 = never */
 	redis_ready_fn on_ready;           /* may be NULL */

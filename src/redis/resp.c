@@ -3,10 +3,13 @@
  * where it stopped, so input trickling in is scanned once), then a builder
  * turns the validated bytes into values. Values are only allocated for
  * complete replies, and errors depend only on bytes, never on how they were
- * split. */
+ * split. An oversized top-level bulk (skip_oversized) leaves the scanner for
+ * a third path: its bytes are dropped, from the buffer and then straight in
+ * feed, and only its size comes out. */
 #include "redis/resp.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +26,30 @@ static void reader_clear_scan(struct resp_reader *r)
 	r->item_need = 0;
 	r->reply_elems = 0;
 	r->depth = 0;
+}
+
+static void reader_clear_skip(struct resp_reader *r)
+{
+	r->skipping = 0;
+	r->skip_bad = 0;
+	r->skip_len = 0;
+	r->skip_left = 0;
+}
+
+/* Drop up to n bytes of an oversized bulk being skipped; the last two of
+ * its bytes must be its CRLF. Returns how many were dropped. */
+static size_t skip_discard(struct resp_reader *r, const char *p, size_t n)
+{
+	size_t k = r->skip_left < n ? (size_t)r->skip_left : n;
+
+	if (r->skip_left - k < 2) {
+		/* p[i] is followed by skip_left - i - 1 bytes of the skip. */
+		for (size_t i = r->skip_left > 2 ? (size_t)(r->skip_left - 2) : 0; i < k; i++)
+			if (p[i] != (r->skip_left - i == 2 ? '\r' : '\n'))
+				r->skip_bad = 1;
+	}
+	r->skip_left -= k;
+	return k;
 }
 
 void resp_reader_init(struct resp_reader *r, const struct resp_limits *limits)
@@ -43,6 +70,7 @@ void resp_reader_free(struct resp_reader *r)
 	buf_free(&r->in);
 	r->pos = 0;
 	reader_clear_scan(r);
+	reader_clear_skip(r);
 	r->failed = 0;
 	r->err[0] = '\0';
 }
@@ -52,6 +80,7 @@ void resp_reader_reset(struct resp_reader *r)
 	buf_reset(&r->in);
 	r->pos = 0;
 	reader_clear_scan(r);
+	reader_clear_skip(r);
 	r->failed = 0;
 	r->err[0] = '\0';
 }
@@ -74,6 +103,13 @@ int resp_reader_feed(struct resp_reader *r, const void *p, size_t n)
 		return -1;
 	if (n == 0)
 		return 0;
+	if (r->skip_left) {
+		size_t k = skip_discard(r, p, n);
+		p = (const char *)p + k;
+		n -= k;
+		if (n == 0)
+			return 0;
+	}
 	size_t buffered = r->in.len - r->pos;
 	if (n > r->limits.max_buffered ||
 	    buffered > r->limits.max_buffered - n)
@@ -148,6 +184,36 @@ static int parse_ll(const char *p, size_t n, long long *out)
 	return 0;
 }
 
+/* 1 unless s is [-+]digits[.digits][e[-+]digits] with at least one digit
+ * before the exponent (what Redis writes for a score), for resp_double. */
+static int n_is_bad_number(const char *s, size_t n)
+{
+	size_t i = 0, digits = 0;
+
+	if (i < n && (s[i] == '-' || s[i] == '+'))
+		i++;
+	while (i < n && s[i] >= '0' && s[i] <= '9')
+		i++, digits++;
+	if (i < n && s[i] == '.') {
+		i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++, digits++;
+	}
+	if (!digits)
+		return 1;
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		size_t e = 0;
+		i++;
+		if (i < n && (s[i] == '-' || s[i] == '+'))
+			i++;
+		while (i < n && s[i] >= '0' && s[i] <= '9')
+			i++, e++;
+		if (!e)
+			return 1;
+	}
+	return i != n;
+}
+
 /* Parse a '$' or '*' length: -1 stays -1, other negatives are errors. */
 static int parse_len(const char *p, size_t n, long long *out)
 {
@@ -168,8 +234,22 @@ static int scan_item_done(struct resp_reader *r)
 	return 1;
 }
 
+/* A top-level bulk header too big to take, hdr bytes at pos: consume it and
+ * start skipping its body, dropping what is buffered already. */
+static void skip_start(struct resp_reader *r, size_t hdr, long long len)
+{
+	r->pos += hdr;
+	reader_clear_scan(r);
+	r->skipping = 1;
+	r->skip_bad = 0;
+	r->skip_len = (unsigned long long)len;
+	r->skip_left = (unsigned long long)len + 2;
+	r->pos += skip_discard(r, r->in.data + r->pos, r->in.len - r->pos);
+}
+
 /* Validate bytes from pos onward until one whole reply is known to be there.
- * Returns 1 (it spans [pos, pos + scan_off)), 0 need more, -1 error. */
+ * Returns 1 (it spans [pos, pos + scan_off)), 2 an oversized bulk is being
+ * skipped (skip_start), 0 need more, -1 error. */
 static int scan_reply(struct resp_reader *r)
 {
 	for (;;) {
@@ -237,6 +317,12 @@ static int scan_reply(struct resp_reader *r)
 			if (parse_len(line, line_len, &v) < 0)
 				return reader_fail(r, "protocol error: bad bulk length");
 			if (v >= 0) {
+				if ((unsigned long long)v > r->limits.max_bulk &&
+				    r->limits.skip_oversized && r->depth == 0) {
+					/* Top level, so the item starts at pos. */
+					skip_start(r, hdr, v);
+					return 2;
+				}
 				if ((unsigned long long)v > r->limits.max_bulk ||
 				    (unsigned long long)v > SIZE_MAX - hdr - 2)
 					return reader_fail(r, "protocol error: bulk length exceeds max_bulk");
@@ -353,20 +439,41 @@ static struct resp_value *build_value(const char **p, const char *end)
 	}
 }
 
+/* The skipped bulk's value, once all its bytes are gone. 1, 0 or -1. */
+static int skip_finish(struct resp_reader *r, struct resp_value **v)
+{
+	if (r->skip_left)
+		return 0;
+	if (r->skip_bad)
+		return reader_fail(r, "protocol error: missing CRLF after bulk");
+	if (!(*v = value_new(RESP_OVERSIZED)))
+		return reader_fail(r, "out of memory");
+	(*v)->len = r->skip_len > SIZE_MAX ? SIZE_MAX : (size_t)r->skip_len;
+	reader_clear_skip(r);
+	return 1;
+}
+
 int resp_reader_get(struct resp_reader *r, struct resp_value **out)
 {
+	struct resp_value *v = NULL;
+
 	*out = NULL;
 	if (r->failed)
 		return -1;
-	int rc = scan_reply(r);
+	int rc = r->skipping ? 2 : scan_reply(r);
 	if (rc <= 0)
 		return rc;
-	const char *p = r->in.data + r->pos;
-	struct resp_value *v = build_value(&p, p + r->scan_off);
-	if (!v)
-		return reader_fail(r, "out of memory");
-	r->pos += r->scan_off;
-	reader_clear_scan(r);
+	if (rc == 2) {
+		if ((rc = skip_finish(r, &v)) <= 0)
+			return rc;
+	} else {
+		const char *p = r->in.data + r->pos;
+		v = build_value(&p, p + r->scan_off);
+		if (!v)
+			return reader_fail(r, "out of memory");
+		r->pos += r->scan_off;
+		reader_clear_scan(r);
+	}
 	if (r->pos == r->in.len) {
 		/* Nothing left: rewind for free instead of memmoving later,
 		 * and give back storage a big reply left behind, as hiredis
@@ -374,7 +481,7 @@ int resp_reader_get(struct resp_reader *r, struct resp_value **out)
 		r->pos = 0;
 		if (r->in.cap > RESP_KEEP_BUFFER) {
 			buf_free(&r->in);
-		} else {
+		} else if (r->in.data) {   /* NULL when a skip had nothing buffered */
 			r->in.len = 0;
 			r->in.data[0] = '\0';
 		}
@@ -521,6 +628,66 @@ const char *resp_type_name(enum resp_type t)
 		return "array";
 	case RESP_NIL_ARRAY:
 		return "nil-array";
+	case RESP_OVERSIZED:
+		return "oversized";
 	}
 	return "unknown";
+}
+
+const struct resp_value *resp_elem(const struct resp_value *v, size_t i)
+{
+	if (!v || v->type != RESP_ARRAY || i >= v->n_elems || !v->elems)
+		return NULL;
+	return v->elems[i];
+}
+
+const char *resp_str(const struct resp_value *v, size_t *len)
+{
+	if (!v || (v->type != RESP_BULK && v->type != RESP_SIMPLE) || !v->str)
+		return NULL;
+	if (len)
+		*len = v->len;
+	return v->str;
+}
+
+const char *resp_cstr(const struct resp_value *v)
+{
+	size_t n;
+	const char *s = resp_str(v, &n);
+
+	return s && !memchr(s, '\0', n) ? s : NULL;
+}
+
+int resp_int(const struct resp_value *v, long long *out)
+{
+	size_t n;
+	const char *s;
+
+	if (v && v->type == RESP_INTEGER) {
+		*out = v->integer;
+		return 0;
+	}
+	if (!(s = resp_str(v, &n)) || parse_ll(s, n, out) < 0)
+		return -1;
+	return 0;
+}
+
+int resp_double(const struct resp_value *v, double *out)
+{
+	size_t n;
+	const char *s;
+	char *end;
+
+	if (v && v->type == RESP_INTEGER) {
+		*out = (double)v->integer;
+		return 0;
+	}
+	/* strtod alone would take leading spaces, hex, "inf" and "nan". */
+	if (!(s = resp_cstr(v)) || n_is_bad_number(s, n = strlen(s)))
+		return -1;
+	double d = strtod(s, &end);
+	if (end != s + n || !isfinite(d))
+		return -1;
+	*out = d;
+	return 0;
 }

@@ -17,13 +17,16 @@ enum resp_type {
 	RESP_BULK,
 	RESP_NIL,
 	RESP_ARRAY,
-	RESP_NIL_ARRAY
+	RESP_NIL_ARRAY,
+	RESP_OVERSIZED      /* a top-level bulk over max_bulk, discarded unread
+			       (limits.skip_oversized): len is its declared size */
 };
 
 /* A reply. For SIMPLE/ERROR/BULK, str is its own malloc block holding len
  * bytes plus a NUL (a bulk may contain NULs, so use len); a caller may take it
- * by setting str to NULL before resp_value_free. For other types str is NULL
- * and len is 0. An empty ARRAY has n_elems 0 and elems NULL. */
+ * by setting str to NULL before resp_value_free. For OVERSIZED str is NULL and
+ * len the size the server declared (SIZE_MAX if larger). For other types str
+ * is NULL and len is 0. An empty ARRAY has n_elems 0 and elems NULL. */
 struct resp_value {
 	enum resp_type type;
 	long long integer;          /* RESP_INTEGER */
@@ -39,12 +42,18 @@ struct resp_value {
  *   reader allocate more than about max_elems values).
  * max_depth: most nested arrays; a top-level array is depth 1, and 0 forbids
  *   arrays. Clamped to [0, RESP_MAX_DEPTH].
- * max_buffered: most unparsed bytes the reader will hold; feed fails past it. */
+ * max_buffered: most unparsed bytes the reader will hold; feed fails past it.
+ * skip_oversized: 0 makes a bulk over max_bulk a protocol error. 1 does so
+ *   only inside arrays; a top-level bulk over max_bulk is then discarded as
+ *   its bytes arrive (never buffered whole: feed drops them before they are
+ *   counted against max_buffered) and returned as RESP_OVERSIZED, so a
+ *   connection survives a value too big to take (its CRLF is still checked). */
 struct resp_limits {
 	size_t max_bulk;
 	size_t max_elems;
 	int max_depth;
 	size_t max_buffered;
+	int skip_oversized;
 };
 
 #define RESP_DEFAULT_LIMITS ((struct resp_limits){ \
@@ -71,6 +80,10 @@ struct resp_reader {
 	size_t reply_elems;     /* array elements declared so far in this reply */
 	int depth;
 	size_t pending[RESP_MAX_DEPTH]; /* elements still due per open array */
+	int skipping;           /* an oversized bulk's header is read, its value not yet returned */
+	int skip_bad;           /* its CRLF was not "\r\n" */
+	unsigned long long skip_len;    /* its declared length */
+	unsigned long long skip_left;   /* its bytes (and CRLF) still to discard */
 	int failed;
 	char err[96];
 };
@@ -89,7 +102,8 @@ void resp_reader_reset(struct resp_reader *r);
  * sticky and nothing is appended. */
 int resp_reader_feed(struct resp_reader *r, const void *p, size_t n);
 /* Returns 1 with *out a complete reply the caller now owns (free with
- * resp_value_free); 0 when more bytes are needed (*out NULL); -1 on a
+ * resp_value_free; RESP_OVERSIZED for a skipped bulk, once its last byte is
+ * gone); 0 when more bytes are needed (*out NULL); -1 on a
  * protocol error or out of memory (*out NULL). -1 is sticky until reset and
  * the message is in resp_reader_error. Replies before a bad one are still
  * returned first. */
@@ -110,6 +124,23 @@ int resp_write_command(struct buf *out, int argc, const char *const *argv,
 /* The same for a NULL-terminated list of C strings. */
 int resp_write_commandl(struct buf *out, const char *arg0, ...)
 	__attribute__((sentinel));
+
+/* Checked access to a reply, for code that must not trust its shape (a
+ * hostile or broken server may answer anything). All accept NULL. */
+/* Element i of array v; NULL if v is not an ARRAY or i is out of range. */
+const struct resp_value *resp_elem(const struct resp_value *v, size_t i);
+/* v's bytes and *len (if len is not NULL) when v is a BULK or SIMPLE string;
+ * else NULL. The bytes are NUL-terminated but may contain NULs. */
+const char *resp_str(const struct resp_value *v, size_t *len);
+/* v's string when v is a BULK or SIMPLE string without a NUL inside, so
+ * that it is safe to use as a C string (strcmp, %s); else NULL. */
+const char *resp_cstr(const struct resp_value *v);
+/* 0 with *out when v is an INTEGER, or a BULK/SIMPLE string that is a
+ * strict decimal integer (as RESP writes them); else -1. */
+int resp_int(const struct resp_value *v, long long *out);
+/* 0 with *out when v is a BULK/SIMPLE string holding a whole finite number
+ * as Redis writes scores ("1.5", "-3", "1e+20"), or an INTEGER; else -1. */
+int resp_double(const struct resp_value *v, double *out);
 
 /* 1 if v is the simple string "OK", else 0 (NULL gives 0). */
 int resp_is_ok(const struct resp_value *v);

@@ -80,6 +80,7 @@ struct job {
 	struct model_run m[TRYON_N_MODELS];
 	const char *path;          /* cache, primary, backup, hedge, none, invalid */
 	int gave_up;
+	const char *phase;         /* where the job is: arguments, cache, wait, model (tracebacks) */
 	int resumed;               /* recorded requests taken over */
 	const char *limit_hit;     /* "budget", "concurrency", "rate", "pause": why a submit waited or failed */
 	double limit_wait;         /* seconds spent waiting for the limits */
@@ -418,14 +419,46 @@ static void succeed(struct job *j, const char *url, struct buf *out)
 	buf_free(&rec);
 }
 
+/* The traceback's frames: this job's steps up to the failure, so that a
+ * monitor's failure page says where and why (never a URL argument or key). */
+static void frames(const struct job *j, struct buf *tb)
+{
+	int line = 1;
+	buf_printf(tb, "  File \"tryon-worker\", line %d, in virtual_tryon\n    phase=%s cache=%s single_flight=%s "
+		   "attempt=%lld\n", line++, j->phase ? j->phase : "start", tryon_cache_name(j->cache_res),
+		   j->sf ? j->sf : "off", j->ctx->env ? (long long)j->ctx->env->retries + 1 : 1LL);
+	if (j->cache_res == TRYON_CACHE_ERROR)
+		buf_printf(tb, "  File \"tryon-worker\", line %d, in cache\n    %s\n", line++, j->cache_err);
+	for (int i = 0; i < TRYON_N_MODELS; i++) {
+		const struct model_run *r = &j->m[i];
+		if (!r->tried && r->outcome != TRYON_OUT_SKIPPED)
+			continue;
+		const struct fal_call *c = &r->call;
+		double end = c->finished_at ? c->finished_at : clock_mono();
+		buf_printf(tb, "  File \"tryon-worker\", line %d, in %s\n    %s: %s, HTTP %ld, %.3f s%s%s%s%s\n",
+			   line++, tryon_model_name(r->which), c->endpoint,
+			   r->outcome == TRYON_OUT_SKIPPED ? "skipped (breaker open)" :
+			   r->settled ? tryon_outcome_name(r->outcome) : fal_phase_name(c->phase),
+			   c->http_status, r->tried ? end - c->submitted_at : 0.0, c->resumed ? ", resumed" : "",
+			   r->cancelled ? ", cancelled" : "", c->phase == FAL_FAILED ? ": " : "",
+			   c->phase == FAL_FAILED ? c->err : "");
+	}
+	if (j->limit_hit)
+		buf_printf(tb, "  File \"tryon-worker\", line %d, in limits\n    %s limit, waited %.3f s\n", line++,
+			   j->limit_hit, j->limit_wait);
+}
+
 static void fail(struct job *j, const char *type, const char *module, const char *msg, int retry,
 		 struct buf *out)
 {
-	struct buf rec;
+	struct buf rec, tb;
 
 	buf_init(&rec);
-	record_failure(&rec, type, module, msg, retry);
+	buf_init(&tb);
+	frames(j, &tb);
+	record_failure_tb(&rec, type, module, msg, retry, tb.failed ? NULL : tb.data);
 	emit(j, &rec, out);
+	buf_free(&tb);
 	buf_free(&rec);
 }
 
@@ -921,6 +954,7 @@ static void model_phase(struct job *j, struct buf *out)
 		return;
 	}
 	j->fal_ready = 1;
+	j->phase = "model";
 	resume_recorded(j);
 	if (!P->tried && !B->tried && P->gate == BREAKER_SKIP && B->gate == BREAKER_SKIP) {
 		j->path = "none";
@@ -979,6 +1013,7 @@ void tryon_run(const struct tryon_ctx *ctx, const struct celery_body *body, stru
 	plan_init(&j);
 
 	struct tryon_args args;
+	j.phase = "arguments";
 	enum tryon_args_status st = tryon_args_decode(body, (size_t)j.cfg->max_data_uri_bytes, &args, msg, sizeof msg);
 	if (st != TRYON_ARGS_OK) {
 		/* Python's TypeError/ValueError for the call: retrying cannot
@@ -997,6 +1032,7 @@ void tryon_run(const struct tryon_ctx *ctx, const struct celery_body *body, stru
 	j.garment = args.garment;
 	j.glen = args.garment_len;
 
+	j.phase = "cache";
 	if (cache_open(&j) == 0) {
 		int rc = cache_get(&j, &hit);
 		if (rc == 0 && j.cfg->fal_key) {
@@ -1006,6 +1042,7 @@ void tryon_run(const struct tryon_ctx *ctx, const struct celery_body *body, stru
 			if (rc == 1) {
 				j.sf = "holder";
 			} else if (rc == 0) {
+				j.phase = "single_flight_wait";
 				rc = singleflight_wait(&j, &hit);
 				if (rc < 0) {
 					j.path = "none";

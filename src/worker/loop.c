@@ -93,11 +93,11 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		snprintf(w.hostname_origin, sizeof w.hostname_origin, "gen%d@%s", (int)getpid(), host);
 	}
 	if (redis_url_parse(cfg->broker_url, &w.broker_url, err, sizeof err) < 0) {
-		fprintf(stderr, "tryon-worker: invalid configuration: CELERY_BROKER_URL: %s\n", err);
+		log_plain(LOG_LEVEL_ERROR, "tryon-worker: invalid configuration: CELERY_BROKER_URL: %s", err);
 		return 100;
 	}
 	if (redis_url_parse(cfg->result_url, &w.result_url, err, sizeof err) < 0) {
-		fprintf(stderr, "tryon-worker: invalid configuration: CELERY_RESULT_BACKEND: %s\n", err);
+		log_plain(LOG_LEVEL_ERROR, "tryon-worker: invalid configuration: CELERY_RESULT_BACKEND: %s", err);
 		redis_url_free(&w.broker_url);
 		return 100;
 	}
@@ -105,7 +105,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		struct sockaddr_storage ss;
 		socklen_t sslen;
 		if (httpd_parse_addr(cfg->http_addr, &ss, &sslen, err, sizeof err) < 0) {
-			fprintf(stderr, "tryon-worker: invalid configuration: TRYON_HTTP_ADDR: %s\n", err);
+			log_plain(LOG_LEVEL_ERROR, "tryon-worker: invalid configuration: TRYON_HTTP_ADDR: %s", err);
 			redis_url_free(&w.broker_url);
 			redis_url_free(&w.result_url);
 			return 100;

@@ -473,41 +473,43 @@ def profile_text(args, seq):
 
 
 def plot(results, path, scale, soft, wait):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-    for r in results:
+    """Latency CDF of both contenders, with gnuplot (as bench.py's plots)."""
+    import subprocess
+    base = os.path.splitext(path)[0]
+    series = []
+    for i, r in enumerate(results):
         lat = r["latencies_answered_s"]
         n = r["tryons"]
-        xs = [0.0] + [x for x in lat for _ in (0, 1)]
-        ys = [0.0] + [y for k in range(len(lat)) for y in (k / n, (k + 1) / n)]
-        xs.append(wait * 1.05)
-        ys.append(len(lat) / n)
-        ax.plot(xs, ys, label=f"{r['contender']} ({r['answered']}/{n} answered)")
-    ax.axvline(soft, color="grey", linestyle="--", linewidth=1)
-    ax.text(soft, 0.03, "soft limit ", color="grey", fontsize=8, rotation=90, ha="right")
-    ax.axvline(wait, color="grey", linestyle=":", linewidth=1)
-    ax.text(wait, 0.03, "client gives up ", color="grey", fontsize=8, rotation=90, ha="right")
-    ax.set_xlim(0, wait * 1.05)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel(f"latency, s (time scale {scale:g})")
-    ax.set_ylabel("fraction of try-ons answered")
-    sec_ax = ax.secondary_xaxis("top", functions=(lambda x: x / scale, lambda x: x * scale))
-    sec_ax.set_xlabel("the same in the seed's seconds")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="center right")
-    fig.suptitle("Production day in miniature: latency CDF", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+        dat = f"{base}.{i}.dat"
+        with open(dat, "w") as f:
+            f.write("0 0\n")
+            for k, x in enumerate(lat):
+                f.write(f"{x} {k / n}\n{x} {(k + 1) / n}\n")
+            f.write(f"{wait * 1.05} {len(lat) / n}\n")
+        series.append(f'"{dat}" using 1:2 with lines lw 2 title "{r["contender"]} '
+                      f'({r["answered"]}/{n} answered)"')
+    script = (f'set terminal pngcairo size 820,460 font "DejaVu Sans,9" noenhanced\n'
+              f'set output "{path}"\n'
+              f'set title "Production day in miniature: latency CDF"\n'
+              f'set xlabel "latency, s (time scale {scale:g}; x{1 / scale:g} for the seed\'s seconds)"\n'
+              f'set ylabel "fraction of try-ons answered"\n'
+              f'set xrange [0:{wait * 1.05}]\nset yrange [0:1.02]\nset grid\nset key right center\n'
+              f'set arrow from {soft},0 to {soft},1.02 nohead dt 2 lc rgb "grey"\n'
+              f'set label "soft limit" at {soft},0.35 right rotate by 90 tc rgb "grey"\n'
+              f'set arrow from {wait},0 to {wait},1.02 nohead dt 3 lc rgb "grey"\n'
+              f'set label "client gives up" at {wait},0.35 right rotate by 90 tc rgb "grey"\n'
+              f'plot ' + ", ".join(series) + "\n")
+    gp = base + ".gp"
+    with open(gp, "w") as f:
+        f.write(script)
+    subprocess.run(["gnuplot", gp], check=True, capture_output=True, timeout=60)
 
 
 # ----------------------------------------------------------------- main ---
 def ensure_packages():
     missing = []
     for mod, pkg in (("celery", "python3-celery"), ("redis", "python3-redis"),
-                     ("requests", "python3-requests"), ("matplotlib", "python3-matplotlib")):
+                     ("requests", "python3-requests")):
         try:
             __import__(mod)
         except ImportError:

@@ -11,7 +11,7 @@
 # part the machine cannot run says "skipped: why". Closes with
 # "N passed, N failed, N skipped" over all checks; exit 1 if one failed.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 BUILD=${1:-build}
 [ $# -gt 0 ] && shift
 parts=${*:-${TRYON_DEPLOY_PARTS:-podman systemd portable}}

@@ -58,7 +58,7 @@ pass "$t0" "image in /var/lib/portables, drop-in 50-portable.conf, env file with
 
 # 2. the image's own /etc/hosts: localhost resolves without the drop-in
 t0=$(now_ns)
-cx systemd-run --wait --pipe --quiet -p RootImage=/var/lib/portables/$raw -p DynamicUser=yes \
+cx systemd-run --wait --pipe --quiet -p "RootImage=/var/lib/portables/$raw" -p DynamicUser=yes \
 	-p EnvironmentFile=/etc/tryon-worker/env -p Environment=FAL_QUEUE_URL=https://localhost:9 \
 	/usr/bin/tryon-worker doctor >"$STATE/doctor.log" 2>&1 || true
 grep -qE '^ok +broker +redis://:\*\*\*@localhost:6379/4' "$STATE/doctor.log" ||

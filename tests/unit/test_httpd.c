@@ -243,12 +243,13 @@ static void test_slowloris_is_dropped(void)
 	CHECK(send(fd, "GET /metrics HTTP/1.1\r\nHo", 25, MSG_NOSIGNAL) == 25);
 	turn(h, 1000.0, 50);   /* accepted at t=1000 */
 	turn(h, 1000.0, 5);
-	CHECK(httpd_next_deadline(h) == 1000.0 + HTTPD_REQUEST_TIMEOUT);
-	turn(h, 1004.9, 5);    /* still within its time */
+	CHECK(httpd_next_deadline(h) == 1000.0 + HTTPD_HEADER_TIMEOUT);
+	turn(h, 1000.0 + HTTPD_HEADER_TIMEOUT - 0.1, 5);    /* still within its time */
 	CHECK(send(fd, "s", 1, MSG_NOSIGNAL) == 1);
-	turn(h, 1004.95, 5);
-	CHECK(httpd_next_deadline(h) == 1000.0 + HTTPD_REQUEST_TIMEOUT);
-	CHECK(read_all(h, fd, 1005.0, &b) == 0);   /* at the deadline: 408 and closed */
+	turn(h, 1000.0 + HTTPD_HEADER_TIMEOUT - 0.05, 5);
+	/* Bytes do not move the deadline: the head has one second in all. */
+	CHECK(httpd_next_deadline(h) == 1000.0 + HTTPD_HEADER_TIMEOUT);
+	CHECK(read_all(h, fd, 1000.0 + HTTPD_HEADER_TIMEOUT, &b) == 0);   /* at the deadline: 408 and closed */
 	CHECK(status_of(&b) == 408);
 	CHECK(httpd_stats(h)->timeouts == 1);
 	CHECK(httpd_next_deadline(h) == HUGE_VAL);
@@ -257,10 +258,57 @@ static void test_slowloris_is_dropped(void)
 	httpd_close(h);
 }
 
-static void test_client_cap(void)
+/* A connection that never sends a byte is closed, without an answer, once
+ * its head is late; one whose head came in time keeps the longer limit for
+ * its answer. */
+static void test_idle_connection_is_closed_at_the_header_timeout(void)
 {
 	struct httpd *h = open_server();
-	int fds[HTTPD_MAX_CLIENTS + 1];
+	struct buf b;
+	if (!h) {
+		CHECK(0);
+		return;
+	}
+	buf_init(&b);
+	int idle = connect_to(httpd_port(h));
+	turn(h, 50.0, 50);
+	CHECK(httpd_next_deadline(h) == 50.0 + HTTPD_HEADER_TIMEOUT);
+	turn(h, 50.0 + HTTPD_HEADER_TIMEOUT - 0.01, 5);
+	char c;
+	CHECK(recv(idle, &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN);   /* still open */
+	CHECK(read_all(h, idle, 50.0 + HTTPD_HEADER_TIMEOUT, &b) == 0);
+	CHECK(b.len == 0);   /* closed, nothing said */
+	CHECK(httpd_stats(h)->timeouts == 1);
+	close(idle);
+
+	/* A whole head, and a client that does not read a big answer: the
+	 * answer has until HTTPD_REQUEST_TIMEOUT after accept, not the header
+	 * timeout. */
+	int slow = connect_to(httpd_port(h));
+	int small = 4096;
+	setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+	const char *get = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK(send(slow, get, strlen(get), MSG_NOSIGNAL) == (ssize_t)strlen(get));
+	for (int i = 0; i < 5; i++)
+		turn(h, 60.0, 10);
+	CHECK(httpd_next_deadline(h) == 60.0 + HTTPD_REQUEST_TIMEOUT);
+	turn(h, 60.0 + HTTPD_HEADER_TIMEOUT + 0.5, 5);
+	CHECK(httpd_next_deadline(h) == 60.0 + HTTPD_REQUEST_TIMEOUT);
+	buf_reset(&b);
+	CHECK(read_all(h, slow, 60.0 + HTTPD_HEADER_TIMEOUT + 0.5, &b) == 0);
+	CHECK(status_of(&b) == 200 && strlen(body_of(&b)) == 1000000);
+	close(slow);
+	buf_free(&b);
+	httpd_close(h);
+}
+
+/* Finding: 32 idle connections (all the slots) made every new client get
+ * 503, health probes included. Now a new client takes the slot of the
+ * oldest idle one and is answered. */
+static void test_full_table_evicts_the_oldest_idle_client(void)
+{
+	struct httpd *h = open_server();
+	int fds[HTTPD_MAX_CLIENTS];
 	struct buf b;
 	if (!h) {
 		CHECK(0);
@@ -270,30 +318,102 @@ static void test_client_cap(void)
 	for (int i = 0; i < HTTPD_MAX_CLIENTS; i++) {
 		fds[i] = connect_to(httpd_port(h));
 		CHECK(fds[i] >= 0);
+		turn(h, 10.0 + 0.01 * i, 20);   /* accepted in order, at distinct times */
 	}
-	for (int i = 0; i < 10; i++)
-		turn(h, 10.0, 5);
-	/* One more: refused at once with 503, the others unharmed. */
-	fds[HTTPD_MAX_CLIENTS] = connect_to(httpd_port(h));
-	CHECK(read_all(h, fds[HTTPD_MAX_CLIENTS], 10.0, &b) == 0);
-	CHECK(status_of(&b) == 503);
-	CHECK(httpd_stats(h)->rejected == 1);
+	/* The oldest now has part of a head: it is kept while idle ones remain. */
+	CHECK(send(fds[0], "GET /me", 7, MSG_NOSIGNAL) == 7);
+	for (int i = 0; i < 5; i++)
+		turn(h, 10.5, 5);
 	const char *get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-	CHECK(send(fds[0], get, strlen(get), MSG_NOSIGNAL) == (ssize_t)strlen(get));
-	buf_reset(&b);
-	CHECK(read_all(h, fds[0], 10.0, &b) == 0);
-	CHECK(status_of(&b) == 200);
-	/* A slot is free again: a new client is served. */
+	CHECK(exchange(h, get, strlen(get), &b) == 0);
+	CHECK(status_of(&b) == 200 && !strcmp(body_of(&b), "up 1\n"));
+	CHECK(httpd_stats(h)->evicted == 1);
+	/* fds[1] (the oldest idle) was closed without a word; fds[0] and the
+	 * rest are open. */
+	char c;
+	CHECK(recv(fds[1], &c, 1, MSG_DONTWAIT) == 0);
+	CHECK(recv(fds[0], &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN);
+	for (int i = 2; i < HTTPD_MAX_CLIENTS; i++)
+		CHECK(recv(fds[i], &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN);
+	/* Probe after probe, each served, each evicting the next oldest idle. */
+	for (int k = 0; k < 3; k++) {
+		buf_reset(&b);
+		CHECK(exchange(h, get, strlen(get), &b) == 0 && status_of(&b) == 200);
+	}
+	CHECK(httpd_stats(h)->evicted == 2);   /* the probes' slots freed themselves */
+	CHECK(recv(fds[2], &c, 1, MSG_DONTWAIT) == 0);
+	CHECK(recv(fds[3], &c, 1, MSG_DONTWAIT) < 0 && errno == EAGAIN);
+	/* A table of partial heads only: the oldest of them goes, told 408. */
+	for (int i = 2; i < HTTPD_MAX_CLIENTS; i++)
+		if (i != 2)
+			CHECK(send(fds[i], "GET /me", 7, MSG_NOSIGNAL) == 7);
+	for (int i = 0; i < 5; i++)
+		turn(h, 10.6, 5);
+	int extra = connect_to(httpd_port(h));   /* takes the last free slot */
+	turn(h, 10.7, 20);
 	buf_reset(&b);
 	CHECK(exchange(h, get, strlen(get), &b) == 0 && status_of(&b) == 200);
-	for (int i = 0; i <= HTTPD_MAX_CLIENTS; i++)
+	buf_reset(&b);
+	CHECK(read_all(h, fds[0], 10.8, &b) == 0 && status_of(&b) == 408);
+	/* A client that went away is noticed. */
+	for (int i = 0; i < HTTPD_MAX_CLIENTS; i++)
 		close(fds[i]);
-	/* Clients that went away are noticed. */
+	close(extra);
 	for (int i = 0; i < 10; i++)
-		turn(h, 11.0, 5);
+		turn(h, 10.9, 5);
 	CHECK(httpd_next_deadline(h) == HUGE_VAL);
 	buf_free(&b);
 	httpd_close(h);
+}
+
+/* Many idle clients, more than the slots, at once: each probe among them
+ * is answered. */
+static void test_probe_answered_among_many_idle(void)
+{
+	struct httpd *h = open_server();
+	int fds[3 * HTTPD_MAX_CLIENTS];
+	struct buf b;
+	if (!h) {
+		CHECK(0);
+		return;
+	}
+	buf_init(&b);
+	for (int i = 0; i < 3 * HTTPD_MAX_CLIENTS; i++)
+		fds[i] = connect_to(httpd_port(h));
+	for (int i = 0; i < 10; i++)
+		turn(h, 20.0, 5);
+	const char *get = "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n";
+	CHECK(exchange(h, get, strlen(get), &b) == 0 && status_of(&b) == 503 && strstr(body_of(&b), "not ready"));
+	CHECK(httpd_stats(h)->evicted >= 2 * HTTPD_MAX_CLIENTS);
+	/* At the header timeout every idle one is gone. */
+	turn(h, 20.0 + HTTPD_HEADER_TIMEOUT, 5);
+	CHECK(httpd_next_deadline(h) == HUGE_VAL);
+	for (int i = 0; i < 3 * HTTPD_MAX_CLIENTS; i++)
+		close(fds[i]);
+	buf_free(&b);
+	httpd_close(h);
+}
+
+static void test_loopback(void)
+{
+	static const struct {
+		const char *addr;
+		int loopback;
+	} cases[] = {
+		{ "127.0.0.1:0", 1 }, { "127.0.0.2:0", 1 }, { "localhost:0", 1 },
+		{ "0.0.0.0:0", 0 }, { "[::1]:0", 1 }, { "[::]:0", 0 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char err[200];
+		struct httpd *h = httpd_open(cases[i].addr, err, sizeof err);
+		if (!h && cases[i].addr[0] == '[')
+			continue;   /* no IPv6 here */
+		CHECK(h != NULL);
+		if (h && httpd_is_loopback(h) != cases[i].loopback)
+			fprintf(stderr, "%s: loopback %d\n", cases[i].addr, httpd_is_loopback(h));
+		CHECK(h && httpd_is_loopback(h) == cases[i].loopback);
+		httpd_close(h);
+	}
 }
 
 static void test_pipelined_bytes_do_not_cut_the_answer(void)
@@ -366,7 +486,10 @@ int main(void)
 	RUN(test_bad_requests);
 	RUN(test_trickled_request_and_big_response);
 	RUN(test_slowloris_is_dropped);
-	RUN(test_client_cap);
+	RUN(test_idle_connection_is_closed_at_the_header_timeout);
+	RUN(test_full_table_evicts_the_oldest_idle_client);
+	RUN(test_probe_answered_among_many_idle);
+	RUN(test_loopback);
 	RUN(test_pipelined_bytes_do_not_cut_the_answer);
 	RUN(test_parse_addr);
 	return harness_report();

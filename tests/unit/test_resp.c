@@ -42,6 +42,10 @@ static void dump_value(struct buf *o, const struct resp_value *v)
 	case RESP_NIL_ARRAY:
 		buf_append_str(o, "nilarr");
 		break;
+	case RESP_OVERSIZED:
+		buf_printf(o, "skipped%zu", v->len);
+		CHECK(v->str == NULL);
+		break;
 	case RESP_ARRAY:
 		buf_append_char(o, '[');
 		for (size_t i = 0; i < v->n_elems; i++) {
@@ -155,6 +159,8 @@ static void check_stream_lim(const struct resp_limits *lim, const char *data,
 
 #define CHECK_STREAM(lit, want) \
 	check_stream_lim(NULL, lit, sizeof(lit) - 1, want)
+#define CHECK_STREAM_LIM(lim, lit, want) \
+	check_stream_lim(lim, lit, sizeof(lit) - 1, want)
 
 static void test_scalars(void)
 {
@@ -707,6 +713,160 @@ static void test_long_line_trickle(void)
 	resp_reader_free(&r);
 }
 
+/* skip_oversized: a top-level bulk over max_bulk comes out as its size,
+ * with the same transcript at every split; inside an array it still fails. */
+static void test_skip_oversized(void)
+{
+	struct resp_limits lim = RESP_DEFAULT_LIMITS;
+	lim.max_bulk = 4;
+	lim.skip_oversized = 1;
+	CHECK_STREAM_LIM(&lim, "$4\r\nabcd\r\n", "$4:abcd ");
+	CHECK_STREAM_LIM(&lim, "$5\r\nabcde\r\n", "skipped5 ");
+	CHECK_STREAM_LIM(&lim, "$5\r\nabcde\r\n+OK\r\n$10\r\n0123456789\r\n:7\r\n",
+			 "skipped5 +OK skipped10 :7 ");
+	/* Its CRLF is checked as it passes by. */
+	CHECK_STREAM_LIM(&lim, "$5\r\nabcdef\r\n",
+			 "!ERR protocol error: missing CRLF after bulk");
+	CHECK_STREAM_LIM(&lim, "$5\r\nabcde\r+OK\r\n",
+			 "!ERR protocol error: missing CRLF after bulk");
+	CHECK_STREAM_LIM(&lim, "$5\r\nabcdeX\n",
+			 "!ERR protocol error: missing CRLF after bulk");
+	/* Replies before a bad skip still come out first. */
+	CHECK_STREAM_LIM(&lim, ":1\r\n$6\r\nabcdefXY",
+			 ":1 !ERR protocol error: missing CRLF after bulk");
+	/* Incomplete: nothing yet, no error. */
+	CHECK_STREAM_LIM(&lim, "$9\r\nabc", "");
+	/* Nested: still a protocol error (only a whole reply can be skipped). */
+	CHECK_STREAM_LIM(&lim, "*1\r\n$5\r\nabcde\r\n",
+			 "!ERR protocol error: bulk length exceeds max_bulk");
+	CHECK_STREAM_LIM(&lim, "*2\r\n$2\r\nab\r\n$5\r\nabcde\r\n",
+			 "!ERR protocol error: bulk length exceeds max_bulk");
+	/* Nil and empty are not oversized. */
+	CHECK_STREAM_LIM(&lim, "$-1\r\n$0\r\n\r\n", "nil $0: ");
+	/* A length no memory could hold is still only a size. */
+	CHECK_STREAM_LIM(&lim, "$9223372036854775807\r\nab", "");
+}
+
+/* A big skipped bulk fed in pieces is never buffered: the reader's buffer
+ * stays at one piece, even below max_buffered, and later replies work. */
+static void test_skip_not_buffered(void)
+{
+	struct resp_limits lim = RESP_DEFAULT_LIMITS;
+	struct resp_reader r;
+	struct resp_value *v;
+	enum { BODY = 3 << 20, PIECE = 16384 };
+	char piece[PIECE];
+	char hdr[32];
+
+	lim.max_bulk = 1 << 20;
+	lim.max_buffered = 64 << 10;
+	lim.skip_oversized = 1;
+	resp_reader_init(&r, &lim);
+	memset(piece, 'x', sizeof piece);
+	int n = snprintf(hdr, sizeof hdr, "$%d\r\n", (int)BODY);
+	CHECK(resp_reader_feed(&r, hdr, (size_t)n) == 0);
+	size_t most = 0;
+	for (size_t sent = 0; sent < BODY; sent += PIECE) {
+		size_t k = BODY - sent < PIECE ? BODY - sent : PIECE;
+		CHECK(resp_reader_feed(&r, piece, k) == 0);
+		CHECK(resp_reader_get(&r, &v) == 0);
+		if (r.in.len - r.pos > most)
+			most = r.in.len - r.pos;
+	}
+	CHECK(most == 0);
+	CHECK(resp_reader_feed(&r, "\r\n+OK\r\n", 7) == 0);
+	CHECK(resp_reader_get(&r, &v) == 1);
+	CHECK(v && v->type == RESP_OVERSIZED && v->len == BODY && v->str == NULL);
+	resp_value_free(v);
+	CHECK(resp_reader_get(&r, &v) == 1);
+	CHECK(resp_is_ok(v));
+	resp_value_free(v);
+	CHECK(resp_reader_get(&r, &v) == 0);
+	/* The header and the start of the body in one piece: what is buffered
+	 * is dropped at once. */
+	n = snprintf(hdr, sizeof hdr, "$%d\r\n", (int)BODY);
+	memcpy(piece, hdr, (size_t)n);
+	CHECK(resp_reader_feed(&r, piece, sizeof piece) == 0);
+	CHECK(resp_reader_get(&r, &v) == 0);
+	CHECK(r.in.len == r.pos);
+	CHECK(r.skip_left == (unsigned long long)BODY + 2 - (sizeof piece - (size_t)n));
+	/* Reset forgets the skip. */
+	resp_reader_reset(&r);
+	CHECK(r.skip_left == 0 && !r.skipping);
+	CHECK(resp_reader_feed(&r, ":5\r\n", 4) == 0);
+	CHECK(resp_reader_get(&r, &v) == 1);
+	CHECK(v && v->type == RESP_INTEGER && v->integer == 5);
+	resp_value_free(v);
+	resp_reader_free(&r);
+}
+
+/* Checked access: anything a hostile server sends gives NULL or -1, never
+ * a NULL string to strcmp (issue 14: "*2 :5 *0" for SMEMBERS). */
+static void test_accessors(void)
+{
+	struct resp_reader r;
+	struct resp_value *v;
+	long long ll;
+	double d;
+	static const char stream[] =
+		"*7\r\n:5\r\n*0\r\n$3\r\nabc\r\n$3\r\na\0c\r\n+simple\r\n$-1\r\n$4\r\n1.5x\r\n";
+
+	CHECK(resp_elem(NULL, 0) == NULL);
+	CHECK(resp_str(NULL, NULL) == NULL);
+	CHECK(resp_cstr(NULL) == NULL);
+	CHECK(resp_int(NULL, &ll) == -1);
+	CHECK(resp_double(NULL, &d) == -1);
+	resp_reader_init(&r, NULL);
+	CHECK(resp_reader_feed(&r, stream, sizeof stream - 1) == 0);
+	CHECK(resp_reader_get(&r, &v) == 1);
+	CHECK(resp_elem(v, 7) == NULL);
+	CHECK(resp_cstr(resp_elem(v, 0)) == NULL);
+	CHECK(resp_int(resp_elem(v, 0), &ll) == 0 && ll == 5);
+	CHECK(resp_double(resp_elem(v, 0), &d) == 0 && d == 5.0);
+	CHECK(resp_cstr(resp_elem(v, 1)) == NULL);
+	CHECK(resp_elem(resp_elem(v, 1), 0) == NULL);
+	CHECK(resp_cstr(resp_elem(v, 2)) && !strcmp(resp_cstr(resp_elem(v, 2)), "abc"));
+	size_t n = 0;
+	CHECK(resp_str(resp_elem(v, 3), &n) != NULL && n == 3);
+	CHECK(resp_cstr(resp_elem(v, 3)) == NULL);   /* NUL inside */
+	CHECK(resp_cstr(resp_elem(v, 4)) && !strcmp(resp_cstr(resp_elem(v, 4)), "simple"));
+	CHECK(resp_str(resp_elem(v, 5), NULL) == NULL);
+	CHECK(resp_double(resp_elem(v, 6), &d) == -1);
+	CHECK(resp_int(resp_elem(v, 2), &ll) == -1);
+	CHECK(resp_elem(resp_elem(v, 2), 0) == NULL);
+	resp_value_free(v);
+	resp_reader_free(&r);
+
+	/* Numbers as Redis writes them, and what strtod alone would take. */
+	static const struct { const char *s; int ok; double want; } nums[] = {
+		{ "1.5", 1, 1.5 }, { "-3", 1, -3 }, { "1e+20", 1, 1e20 }, { "0", 1, 0 },
+		{ "1712345678.123456", 1, 1712345678.123456 }, { "+2", 1, 2 }, { ".5", 1, 0.5 },
+		{ "", 0, 0 }, { " 1", 0, 0 }, { "1 ", 0, 0 }, { "inf", 0, 0 }, { "nan", 0, 0 },
+		{ "0x10", 0, 0 }, { "1e", 0, 0 }, { "e5", 0, 0 }, { "-", 0, 0 }, { "1e999", 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+		struct resp_value b = { .type = RESP_BULK, .str = (char *)nums[i].s, .len = strlen(nums[i].s) };
+		int rc = resp_double(&b, &d);
+		CHECK(rc == (nums[i].ok ? 0 : -1));
+		if (nums[i].ok)
+			CHECK(d == nums[i].want);
+	}
+	static const struct { const char *s; int ok; long long want; } ints[] = {
+		{ "12", 1, 12 }, { "-7", 1, -7 }, { "0", 1, 0 }, { "007", 0, 0 }, { "1.0", 0, 0 },
+		{ "", 0, 0 }, { "99999999999999999999", 0, 0 },
+	};
+	for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+		struct resp_value b = { .type = RESP_BULK, .str = (char *)ints[i].s, .len = strlen(ints[i].s) };
+		int rc = resp_int(&b, &ll);
+		CHECK(rc == (ints[i].ok ? 0 : -1));
+		if (ints[i].ok)
+			CHECK(ll == ints[i].want);
+	}
+	struct resp_value e = { .type = RESP_ERROR, .str = (char *)"ERR x", .len = 5 };
+	CHECK(resp_str(&e, NULL) == NULL);
+	CHECK(!strcmp(resp_type_name(RESP_OVERSIZED), "oversized"));
+}
+
 int main(void)
 {
 	RUN(test_scalars);
@@ -726,5 +886,8 @@ int main(void)
 	RUN(test_round_trip);
 	RUN(test_large_and_many);
 	RUN(test_long_line_trickle);
+	RUN(test_skip_oversized);
+	RUN(test_skip_not_buffered);
+	RUN(test_accessors);
 	return harness_report();
 }
