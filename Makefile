@@ -32,7 +32,7 @@ STAMP     = $(VENDOR)/.stamp
 # Pure modules, per folder: no sockets, no clock, no vendor libraries beyond
 # headers. Unit tests and fuzzers link them from one archive each, built once
 # with the host compiler and sanitizers.
-PURE_lib    = buf errmsg json base64 isotime pyrepr ratelimit
+PURE_lib    = buf errmsg json base64 isotime pyrepr ratelimit tokenbucket
 PURE_redis  = resp
 PURE_celery = celery_msg celery_ctl celery_events exitclass kombu record outcome
 PURE_tryon  = breaker cachekey tryon_args fal_parse plan latency ledger_record

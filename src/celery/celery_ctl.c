@@ -6,6 +6,7 @@
  * only. */
 #include "celery/celery_ctl.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,20 +20,6 @@
 #define MAX_TOKENS 65536
 /* Celery's timer priority for ETA requests, reported by `scheduled`. */
 #define ETA_PRIORITY 6
-
-/* Append tmp to out and free tmp; -1 (out untouched) if building tmp or
- * the append failed. Every public builder works in a scratch buffer and
- * commits once, so a caller's buffer is never left half-written. */
-static int commit(struct buf *out, struct buf *tmp)
-{
-	int rc = -1;
-
-	if (!tmp->failed && buf_append(out, tmp->data ? tmp->data : "",
-				       tmp->len) == 0)
-		rc = 0;
-	buf_free(tmp);
-	return rc;
-}
 
 /* "<Type>(<repr(text)>)": how repr() shows an exception with one string
  * argument, the text of Celery's {"error": ...} replies. */
@@ -456,7 +443,10 @@ enum method {
 	M_UNSUPPORTED,  /* a Celery command we do not implement */
 	M_PING, M_ACTIVE, M_RESERVED, M_SCHEDULED, M_REGISTERED, M_STATS,
 	M_REVOKED, M_CLOCK, M_HELLO, M_QUERY_TASK, M_REVOKE, M_TERMINATE,
-	M_SHUTDOWN, M_ENABLE_EVENTS, M_DISABLE_EVENTS, M_HEARTBEAT
+	M_SHUTDOWN, M_ENABLE_EVENTS, M_DISABLE_EVENTS, M_HEARTBEAT,
+	M_ACTIVE_QUEUES, M_CONF, M_REPORT, M_POOL_GROW, M_POOL_SHRINK,
+	M_POOL_RESTART, M_AUTOSCALE, M_ADD_CONSUMER, M_CANCEL_CONSUMER,
+	M_RATE_LIMIT, M_TIME_LIMIT
 };
 
 static const struct {
@@ -475,16 +465,17 @@ static const struct {
 	{ "enable_events", M_ENABLE_EVENTS },
 	{ "disable_events", M_DISABLE_EVENTS },
 	{ "heartbeat", M_HEARTBEAT },
-	/* The rest of Celery 5.2.6's Panel: known, not implemented. */
-	{ "report", M_UNSUPPORTED },	{ "conf", M_UNSUPPORTED },
-	{ "dump_conf", M_UNSUPPORTED },	{ "rate_limit", M_UNSUPPORTED },
-	{ "time_limit", M_UNSUPPORTED }, { "election", M_UNSUPPORTED },
-	{ "objgraph", M_UNSUPPORTED },	{ "memsample", M_UNSUPPORTED },
-	{ "memdump", M_UNSUPPORTED },	{ "pool_grow", M_UNSUPPORTED },
-	{ "pool_shrink", M_UNSUPPORTED }, { "pool_restart", M_UNSUPPORTED },
-	{ "autoscale", M_UNSUPPORTED },	{ "add_consumer", M_UNSUPPORTED },
-	{ "cancel_consumer", M_UNSUPPORTED },
-	{ "active_queues", M_UNSUPPORTED },
+	{ "active_queues", M_ACTIVE_QUEUES }, { "conf", M_CONF },
+	{ "dump_conf", M_CONF },	{ "report", M_REPORT },
+	{ "pool_grow", M_POOL_GROW },	{ "pool_shrink", M_POOL_SHRINK },
+	{ "pool_restart", M_POOL_RESTART }, { "autoscale", M_AUTOSCALE },
+	{ "add_consumer", M_ADD_CONSUMER },
+	{ "cancel_consumer", M_CANCEL_CONSUMER },
+	{ "rate_limit", M_RATE_LIMIT },	{ "time_limit", M_TIME_LIMIT },
+	/* The rest of Celery 5.2.6's Panel, debugging aids for a Python
+	 * process: known, not implemented. */
+	{ "election", M_UNSUPPORTED },	{ "objgraph", M_UNSUPPORTED },
+	{ "memsample", M_UNSUPPORTED },	{ "memdump", M_UNSUPPORTED },
 };
 
 /* Classify a method name (aliases included); NULL gives M_UNKNOWN. */
@@ -641,6 +632,9 @@ static int w_task_info(struct buf *out, const char *hostname,
 		w_double(out, t->time_start);
 	else
 		buf_append_str(out, "null");
+	/* Request.acknowledged: False until acknowledge() ran, which for an
+	 * acks_late task (ours all are) is after it finished, so every task
+	 * held or running shows False (celery/worker/request.py). */
 	buf_printf(out, ", \"acknowledged\": %s, \"delivery_info\": "
 			"{\"exchange\": ", t->acknowledged ? "true" : "false");
 	json_write_cstr(out, t->exchange ? t->exchange : "");
@@ -747,11 +741,14 @@ static double tv_secs(struct timeval tv)
 static void body_stats(struct buf *out, const struct celery_ctl_stats *s)
 {
 	const struct rusage *r = s->rusage;
-	size_t i;
+	size_t i, k = 0;
 
 	buf_append_str(out, "{\"total\": {");
 	for (i = 0; i < s->n_total; i++) {
-		if (i)
+		/* state.total_count is a Counter of tasks that ran */
+		if (s->total_counts[i] <= 0)
+			continue;
+		if (k++)
 			buf_append_str(out, ", ");
 		json_write_key(out, s->total_names[i]);
 		json_write_int(out, s->total_counts[i]);
@@ -819,6 +816,854 @@ static void body_stats(struct buf *out, const struct celery_ctl_stats *s)
 		   (long)r->ru_nivcsw);
 }
 
+/* ---- queues, settings, report -------------------------------------------- */
+
+/* kombu's Queue.as_dict(recurse=True) for a queue declared the way Celery
+ * declares one by name (task_create_missing_queues): a direct exchange and a
+ * routing key of the queue's own name, everything else default. Keys and
+ * values as a 5.2.6 worker sends them for tryon_queue. */
+static void w_queue_dict(struct buf *out, const char *name)
+{
+	buf_append_str(out, "{\"name\": ");
+	json_write_cstr(out, name);
+	buf_append_str(out, ", \"exchange\": {\"name\": ");
+	json_write_cstr(out, name);
+	buf_append_str(out, ", \"type\": \"direct\", \"arguments\": null, "
+			    "\"durable\": true, \"passive\": false, "
+			    "\"auto_delete\": false, \"delivery_mode\": null, "
+			    "\"no_declare\": false}, \"routing_key\": ");
+	json_write_cstr(out, name);
+	buf_append_str(out, ", \"queue_arguments\": null, "
+			    "\"binding_arguments\": null, "
+			    "\"consumer_arguments\": null, \"durable\": true, "
+			    "\"exclusive\": false, \"auto_delete\": false, "
+			    "\"no_ack\": false, \"alias\": null, \"bindings\": [], "
+			    "\"no_declare\": null, \"expires\": null, "
+			    "\"message_ttl\": null, \"max_length\": null, "
+			    "\"max_length_bytes\": null, \"max_priority\": null}");
+}
+
+static void body_active_queues(struct buf *out,
+			       const struct celery_ctl_state *st)
+{
+	size_t i;
+
+	buf_append_char(out, '[');
+	for (i = 0; i < st->n_queues; i++) {
+		if (i)
+			buf_append_str(out, ", ");
+		w_queue_dict(out, st->queues[i]);
+	}
+	buf_append_char(out, ']');
+}
+
+#define MASK "********"   /* filter_hidden_settings' mask */
+#define MASK_REPORT "**"  /* maybe_sanitize_url's default, in bugreport() */
+
+/* kombu's safequote: urllib.parse.quote(s, safe=''). */
+static void w_quote(struct buf *out, const char *s, int lower)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (lower && c >= 'A' && c <= 'Z')
+			c = (unsigned char)(c - 'A' + 'a');
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		    c == '-' || c == '~')
+			buf_append_char(out, (char)c);
+		else
+			buf_printf(out, "%%%02X", c);
+	}
+}
+
+/* A URL with the password replaced by mask. broker_form: kombu's
+ * Connection.as_uri(mask=...), which Celery uses for broker_url (the port
+ * always shown); else maybe_sanitize_url, which Celery uses for the result
+ * backend. Both drop the query; urlparse lowercases scheme and host. We
+ * always know the port, so the sanitized form shows it even where the
+ * configured URL left it out. A unix socket URL takes the sanitized form
+ * (kombu has no unix transport to render it). */
+static void w_url_text(struct buf *out, const struct celery_ctl_url *u,
+		       const char *mask, int broker_form)
+{
+	w_quote(out, u->scheme ? u->scheme : "redis", 1);
+	buf_append_str(out, "://");
+	if ((u->user && *u->user) || u->has_password) {
+		if (u->user)
+			w_quote(out, u->user, 0);
+		if (u->has_password) {
+			buf_append_char(out, ':');
+			buf_append_str(out, mask);
+		}
+		buf_append_char(out, '@');
+	}
+	if (u->path) {
+		buf_append_str(out, u->path[0] == '/' ? "" : "/");
+		buf_append_str(out, u->path);
+		return;
+	}
+	w_quote(out, u->host && *u->host ? u->host : "localhost", 1);
+	if (u->port > 0 || broker_form)
+		buf_printf(out, ":%d", u->port > 0 ? u->port : 6379);
+	buf_printf(out, "/%d", u->db);
+}
+
+/* 1 when s contains needle, ASCII case-insensitively. */
+static int has_ci(const char *s, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	for (; *s; s++) {
+		for (i = 0; i < n && s[i]; i++) {
+			char a = s[i], b = needle[i];
+
+			if (a >= 'A' && a <= 'Z')
+				a = (char)(a - 'A' + 'a');
+			if (b >= 'A' && b <= 'Z')
+				b = (char)(b - 'A' + 'a');
+			if (a != b)
+				break;
+		}
+		if (i == n)
+			return 1;
+	}
+	return 0;
+}
+
+/* celery.app.utils.HIDDEN_SETTINGS */
+static int hidden_key(const char *key)
+{
+	static const char *const words[] = {
+		"API", "TOKEN", "KEY", "SECRET", "PASS", "PROFANITIES_LIST",
+		"SIGNATURE", "DATABASE",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof words / sizeof words[0]; i++)
+		if (has_ci(key, words[i]))
+			return 1;
+	return 0;
+}
+
+/* What filter_hidden_settings makes of a setting: ours by kind. */
+enum shown { SHOWN_MASK, SHOWN_MAP, SHOWN_URL, SHOWN_VALUE };
+
+static int shown_as(const struct celery_ctl_setting *s, int *broker_form)
+{
+	*broker_form = 0;
+	if (s->kind == CELERY_CTL_V_MAP)
+		return SHOWN_MAP; /* a Mapping is filtered first, by its keys */
+	if (hidden_key(s->key ? s->key : ""))
+		return SHOWN_MASK;
+	if (s->kind == CELERY_CTL_V_URL && s->url) {
+		*broker_form = has_ci(s->key ? s->key : "", "broker_url");
+		return SHOWN_URL;
+	}
+	return SHOWN_VALUE;
+}
+
+#define MAX_SETTING_DEPTH 4
+
+/* One value as jsonify() writes it. */
+static void w_setting_json(struct buf *out, const struct celery_ctl_setting *s,
+			   int depth)
+{
+	struct buf t;
+	size_t i;
+	int broker_form;
+
+	switch (shown_as(s, &broker_form)) {
+	case SHOWN_MASK:
+		json_write_cstr(out, MASK);
+		return;
+	case SHOWN_URL:
+		buf_init(&t);
+		w_url_text(&t, s->url, MASK, broker_form);
+		if (t.failed)
+			out->failed = 1;
+		else
+			json_write_cstr(out, t.data);
+		buf_free(&t);
+		return;
+	case SHOWN_MAP:
+		buf_append_char(out, '{');
+		for (i = 0; depth < MAX_SETTING_DEPTH && i < s->n; i++) {
+			if (i)
+				buf_append_str(out, ", ");
+			json_write_key(out, s->map[i].key ? s->map[i].key : "");
+			w_setting_json(out, &s->map[i], depth + 1);
+		}
+		buf_append_char(out, '}');
+		return;
+	default:
+		break;
+	}
+	switch (s->kind) {
+	case CELERY_CTL_V_BOOL:
+		buf_append_str(out, s->i ? "true" : "false");
+		break;
+	case CELERY_CTL_V_INT:
+		json_write_int(out, s->i);
+		break;
+	case CELERY_CTL_V_NUM:
+		w_num(out, s->num);
+		break;
+	case CELERY_CTL_V_STR:
+		json_write_cstr(out, s->str); /* NULL -> null */
+		break;
+	case CELERY_CTL_V_STRS:
+		buf_append_char(out, '[');
+		for (i = 0; i < s->n; i++) {
+			if (i)
+				buf_append_str(out, ", ");
+			json_write_cstr(out, s->strs[i]);
+		}
+		buf_append_char(out, ']');
+		break;
+	default:
+		buf_append_str(out, "null");
+		break;
+	}
+}
+
+static void body_conf(struct buf *out, const struct celery_ctl_state *st)
+{
+	size_t i;
+
+	buf_append_char(out, '{');
+	for (i = 0; i < st->n_settings; i++) {
+		if (i)
+			buf_append_str(out, ", ");
+		json_write_key(out, st->settings[i].key ? st->settings[i].key : "");
+		w_setting_json(out, &st->settings[i], 0);
+	}
+	buf_append_char(out, '}');
+}
+
+static void w_pystr(struct buf *out, const char *s)
+{
+	if (pyrepr_str(out, s, strlen(s)) < 0)
+		out->failed = 1;
+}
+
+static int cmp_settings(const void *a, const void *b)
+{
+	const struct celery_ctl_setting *x = *(const struct celery_ctl_setting *const *)a;
+	const struct celery_ctl_setting *y = *(const struct celery_ctl_setting *const *)b;
+
+	return strcmp(x->key ? x->key : "", y->key ? y->key : "");
+}
+
+/* repr() of a value as pprint.pformat prints it (dicts with sorted keys,
+ * on one line: ours are short). */
+static void w_setting_repr(struct buf *out, const struct celery_ctl_setting *s,
+			   int depth)
+{
+	const struct celery_ctl_setting **v;
+	struct buf t;
+	size_t i;
+	int broker_form;
+
+	switch (shown_as(s, &broker_form)) {
+	case SHOWN_MASK:
+		w_pystr(out, MASK);
+		return;
+	case SHOWN_URL:
+		buf_init(&t);
+		w_url_text(&t, s->url, MASK, broker_form);
+		if (t.failed)
+			out->failed = 1;
+		else
+			w_pystr(out, t.data);
+		buf_free(&t);
+		return;
+	case SHOWN_MAP:
+		v = malloc((s->n ? s->n : 1) * sizeof *v);
+		if (!v) {
+			out->failed = 1;
+			return;
+		}
+		for (i = 0; i < s->n; i++)
+			v[i] = &s->map[i];
+		qsort(v, s->n, sizeof *v, cmp_settings);
+		buf_append_char(out, '{');
+		for (i = 0; depth < MAX_SETTING_DEPTH && i < s->n; i++) {
+			if (i)
+				buf_append_str(out, ", ");
+			w_pystr(out, v[i]->key ? v[i]->key : "");
+			buf_append_str(out, ": ");
+			w_setting_repr(out, v[i], depth + 1);
+		}
+		buf_append_char(out, '}');
+		free(v);
+		return;
+	default:
+		break;
+	}
+	switch (s->kind) {
+	case CELERY_CTL_V_BOOL:
+		buf_append_str(out, s->i ? "True" : "False");
+		break;
+	case CELERY_CTL_V_INT:
+		json_write_int(out, s->i);
+		break;
+	case CELERY_CTL_V_NUM:
+		w_num(out, s->num);
+		break;
+	case CELERY_CTL_V_STR:
+		if (s->str)
+			w_pystr(out, s->str);
+		else
+			buf_append_str(out, "None");
+		break;
+	case CELERY_CTL_V_STRS:
+		buf_append_char(out, '[');
+		for (i = 0; i < s->n; i++) {
+			if (i)
+				buf_append_str(out, ", ");
+			w_pystr(out, s->strs[i] ? s->strs[i] : "");
+		}
+		buf_append_char(out, ']');
+		break;
+	default:
+		buf_append_str(out, "None");
+		break;
+	}
+}
+
+/* Celery's bugreport(): BUGREPORT_INFO filled in, the settings as
+ * app.conf.humanize() writes them ("key: pretty(value, width=50)"; a dict
+ * as "{\n " + its pformat without the brace). */
+static void body_report(struct buf *out, const struct celery_ctl_state *st)
+{
+	const struct celery_ctl_report *r = st->report;
+	struct buf t, v;
+	size_t i;
+
+#define S(x) ((x) ? (x) : "")
+	buf_init(&t);
+	buf_printf(&t, "\nsoftware -> %s\n            %s\n"
+		       "platform -> system:%s arch:%s\n"
+		       "            kernel version:%s imp:%s\n"
+		       "loader   -> %s\n"
+		       "settings -> transport:%s results:",
+		   S(r->software), S(r->libraries), S(r->system), S(r->arch),
+		   S(r->kernel), S(r->imp), S(r->loader), S(r->transport));
+#undef S
+	if (r->results)
+		w_url_text(&t, r->results, MASK_REPORT, 0);
+	else
+		buf_append_str(&t, "disabled");
+	buf_append_str(&t, "\n\n");
+	for (i = 0; i < st->n_settings; i++) {
+		const struct celery_ctl_setting *s = &st->settings[i];
+
+		if (i)
+			buf_append_char(&t, '\n');
+		buf_printf(&t, "%s: ", s->key ? s->key : "");
+		if (s->kind != CELERY_CTL_V_MAP) {
+			w_setting_repr(&t, s, 0);
+			continue;
+		}
+		/* pretty(): "{\n " + pformat(value)[1:] */
+		buf_init(&v);
+		w_setting_repr(&v, s, 0);
+		if (v.failed || v.len < 1)
+			t.failed = 1;
+		else
+			buf_printf(&t, "{\n %s", v.data + 1);
+		buf_free(&v);
+	}
+	buf_append_char(&t, '\n');
+	if (t.failed)
+		out->failed = 1;
+	else
+		body_kv(out, "ok", t.data);
+	buf_free(&t);
+}
+
+/* ---- pool, queues and limits ---------------------------------------------- */
+
+/* {"error": "ValueError('<why>')"}: what this worker refuses to do, in the
+ * shape Celery gives a command that raised. */
+static void body_refuse(struct buf *out, const char *why)
+{
+	body_exc(out, "ValueError", why);
+}
+
+/* An int argument as operator.index() takes it (range(n), comparisons with
+ * processes): a JSON integer or a bool. 0 with *v, -2 when absent, -1 with
+ * Python's TypeError repr appended to why otherwise (null included). */
+static int arg_index(const struct celery_ctl_request *req, const char *name,
+		     int64_t *v, struct buf *why)
+{
+	const struct json_doc *d = &req->doc;
+	int t = arg_tok_any(req, name), k;
+	char msg[96];
+
+	if (t < 0)
+		return -2;
+	k = json_kind(d, t);
+	if (k == JSON_K_TRUE || k == JSON_K_FALSE) {
+		*v = k == JSON_K_TRUE;
+		return 0;
+	}
+	if (!strcmp(pyrepr_type_name(d, t), "int")) {
+		if (json_tok_int64(d, t, v, NULL, 0) == 0)
+			return 0;
+		py_exc_cstr(why, "OverflowError",
+			    "Python int too large to convert to C ssize_t");
+		return -1;
+	}
+	snprintf(msg, sizeof msg, "'%s' object cannot be interpreted as an integer",
+		 pyrepr_type_name(d, t));
+	py_exc_cstr(why, "TypeError", msg);
+	return -1;
+}
+
+/* pool_grow(n=1) / pool_shrink(n=1). Celery grows or shrinks its pool of
+ * processes; ours has no idle processes (a job forks its own child), so the
+ * number is how many jobs may run at once. Shrinking kills nothing: jobs
+ * running beyond the new number finish first. */
+static void do_pool_resize(const struct celery_ctl_request *req,
+			   const struct celery_ctl_state *st, struct buf *body,
+			   struct celery_ctl_action *act, int grow)
+{
+	struct buf why;
+	int64_t n = 1, want;
+	char msg[160];
+
+	buf_init(&why);
+	if (arg_index(req, "n", &n, &why) == -1) {
+		body_why(body, &why);
+		return;
+	}
+	buf_free(&why);
+	if (n > 0) {
+		want = grow ? (int64_t)st->concurrency + n
+			    : (int64_t)st->concurrency - n;
+		if (grow && want > st->max_concurrency) {
+			snprintf(msg, sizeof msg, "Can't grow pool past %d "
+				 "slots (tryon-worker's ceiling)",
+				 st->max_concurrency);
+			body_refuse(body, msg);
+			return;
+		}
+		if (!grow && want < 1) {
+			snprintf(msg, sizeof msg, "Can't shrink pool below 1 slot "
+				 "(cancel_consumer stops consuming instead)");
+			body_refuse(body, msg);
+			return;
+		}
+		act->act = CELERY_CTL_ACT_CONCURRENCY;
+		act->concurrency = (int)want;
+		act->autoscale_min = -1;
+	}
+	/* Celery's replies say what will happen, not what did */
+	body_kv(body, "ok", grow ? "pool will grow" : "pool will shrink");
+}
+
+/* autoscale(max=None, min=None): Celery's Autoscaler.update, as if the
+ * worker ran with --autoscale: max is how many jobs may run at once (idle
+ * slots cost nothing here, so there is nothing to scale between min and
+ * max); min is kept for the reply. */
+static void do_autoscale(const struct celery_ctl_request *req,
+			 const struct celery_ctl_state *st, struct buf *body,
+			 struct celery_ctl_action *act)
+{
+	struct buf why, m;
+	int64_t mx = st->concurrency, mn = st->autoscale_min;
+	int tmax = arg_tok(req, "max"), tmin = arg_tok(req, "min");
+	char msg[160];
+
+	buf_init(&why);
+	if ((tmax >= 0 && arg_index(req, "max", &mx, &why) < 0) ||
+	    (tmin >= 0 && arg_index(req, "min", &mn, &why) < 0)) {
+		body_why(body, &why);
+		return;
+	}
+	buf_free(&why);
+	if (mx < 1 || mx > st->max_concurrency || mn < 0) {
+		snprintf(msg, sizeof msg, "autoscale takes 1 <= max <= %d and "
+			 "min >= 0", st->max_concurrency);
+		body_refuse(body, msg);
+		return;
+	}
+	act->act = CELERY_CTL_ACT_CONCURRENCY;
+	act->concurrency = (int)mx;
+	act->autoscale_min = (int)mn;
+	buf_init(&m);
+	buf_printf(&m, "autoscale now max=%lld min=%lld", (long long)mx,
+		   (long long)mn);
+	if (m.failed)
+		body->failed = 1;
+	else
+		body_kv(body, "ok", m.data);
+	buf_free(&m);
+}
+
+#define MAX_QUEUE_NAME 200 /* a Redis list name; kombu's priority lists add 3 */
+
+static int queue_index(const struct celery_ctl_state *st, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_queues; i++)
+		if (st->queues[i] && !strcmp(st->queues[i], name))
+			return (int)i;
+	return -1;
+}
+
+/* The queue argument of add/cancel_consumer: 0 with *name (malloc'd), or
+ * -1 with the reply written. */
+static int queue_arg(const struct celery_ctl_request *req, const char *method,
+		     struct buf *body, char **name)
+{
+	static const char *const args[] = { "queue" };
+	char msg[160];
+	int rc;
+
+	*name = NULL;
+	if (arg_tok_any(req, "queue") < 0) {
+		body_missing(body, method, args, 1);
+		return -1;
+	}
+	rc = arg_str(req, "queue", name);
+	if (rc < 0 || !*name || !**name || strlen(*name) > MAX_QUEUE_NAME) {
+		snprintf(msg, sizeof msg, "queue must be a name of 1 to %d "
+			 "bytes", MAX_QUEUE_NAME);
+		body_refuse(body, msg);
+		free(*name);
+		*name = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Whether optional string argument key is absent, null or equal to want. */
+static int arg_absent_or(const struct celery_ctl_request *req,
+			 const char *key, const char *want)
+{
+	char *v = NULL;
+	int rc = arg_str(req, key, &v), ok;
+
+	if (rc == -2)
+		return 1;
+	ok = rc == 0 && !strcmp(v, want);
+	free(v);
+	return ok;
+}
+
+/* add_consumer(queue, exchange=None, exchange_type=None, routing_key=None):
+ * Celery replies at once and starts consuming soon after (call_soon). */
+static void do_add_consumer(const struct celery_ctl_request *req,
+			    const struct celery_ctl_state *st, struct buf *body,
+			    struct celery_ctl_action *act)
+{
+	struct buf m;
+	char *name, msg[200];
+
+	if (queue_arg(req, "add_consumer", body, &name) < 0)
+		return;
+	/* A queue is consumed through the direct exchange and routing key
+	 * of its own name (what Celery creates for a name it does not know);
+	 * other bindings would need kombu's exchange table, which we lack. */
+	if (!arg_absent_or(req, "exchange", name) ||
+	    !arg_absent_or(req, "exchange_type", "direct") ||
+	    !arg_absent_or(req, "routing_key", name)) {
+		body_refuse(body, "tryon-worker consumes a queue through the "
+			    "direct exchange and routing key of its name");
+		free(name);
+		return;
+	}
+	if (queue_index(st, name) < 0) {
+		if (st->n_queues >= st->max_queues) {
+			snprintf(msg, sizeof msg, "already consuming from %zu "
+				 "queues, the most tryon-worker takes",
+				 st->n_queues);
+			body_refuse(body, msg);
+			free(name);
+			return;
+		}
+		act->act = CELERY_CTL_ACT_ADD_QUEUE;
+		act->name = name;
+	}
+	buf_init(&m);
+	buf_printf(&m, "add consumer %s", name);
+	if (m.failed)
+		body->failed = 1;
+	else
+		body_kv(body, "ok", m.data);
+	buf_free(&m);
+	if (!act->name)
+		free(name);
+}
+
+/* cancel_consumer(queue): Celery's reply does not depend on whether the
+ * queue was consumed. */
+static void do_cancel_consumer(const struct celery_ctl_request *req,
+			       const struct celery_ctl_state *st,
+			       struct buf *body, struct celery_ctl_action *act)
+{
+	struct buf m;
+	char *name;
+
+	if (queue_arg(req, "cancel_consumer", body, &name) < 0)
+		return;
+	if (queue_index(st, name) >= 0) {
+		act->act = CELERY_CTL_ACT_CANCEL_QUEUE;
+		act->name = name;
+	}
+	buf_init(&m);
+	buf_printf(&m, "no longer consuming from %s", name);
+	if (m.failed)
+		body->failed = 1;
+	else
+		body_kv(body, "ok", m.data);
+	buf_free(&m);
+	if (!act->name)
+		free(name);
+}
+
+/* Python's float() of a str: surrounding whitespace, a sign, digits with
+ * single underscores between them, a point, an exponent; inf, infinity,
+ * nan in any case. Hex and the rest are refused. 0 with *v, or -1. */
+static int py_float(const char *s, size_t n, double *v)
+{
+	char tmp[128], *end;
+	size_t a = 0, b = n, i, k = 0;
+	int digits = 0, prev_digit = 0;
+
+#define SPACE(c) ((c) == ' ' || ((c) >= '\t' && (c) <= '\r') || \
+		  ((c) >= 0x1c && (c) <= 0x1f))
+	while (a < b && SPACE((unsigned char)s[a]))
+		a++;
+	while (b > a && SPACE((unsigned char)s[b - 1]))
+		b--;
+#undef SPACE
+	if (b - a >= sizeof tmp)
+		return -1;
+	i = a;
+	if (i < b && (s[i] == '+' || s[i] == '-'))
+		tmp[k++] = s[i++];
+	{
+		static const char *const words[] = { "infinity", "inf", "nan" };
+		size_t w, j, len;
+
+		for (w = 0; w < 3; w++) {
+			len = strlen(words[w]);
+			if (b - i != len)
+				continue;
+			for (j = 0; j < len; j++)
+				if ((s[i + j] | 0x20) != words[w][j])
+					break;
+			if (j == len) {
+				*v = w == 2 ? NAN : INFINITY;
+				if (k && tmp[0] == '-')
+					*v = -*v;
+				return 0;
+			}
+		}
+	}
+	for (; i < b; i++) {
+		char c = s[i];
+
+		if (c >= '0' && c <= '9') {
+			digits++;
+			prev_digit = 1;
+			tmp[k++] = c;
+		} else if (c == '_') {
+			/* only between two digits */
+			if (!prev_digit || i + 1 >= b || s[i + 1] < '0' ||
+			    s[i + 1] > '9')
+				return -1;
+			prev_digit = 0;
+		} else if (c == '.' || c == 'e' || c == 'E' || c == '+' ||
+			   c == '-') {
+			prev_digit = 0;
+			tmp[k++] = c;
+		} else {
+			return -1;
+		}
+	}
+	tmp[k] = '\0';
+	if (!digits)
+		return -1;
+	/* strtod accepts what Python does from here on, and a little more
+	 * (hex, inf): neither can remain after the checks above */
+	*v = strtod(tmp, &end);
+	return *end == '\0' && end != tmp ? 0 : -1;
+}
+
+int celery_ctl_rate(const char *text, double *per_sec, struct buf *why)
+{
+	const char *slash = strchr(text, '/');
+	size_t n = slash ? (size_t)(slash - text) : strlen(text);
+	const char *unit = slash ? slash + 1 : "";
+	struct buf m;
+	double v;
+	int rc = -1;
+
+	*per_sec = 0;
+	if (!*text)
+		return 0; /* rate('') is 0: no limit */
+	buf_init(&m);
+	/* RATE_MODIFIER_MAP[modifier or 's'] is looked up before float()
+	 * runs, and its KeyError is not the ValueError the handler catches */
+	if (*unit && strcmp(unit, "s") && strcmp(unit, "m") && strcmp(unit, "h")) {
+		pyrepr_exception_str(why, "KeyError", unit, strlen(unit));
+		goto out;
+	}
+	if (py_float(text, n, &v) < 0) {
+		buf_append_str(&m, "could not convert string to float: ");
+		pyrepr_str(&m, text, n);
+		buf_append_str(why, "Invalid rate limit string: ");
+		if (!m.failed)
+			pyrepr_exception_str(why, "ValueError", m.data, m.len);
+		goto out;
+	}
+	if (!strcmp(unit, "m"))
+		v = v / 60.0;
+	else if (!strcmp(unit, "h"))
+		v = v / 60.0 / 60.0;
+	if (isnan(v) || v < 0) {
+		buf_append_str(why, "Invalid rate limit string: ");
+		py_exc_cstr(why, "ValueError", "a rate limit is a number >= 0 "
+			    "of starts per s, m or h");
+		goto out;
+	}
+	*per_sec = isinf(v) ? 0 : v;
+	rc = 0;
+out:
+	buf_free(&m);
+	return rc;
+}
+
+static int task_known(const struct celery_ctl_state *st, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < st->n_task_names; i++)
+		if (st->task_names[i] && !strcmp(st->task_names[i], name))
+			return 1;
+	return 0;
+}
+
+/* rate_limit(task_name, rate_limit): the rate is checked first, then the
+ * task; the reply's wording follows the argument's truthiness ("0" is a
+ * non-empty str: "new rate limit set", though it sets none). */
+static void do_rate_limit(const struct celery_ctl_request *req,
+			  const struct celery_ctl_state *st, struct buf *body,
+			  struct celery_ctl_action *act)
+{
+	const char *missing[2];
+	const struct json_doc *d = &req->doc;
+	size_t nmissing = 0;
+	struct buf why;
+	char *text = NULL, *task = NULL, msg[128];
+	double v = 0;
+	int t, k;
+
+	if (arg_tok_any(req, "task_name") < 0)
+		missing[nmissing++] = "task_name";
+	if (arg_tok_any(req, "rate_limit") < 0)
+		missing[nmissing++] = "rate_limit";
+	if (nmissing) {
+		body_missing(body, "rate_limit", missing, nmissing);
+		return;
+	}
+	buf_init(&why);
+	t = arg_tok(req, "rate_limit");
+	k = t >= 0 ? json_kind(d, t) : JSON_K_NULL;
+	if (k == JSON_K_STRING) {
+		if (tok_cstr(d, t, &text) < 0 ||
+		    celery_ctl_rate(text, &v, &why) < 0) {
+			free(text);
+			body_why(body, &why);
+			return;
+		}
+		free(text);
+	} else if (k == JSON_K_NUMBER || k == JSON_K_TRUE) {
+		/* rate(5) is 5: a number is per second */
+		if (k == JSON_K_TRUE)
+			v = 1;
+		else if (json_tok_double(d, t, &v, NULL, 0) < 0)
+			v = INFINITY;
+		if (isnan(v) || v < 0) {
+			buf_append_str(&why, "Invalid rate limit string: ");
+			py_exc_cstr(&why, "ValueError", "a rate limit is a number "
+				    ">= 0 of starts per s, m or h");
+			body_why(body, &why);
+			return;
+		}
+		if (isinf(v))
+			v = 0;
+	} else if (k == JSON_K_ARRAY || k == JSON_K_OBJECT) {
+		snprintf(msg, sizeof msg, "float() argument must be a string or "
+			 "a real number, not '%s'", pyrepr_type_name(d, t));
+		buf_append_str(&why, "Invalid rate limit string: ");
+		py_exc_cstr(&why, "TypeError", msg);
+		body_why(body, &why);
+		return;
+	}
+	buf_free(&why);
+	if (arg_str(req, "task_name", &task) < 0 || !task_known(st, task)) {
+		free(task);
+		body_kv(body, "error", "unknown task");
+		return;
+	}
+	act->act = CELERY_CTL_ACT_RATE_LIMIT;
+	act->name = task;
+	act->rate = v;
+	body_kv(body, "ok", t >= 0 && pyrepr_truthy(d, t)
+				    ? "new rate limit set successfully"
+				    : "rate limit disabled successfully");
+}
+
+/* A time limit argument: absent or null is 0 (none), else seconds >= 0. */
+static int arg_seconds(const struct celery_ctl_request *req, const char *name,
+		       double *v)
+{
+	const struct json_doc *d = &req->doc;
+	int t = arg_tok(req, name);
+
+	*v = 0;
+	if (t < 0)
+		return 0;
+	if (json_kind(d, t) != JSON_K_NUMBER ||
+	    json_tok_double(d, t, v, NULL, 0) < 0 || !(*v >= 0))
+		return -1;
+	return 0;
+}
+
+/* time_limit(task_name=None, hard=None, soft=None): Celery sets the task's
+ * soft_time_limit and time_limit, both, from what was given. */
+static void do_time_limit(const struct celery_ctl_request *req,
+			  const struct celery_ctl_state *st, struct buf *body,
+			  struct celery_ctl_action *act)
+{
+	char *task = NULL;
+	double soft, hard;
+
+	if (arg_str(req, "task_name", &task) < 0 || !task_known(st, task)) {
+		free(task);
+		body_kv(body, "error", "unknown task");
+		return;
+	}
+	if (arg_seconds(req, "soft", &soft) < 0 ||
+	    arg_seconds(req, "hard", &hard) < 0) {
+		free(task);
+		body_refuse(body, "soft and hard are seconds >= 0 (or null)");
+		return;
+	}
+	act->act = CELERY_CTL_ACT_TIME_LIMIT;
+	act->name = task;
+	act->soft = soft;
+	act->hard = hard;
+	body_kv(body, "ok", "time limits set successfully");
+}
+
 /* ---- celery_ctl_handle ------------------------------------------------ */
 
 void celery_ctl_action_free(struct celery_ctl_action *act)
@@ -827,6 +1672,7 @@ void celery_ctl_action_free(struct celery_ctl_action *act)
 		return;
 	ids_free(act->ids, act->n_ids);
 	free(act->ts);
+	free(act->name);
 	memset(act, 0, sizeof *act);
 }
 
@@ -1103,6 +1949,44 @@ int celery_ctl_handle(const struct celery_ctl_request *req,
 		act->act = CELERY_CTL_ACT_HEARTBEAT;
 		buf_append_str(&b, "null"); /* the handler returns None */
 		break;
+	case M_ACTIVE_QUEUES:
+		body_active_queues(&b, st);
+		break;
+	case M_CONF:
+		body_conf(&b, st);
+		break;
+	case M_REPORT:
+		if (st->report)
+			body_report(&b, st);
+		else
+			body_kv(&b, "error", "report unavailable");
+		break;
+	case M_POOL_GROW:
+	case M_POOL_SHRINK:
+		do_pool_resize(req, st, &b, act, method == M_POOL_GROW);
+		break;
+	case M_POOL_RESTART:
+		/* Celery's text when worker_pool_restarts is off, and why
+		 * it is always off here */
+		body_refuse(&b, "Pool restarts not enabled: tryon-worker "
+			    "forks a fresh child for every job, there is no "
+			    "pool to restart");
+		break;
+	case M_AUTOSCALE:
+		do_autoscale(req, st, &b, act);
+		break;
+	case M_ADD_CONSUMER:
+		do_add_consumer(req, st, &b, act);
+		break;
+	case M_CANCEL_CONSUMER:
+		do_cancel_consumer(req, st, &b, act);
+		break;
+	case M_RATE_LIMIT:
+		do_rate_limit(req, st, &b, act);
+		break;
+	case M_TIME_LIMIT:
+		do_time_limit(req, st, &b, act);
+		break;
 	default: /* M_UNSUPPORTED */
 		buf_printf(&m, "%s is not supported by tryon-worker",
 			   req->method);
@@ -1120,7 +2004,7 @@ done:
 		errmsg_set(err, errlen, "cannot build the reply to %s", req->method);
 		return -1;
 	}
-	if (commit(body, &b) < 0) {
+	if (buf_commit(body, &b) < 0) {
 		celery_ctl_action_free(act);
 		errmsg_set(err, errlen, "out of memory");
 		return -1;
@@ -1138,7 +2022,7 @@ int celery_ctl_reply_list(struct buf *out, const struct celery_ctl_request *req)
 		return -1;
 	buf_init(&tmp);
 	buf_printf(&tmp, "%s.%s", req->reply_routing_key, req->reply_exchange);
-	return commit(out, &tmp);
+	return buf_commit(out, &tmp);
 }
 
 int celery_ctl_reply_binding(struct buf *key, struct buf *member,
@@ -1158,11 +2042,11 @@ int celery_ctl_reply_binding(struct buf *key, struct buf *member,
 		buf_free(&m);
 		return -1;
 	}
-	if (commit(key, &k) < 0) {
+	if (buf_commit(key, &k) < 0) {
 		buf_free(&m);
 		return -1;
 	}
-	return commit(member, &m);
+	return buf_commit(member, &m);
 }
 
 int celery_ctl_reply_build(struct buf *out, const struct celery_ctl_request *req,
@@ -1183,7 +2067,7 @@ int celery_ctl_reply_build(struct buf *out, const struct celery_ctl_request *req
 	buf_init(&tmp);
 	kombu_pidbox_reply(&tmp, hostname, reply, reply_len, req->ticket, clock,
 			   req->reply_exchange, req->reply_routing_key, delivery_tag);
-	if (commit(out, &tmp) < 0) {
+	if (buf_commit(out, &tmp) < 0) {
 		errmsg_set(err, errlen, "out of memory");
 		return -1;
 	}

@@ -98,7 +98,9 @@ struct celery_ctl_task {
  * order: total, pid, clock (a string, as str(app.clock)), uptime (int),
  * pool, broker, prefetch_count, rusage. Pointers borrowed. */
 struct celery_ctl_stats {
-	const char *const *total_names; /* tasks run, per name */
+	const char *const *total_names; /* tasks run, per name; names with
+					 * a count of 0 are left out (Celery
+					 * lists only tasks that ran) */
 	const int64_t *total_counts;
 	size_t n_total;
 	int64_t pid;
@@ -121,6 +123,62 @@ struct celery_ctl_stats {
 	const struct rusage *rusage;    /* NULL -> "N/A" */
 };
 
+/* ---- settings (conf, report) ------------------------------------------ */
+
+/* A server URL as the worker parsed it. It never holds the password: only
+ * whether there is one, which is all the masked forms show. Borrowed. */
+struct celery_ctl_url {
+	const char *scheme;  /* "redis", "rediss", "unix" */
+	const char *host;    /* NULL for unix */
+	int port;            /* 0: none */
+	const char *path;    /* unix: the socket path, else NULL */
+	const char *user;    /* NULL: none */
+	int has_password;
+	int db;
+};
+
+/* One setting under Celery's name (app.conf.table()). What `conf` and
+ * `report` show of it is decided by celery_ctl the way Celery's
+ * filter_hidden_settings decides: a key matching API|TOKEN|KEY|SECRET|PASS|
+ * PROFANITIES_LIST|SIGNATURE|DATABASE shows "********" whatever its value; a
+ * URL shows kombu's masked form (Connection.as_uri for a key holding
+ * "broker_url", maybe_sanitize_url for the rest). All borrowed. */
+enum celery_ctl_kind {
+	CELERY_CTL_V_NULL = 0,
+	CELERY_CTL_V_BOOL,   /* i: 0 or 1 */
+	CELERY_CTL_V_INT,    /* i */
+	CELERY_CTL_V_NUM,    /* num; integral values written as ints */
+	CELERY_CTL_V_STR,    /* str (NULL -> null) */
+	CELERY_CTL_V_STRS,   /* strs[0..n): a list of str */
+	CELERY_CTL_V_URL,    /* url (NULL -> null) */
+	CELERY_CTL_V_MAP     /* map[0..n): a dict of settings */
+};
+struct celery_ctl_setting {
+	const char *key;
+	enum celery_ctl_kind kind;
+	int64_t i;
+	double num;
+	const char *str;
+	const char *const *strs;
+	size_t n;
+	const struct celery_ctl_url *url;
+	const struct celery_ctl_setting *map;
+};
+
+/* What `report` (Celery's bugreport()) says besides the settings: each a
+ * line's text, borrowed; NULL -> "". */
+struct celery_ctl_report {
+	const char *software;  /* "tryon-worker:0.1.0 (abc123) ..." */
+	const char *libraries; /* second software line */
+	const char *system;    /* "Linux" (uname sysname) */
+	const char *arch;      /* "64bit, ELF" */
+	const char *kernel;    /* uname release */
+	const char *imp;       /* what runs it ("C, static musl") */
+	const char *loader;    /* where the tasks come from */
+	const char *transport; /* "redis", "rediss", "unix" */
+	const struct celery_ctl_url *results; /* NULL -> "disabled" */
+};
+
 /* ---- one call: what the worker does with a request -------------------- */
 
 /* What the worker knows when a request arrives. All borrowed. */
@@ -141,6 +199,17 @@ struct celery_ctl_state {
 	const struct celery_ctl_stats *stats; /* NULL -> stats is an error */
 	int64_t clock;                       /* the app's Lamport clock now */
 	int task_events;                     /* task events on */
+	/* the pool: jobs that may run at once, its ceiling, autoscale's min */
+	int concurrency;
+	int max_concurrency;                 /* pool_grow/autoscale refuse beyond */
+	int autoscale_min;
+	/* the queues consumed now (active_queues, add/cancel_consumer) */
+	const char *const *queues;
+	size_t n_queues;
+	size_t max_queues;                   /* add_consumer refuses beyond */
+	const struct celery_ctl_setting *settings; /* conf, report */
+	size_t n_settings;
+	const struct celery_ctl_report *report; /* NULL -> report is an error */
 };
 
 /* What the worker must do after celery_ctl_handle. */
@@ -155,7 +224,19 @@ enum celery_ctl_act {
 	CELERY_CTL_ACT_SHUTDOWN,   /* warm shutdown; Celery sends no reply */
 	CELERY_CTL_ACT_EVENTS_ON,  /* start sending task events */
 	CELERY_CTL_ACT_EVENTS_OFF,
-	CELERY_CTL_ACT_HEARTBEAT   /* send a worker-heartbeat now */
+	CELERY_CTL_ACT_HEARTBEAT,  /* send a worker-heartbeat now */
+	CELERY_CTL_ACT_CONCURRENCY, /* pool_grow/shrink, autoscale: let
+				    * `concurrency` jobs run at once (running
+				    * ones beyond it finish first); autoscale
+				    * also sets autoscale_min */
+	CELERY_CTL_ACT_ADD_QUEUE,  /* start consuming queue `name` (not yet
+				    * consumed, room for it checked) */
+	CELERY_CTL_ACT_CANCEL_QUEUE, /* stop consuming `name` (consumed now);
+				    * messages taken from it finish */
+	CELERY_CTL_ACT_RATE_LIMIT, /* task `name` starts at most `rate` times a
+				    * second (0: no limit) */
+	CELERY_CTL_ACT_TIME_LIMIT  /* task `name`'s next jobs: soft and hard
+				    * limits in seconds (0: none set) */
 };
 struct celery_ctl_action {
 	int act;
@@ -168,20 +249,40 @@ struct celery_ctl_action {
 			   * caller's clock must be at least that now */
 	int64_t clock_value;
 	int reply;        /* 1: send body as the reply (only for calls) */
+	int concurrency;  /* CONCURRENCY */
+	int autoscale_min; /* CONCURRENCY: -1 unchanged */
+	char *name;       /* queue or task name (owned) */
+	double rate;      /* RATE_LIMIT: starts per second, finite, >= 0 */
+	double soft, hard; /* TIME_LIMIT: seconds, >= 0 (0: none) */
 };
 /* Run request req (already found addressed) against st the way Celery's
  * Panel does, appending the reply value to body and filling *act. Replies
  * follow Celery 5.2.6 exactly where it defines them (ping, active, reserved,
  * scheduled, registered, revoked, clock, hello, query_task, revoke,
- * terminate, enable/disable_events, heartbeat -> null, unknown ->
- * KeyError, missing arguments -> TypeError); stats is our subset; other
- * Celery commands get {"error": "... not supported by tryon-worker"}.
- * act->reply is 0 for casts (no reply_to) and for shutdown. Returns 0, or -1
- * (out of memory, invalid task JSON in st; body and act left empty). */
+ * terminate, enable/disable_events, heartbeat -> null, active_queues, conf,
+ * report, pool_grow, pool_shrink, autoscale, add/cancel_consumer,
+ * rate_limit, time_limit; unknown -> KeyError, missing arguments ->
+ * TypeError); stats is our subset; what this worker cannot do (pool_restart,
+ * a limit past max_concurrency or max_queues, a negative rate) gets Celery's
+ * {"error": "<Exc>('<why>')"} shape with the reason; the debugging commands
+ * (objgraph, memsample, memdump, election) get {"error": "... not supported
+ * by tryon-worker"}. act->reply is 0 for casts (no reply_to) and for
+ * shutdown. Returns 0, or -1 (out of memory, invalid task JSON in st; body
+ * and act left empty). */
 int celery_ctl_handle(const struct celery_ctl_request *req,
 		      const struct celery_ctl_state *st, struct buf *body,
 		      struct celery_ctl_action *act, char *err, size_t errlen);
 void celery_ctl_action_free(struct celery_ctl_action *act);
+
+/* Celery's rate() (celery/utils/time.py) of a rate-limit string, in starts
+ * per second: "10/s", "100/m", "1000/h", "5" (per second), "0" or "" (no
+ * limit: 0). The number is read as Python's float() reads it. Returns 0
+ * with *per_sec, or -1 with what the rate_limit handler replies appended to
+ * why: {"error": ...}'s text, "Invalid rate limit string: ValueError(...)"
+ * or "KeyError('x')" for an unknown unit (Celery lets that one escape), or
+ * our refusal of a negative or NaN rate, which Celery would take and then
+ * never start the task. text must be NUL-terminated. */
+int celery_ctl_rate(const char *text, double *per_sec, struct buf *why);
 
 /* ---- reply envelope --------------------------------------------------- */
 

@@ -78,6 +78,47 @@ int kombu_unacked_value(struct buf *out, const char *envelope, size_t len,
 	return out->failed ? -1 : 0;
 }
 
+/* A copy of string token i without NUL bytes (to be used as a C string),
+ * or NULL. */
+static char *tok_cstr(const struct json_doc *d, int i)
+{
+	char *s = NULL, e[64];
+	size_t n = 0;
+
+	if (i < 0 || json_kind(d, i) != JSON_K_STRING || json_tok_strdup(d, i, &s, &n, e, sizeof e) < 0)
+		return NULL;
+	if (strlen(s) != n) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+int kombu_unacked_parse(const char *value, size_t len, size_t *env_off, size_t *env_len,
+			char **exchange, char **routing_key, char *err, size_t errlen)
+{
+	struct json_doc d;
+	size_t s = 0, e = 0;
+
+	*env_off = *env_len = 0;
+	*exchange = *routing_key = NULL;
+	if (json_parse(&d, value, len, 1 << 20, err, errlen) < 0)
+		return -1;
+	int env = json_arr_get(&d, 0, 0);
+	if (json_kind(&d, 0) != JSON_K_ARRAY || json_kind(&d, env) != JSON_K_OBJECT) {
+		errmsg_set(err, errlen, "not a kombu unacked value [envelope, exchange, routing_key]");
+		json_doc_free(&d);
+		return -1;
+	}
+	json_tok_span(&d, env, &s, &e);
+	*env_off = s;
+	*env_len = e - s;
+	*exchange = tok_cstr(&d, json_arr_get(&d, 0, 1));
+	*routing_key = tok_cstr(&d, json_arr_get(&d, 0, 2));
+	json_doc_free(&d);
+	return 0;
+}
+
 int kombu_node_key(struct buf *out, const char *kind, const char *node)
 {
 	buf_printf(out, "tryon-worker.%s.%s", kind, node);

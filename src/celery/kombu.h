@@ -38,8 +38,17 @@ int kombu_binding(struct buf *key, struct buf *member, const char *queue);
  * was written by json.dumps too, so the bytes match kombu's re-encoding). */
 int kombu_unacked_value(struct buf *out, const char *envelope, size_t len,
 			const char *exchange, const char *routing_key);
-/* Our per-node keys: "tryon-worker.inflight.<node>", "tryon-worker.held.<node>",
- * "tryon-worker.alive.<node>". */
+/* The parts of a kombu unacked value [envelope, exchange, routing_key]:
+ * the envelope's byte span in value (verbatim, as RECORD wrote it) and
+ * malloc'd NUL-terminated copies of exchange and routing key (NULL when
+ * absent, not a string, or holding a NUL; the caller frees them). Returns
+ * 0, or -1 with err when value is not such an array (outputs NULL/0). */
+int kombu_unacked_parse(const char *value, size_t len, size_t *env_off, size_t *env_len,
+			char **exchange, char **routing_key, char *err, size_t errlen);
+/* Our per-node keys: "tryon-worker.inflight.<node>" (list, taken not yet
+ * recorded), "tryon-worker.held.<node>" (set of tags recorded by us),
+ * "tryon-worker.parked.<node>" (sorted set of recorded ETA tags beyond the
+ * in-memory cap, scored by ETA), "tryon-worker.alive.<node>". */
 int kombu_node_key(struct buf *out, const char *kind, const char *node);
 
 /* kombu's JSON envelope of a transient publish (pidbox replies, events),

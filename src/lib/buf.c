@@ -109,3 +109,13 @@ void buf_consume(struct buf *b, size_t n)
 	if (b->data)
 		b->data[b->len] = '\0';
 }
+
+int buf_commit(struct buf *out, struct buf *tmp)
+{
+	int rc = -1;
+
+	if (!tmp->failed && buf_append(out, tmp->data ? tmp->data : "", tmp->len) == 0)
+		rc = 0;
+	buf_free(tmp);
+	return rc;
+}

@@ -27,4 +27,8 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* Drop the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
+/* Append tmp to out and free tmp: 0, or -1 (out untouched) if building tmp
+ * or the append failed. Builders that work in a scratch buffer and commit
+ * once never leave a caller's buffer half-written. */
+int buf_commit(struct buf *out, struct buf *tmp);
 #endif

@@ -16,6 +16,7 @@
 static int self_pipe[2] = { -1, -1 };
 static volatile sig_atomic_t term_count;
 static volatile sig_atomic_t soft_expired;
+static volatile sig_atomic_t terminate_asked;   /* job child: SIGTERM caught */
 static struct timespec soft_deadline;   /* child only */
 static int soft_armed;                  /* child only */
 
@@ -37,6 +38,12 @@ static void on_soft_alarm(int sig)
 {
 	(void)sig;
 	soft_expired = 1;
+}
+
+static void on_job_term(int sig)
+{
+	(void)sig;
+	terminate_asked = 1;
 }
 
 int proc_signals_init(void)
@@ -206,6 +213,23 @@ pid_t proc_reap_one(int *status, struct rusage *ru)
 int proc_soft_limit_expired(void)
 {
 	return soft_expired != 0;
+}
+
+int proc_catch_terminate(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_job_term;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;   /* interrupt blocking calls so they notice */
+	terminate_asked = 0;
+	return sigaction(SIGTERM, &sa, NULL);
+}
+
+int proc_terminate_requested(void)
+{
+	return terminate_asked != 0;
 }
 
 double proc_soft_limit_remaining(void)

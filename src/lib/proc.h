@@ -55,6 +55,12 @@ pid_t proc_reap_one(int *status, struct rusage *ru);
 int proc_soft_limit_expired(void);
 /* In a job child: seconds left before the soft limit (large if none). */
 double proc_soft_limit_remaining(void);
+/* In a job child that must clean up when terminated (a revoke with
+ * terminate sends SIGTERM): catch SIGTERM as a flag instead of dying. 0 or
+ * -1. proc_terminate_requested: nonzero once it came. The job then ends
+ * soon on its own; SIGKILL still ends it at once. */
+int proc_catch_terminate(void);
+int proc_terminate_requested(void);
 
 /* Write all of buf to fd, retrying on EINTR/short writes. 0 or -1. */
 int proc_write_all(int fd, const void *buf, size_t len);

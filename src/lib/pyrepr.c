@@ -12,19 +12,6 @@
 /* Tokens an exception's argument array may have (they are small). */
 #define EXC_MAX_TOKENS 65536
 
-/* Append tmp to out and free tmp; -1 (out untouched) if building tmp or
- * the append failed, so a caller's buffer is never left half-written. */
-static int commit(struct buf *out, struct buf *tmp)
-{
-	int rc = -1;
-
-	if (!tmp->failed && buf_append(out, tmp->data ? tmp->data : "",
-				       tmp->len) == 0)
-		rc = 0;
-	buf_free(tmp);
-	return rc;
-}
-
 /* ---- UTF-8 and repr(str) ------------------------------------------------- */
 
 /* Decode one code point at s[i..n). A byte that does not start a valid
@@ -420,7 +407,7 @@ int pyrepr_exception(struct buf *out, const char *type, const char *args_json,
 		w_value(&w, 0, 1); /* repr(args): "()" or "(a, b)" */
 	}
 	json_doc_free(&d);
-	return commit(out, &tmp);
+	return buf_commit(out, &tmp);
 }
 
 int pyrepr_exception_str(struct buf *out, const char *type, const char *text,

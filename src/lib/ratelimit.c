@@ -56,6 +56,12 @@ void backoff_reset(struct backoff *b)
 	b->until = 0;
 }
 
+void backoff_hold(struct backoff *b, double until)
+{
+	if (until > b->until)
+		b->until = until;
+}
+
 int backoff_ready(const struct backoff *b, double now)
 {
 	return now >= b->until;

@@ -38,6 +38,9 @@ void backoff_init(struct backoff *b, double min, double max);
 double backoff_fail(struct backoff *b, double now);
 /* A success: no wait, and the next failure waits min again. */
 void backoff_reset(struct backoff *b);
+/* No attempt before until (if that is later than already set), without
+ * counting a failure: a pause, such as an idle wait. */
+void backoff_hold(struct backoff *b, double until);
 /* 1 if an attempt may be made at now. */
 int backoff_ready(const struct backoff *b, double now);
 #endif

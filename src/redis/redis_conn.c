@@ -1120,6 +1120,18 @@ void redis_conn_free(struct redis_conn *c)
 	conn_leave(c);
 }
 
+int redis_conn_set_limits(struct redis_conn *c, const struct resp_limits *limits)
+{
+	struct resp_reader *r = &c->reader;
+
+	if (r->in.len > r->pos || r->skipping)
+		return -1;
+	/* The reader is empty: init only copies and clamps the limits. */
+	resp_reader_free(r);
+	resp_reader_init(r, limits);
+	return 0;
+}
+
 int redis_conn_is_ready(const struct redis_conn *c)
 {
 	return c && c->state == REDIS_READY;

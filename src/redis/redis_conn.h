@@ -144,6 +144,12 @@ double redis_conn_next_deadline(const struct redis_conn *c);
  * send the health PING. Calls callbacks like redis_conn_process. */
 void redis_conn_tick(struct redis_conn *c, double now);
 
+/* Change the reply limits (copied): between replies only, e.g. from
+ * on_ready, so no reply is read under two sets of limits. They stay for
+ * later connections. Returns 0, or -1 (nothing changed) while a reply is
+ * partly read. */
+int redis_conn_set_limits(struct redis_conn *c, const struct resp_limits *limits);
+
 /* The current state. */
 enum redis_conn_state redis_conn_state(const struct redis_conn *c);
 /* Static lower-case name of the current state ("ready", "backoff", ...). */

@@ -2,6 +2,7 @@
  * file adds what curl cannot know about Redis URLs (empty authorities, the
  * db number, the query parameters redis-py accepts) and the redaction. */
 #include "redis/redis_url.h"
+#include "lib/hex.h"
 #include "lib/errmsg.h"
 
 #include <ctype.h>
@@ -50,17 +51,6 @@ static int parse_db(const char *s, int *out)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Form-decode n bytes of a query component ("+" is a space, %XX a byte) into
  * a new string. Control characters (including NUL) are refused, as curl
  * refuses them in the userinfo. NULL on bad input or out of memory. */
@@ -76,11 +66,11 @@ static char *query_decode(const char *p, size_t n)
 		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
-			if (n - i < 3 || hexval(p[i + 1]) < 0 || hexval(p[i + 2]) < 0) {
+			if (n - i < 3 || hex_digit(p[i + 1]) < 0 || hex_digit(p[i + 2]) < 0) {
 				free(o);
 				return NULL;
 			}
-			c = hexval(p[i + 1]) * 16 + hexval(p[i + 2]);
+			c = hex_digit(p[i + 1]) * 16 + hex_digit(p[i + 2]);
 			i += 2;
 		}
 		if (c < 0x20 || c == 0x7f) {

@@ -19,8 +19,10 @@
  * jstr(s): s as an ASCII JSON string; bytes >= 0x80 as \udcXX, so Python's
  *   s.encode('utf-8', 'surrogateescape') gives the bytes back, as with the
  *   "message" of the other dead letters.
- * deadrec(queue, m, max, now): the dead-letter record of a message too big
- *   to take: its size, queue, first KiB and SHA-1, never the message. */
+ * deadrec(queue, m, max, now, sha1): the dead-letter record of a message too
+ *   big to take: its size, queue, first KiB and SHA-1, never the message.
+ * queue_of(m): the routing key, as far as m's first or last KiB shows it
+ *   (kombu writes "properties", with delivery_info, last), or ''. */
 #define LUA_PRELUDE \
 	"local function kind(k) return redis.call('TYPE', k)['ok'] end\n" \
 	"local function refuse(k, t, want)\n" \
@@ -35,10 +37,14 @@
 	"    return c\n" \
 	"  end)) .. '\"'\n" \
 	"end\n" \
-	"local function deadrec(queue, m, max, now)\n" \
+	"local function deadrec(queue, m, max, now, sha1)\n" \
 	"  return '{\"reason\": ' .. jstr('message of ' .. #m .. ' bytes exceeds TRYON_MAX_MESSAGE_BYTES (' .. max .. '): not taken') ..\n" \
 	"    ', \"queue\": ' .. jstr(queue) .. ', \"received_at\": ' .. tonumber(now) .. ', \"size\": ' .. #m ..\n" \
-	"    ', \"head\": ' .. jstr(string.sub(m, 1, 1024)) .. ', \"sha1\": \"' .. redis.sha1hex(m) .. '\"}'\n" \
+	"    ', \"head\": ' .. jstr(string.sub(m, 1, 1024)) .. ', \"sha1\": \"' .. sha1 .. '\"}'\n" \
+	"end\n" \
+	"local function queue_of(m)\n" \
+	"  local p = '\"routing_key\": *\"([^\"]*)\"'\n" \
+	"  return string.match(string.sub(m, 1, 1024), p) or string.match(string.sub(m, -1024), p) or ''\n" \
 	"end\n"
 
 /* KEYS: the queue lists in kombu order..., in-flight list, dead-letter list.
@@ -75,8 +81,9 @@ static const char fetch_lua[] = LUA_PRELUDE
 	"    if not m then break end\n"
 	"    if #m > max then\n"
 	"      if not dead_ok then redis.call('RPUSH', KEYS[i], m); break end\n"
-	"      redis.call('LPUSH', dead, deadrec(ARGV[4 + i], m, max, now))\n"
-	"      dl[#dl + 1] = ARGV[4 + i]; dl[#dl + 1] = #m; dl[#dl + 1] = redis.sha1hex(m)\n"
+	"      local h = redis.sha1hex(m)\n"
+	"      redis.call('LPUSH', dead, deadrec(ARGV[4 + i], m, max, now, h))\n"
+	"      dl[#dl + 1] = ARGV[4 + i]; dl[#dl + 1] = #m; dl[#dl + 1] = h\n"
 	"    else\n"
 	"      redis.call('LPUSH', inflight, m)\n"
 	"      taken[#taken + 1] = KEYS[i]; taken[#taken + 1] = m\n"
@@ -210,11 +217,10 @@ static const char renew_lua[] = LUA_PRELUDE
  * One step of walking the in-flight list without reading it whole: the
  * oldest element moves to the front (RPOPLPUSH onto itself, so it never
  * leaves the list) and comes back if it is small enough: {1, msg}; if not,
- * it is dead-lettered here and only its size comes back: {0, size}; {} when
- * the list is empty. Called LLEN times, this visits each element once even
- * while others are removed (they are visited ones, at the front). The
- * record's queue is the message's routing key, as far as its first KiB
- * shows it. */
+ * it is dead-lettered here and only facts come back: {0, size, queue,
+ * sha1}, the queue being its routing key (queue_of); {} when the list is
+ * empty. Called LLEN times, this visits each element once even while
+ * others are removed (they are visited ones, at the front). */
 static const char inflight_next_lua[] = LUA_PRELUDE
 	"for i = 1, 2 do\n"
 	"  local t = kind(KEYS[i])\n"
@@ -225,15 +231,15 @@ static const char inflight_next_lua[] = LUA_PRELUDE
 	"local max = tonumber(ARGV[1])\n"
 	"if #m <= max then return {1, m} end\n"
 	"redis.call('LREM', KEYS[1], 1, m)\n"
-	"local q = string.match(string.sub(m, 1, 1024), '\"routing_key\": *\"([^\"]*)\"') or ''\n"
-	"redis.call('LPUSH', KEYS[2], deadrec(q, m, max, ARGV[2]))\n"
-	"return {0, #m}\n";
+	"local q, h = queue_of(m), redis.sha1hex(m)\n"
+	"redis.call('LPUSH', KEYS[2], deadrec(q, m, max, ARGV[2], h))\n"
+	"return {0, #m, q, h}\n";
 
 /* KEYS: unacked, unacked_index, held set, dead-letter list. ARGV: tag,
  * largest value, now. HGET that refuses what is too big to read: {1,
- * value}; {0, size} when the value was larger than the limit (then it is
- * dead-lettered here, and the tag removed from all three, which is how
- * recovery would end it anyway); {} when the tag is not recorded. */
+ * value}; {0, size, queue, sha1} when the value is larger than the limit
+ * (it is then dead-lettered here, and the tag removed from all three,
+ * which is how recovery would end it anyway); {} when it is not recorded. */
 static const char unacked_get_lua[] = LUA_PRELUDE
 	"local want = {'hash', 'zset', 'set', 'list'}\n"
 	"for i = 1, 4 do\n"
@@ -247,9 +253,9 @@ static const char unacked_get_lua[] = LUA_PRELUDE
 	"redis.call('HDEL', KEYS[1], ARGV[1])\n"
 	"redis.call('ZREM', KEYS[2], ARGV[1])\n"
 	"redis.call('SREM', KEYS[3], ARGV[1])\n"
-	"local q = string.match(string.sub(v, 1, 1024), '\"routing_key\": *\"([^\"]*)\"') or ''\n"
-	"redis.call('LPUSH', KEYS[4], deadrec(q, v, max, ARGV[3]))\n"
-	"return {0, #v}\n";
+	"local q, h = queue_of(v), redis.sha1hex(v)\n"
+	"redis.call('LPUSH', KEYS[4], deadrec(q, v, max, ARGV[3], h))\n"
+	"return {0, #v, q, h}\n";
 
 /* KEYS: held set, parked set. ARGV: tag, eta (wall clock). An ETA message
  * beyond what the worker keeps in memory stays recorded in unacked but
@@ -265,14 +271,15 @@ static const char park_lua[] = LUA_PRELUDE
 	"redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
 	"return 1\n";
 
-/* KEYS: parked set, held set, unacked. ARGV: most messages, most bytes
- * (at least one message is returned). The earliest parked messages go back
- * to our held set and come back with their unacked values. Returns
- * {parked left, tag, value, tag, value, ...}; a tag no longer in unacked
- * (recovered meanwhile) is dropped. */
+/* KEYS: parked set, held set, unacked, unacked_index. ARGV: most messages,
+ * most bytes (at least one message is returned), now. The earliest parked
+ * messages go back to our held set, with a fresh unacked_index score (so a
+ * maintenance reconcile that forked earlier leaves them to us), and come
+ * back with their unacked values. Returns {parked left, tag, value, ...};
+ * a tag no longer in unacked (recovered meanwhile) is dropped. */
 static const char unpark_lua[] = LUA_PRELUDE
-	"local want = {'zset', 'set', 'hash'}\n"
-	"for i = 1, 3 do\n"
+	"local want = {'zset', 'set', 'hash', 'zset'}\n"
+	"for i = 1, 4 do\n"
 	"  local t = kind(KEYS[i])\n"
 	"  if t ~= want[i] and t ~= 'none' then return refuse(KEYS[i], t, want[i]) end\n"
 	"end\n"
@@ -284,6 +291,7 @@ static const char unpark_lua[] = LUA_PRELUDE
 	"  local v = redis.call('HGET', KEYS[3], tag)\n"
 	"  if v then\n"
 	"    redis.call('SADD', KEYS[2], tag)\n"
+	"    redis.call('ZADD', KEYS[4], ARGV[3], tag)\n"
 	"    out[#out + 1] = tag; out[#out + 1] = v\n"
 	"    bytes = bytes + #v\n"
 	"  end\n"

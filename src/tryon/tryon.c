@@ -82,6 +82,7 @@ struct job {
 	int gave_up;
 	const char *phase;         /* where the job is: arguments, cache, wait, model (tracebacks) */
 	int resumed;               /* recorded requests taken over */
+	int terminated;            /* SIGTERM (revoke with terminate) ended it */
 	const char *limit_hit;     /* "budget", "concurrency", "rate", "pause": why a submit waited or failed */
 	double limit_wait;         /* seconds spent waiting for the limits */
 	char fail_msg[400];        /* a limit's failure message */
@@ -311,7 +312,7 @@ static int singleflight_wait(struct job *j, char **url)
 			break;
 		}
 		double now = clock_mono();
-		if (proc_soft_limit_expired() || now >= j->deadline)
+		if (proc_soft_limit_expired() || proc_terminate_requested() || now >= j->deadline)
 			break;
 		double until = now + SF_FALLBACK < j->deadline ? now + SF_FALLBACK : j->deadline;
 		if (sub) {
@@ -832,6 +833,14 @@ static const char *run_models(struct job *j, int *soft)
 	}
 	for (;;) {
 		double now = clock_mono(), wake = j->deadline - MIN_REQUEST;
+		if (proc_terminate_requested()) {
+			/* Revoked with terminate: the task is over; nothing it
+			 * started may go on billing. */
+			j->terminated = 1;
+			abandon(j, P, TRYON_OUT_CANCELLED);
+			abandon(j, B, TRYON_OUT_CANCELLED);
+			return NULL;
+		}
 		if (proc_soft_limit_expired() || now >= j->deadline - MIN_REQUEST) {
 			*soft = 1;
 			end_requests(j, TRYON_OUT_TIMEOUT);
@@ -973,6 +982,10 @@ static void model_phase(struct job *j, struct buf *out)
 	}
 	lock_release(j);
 	j->path = "none";
+	if (j->terminated) {
+		fail(j, "TaskRevokedError", "celery.exceptions", "terminated", 0, out);
+		return;
+	}
 	if (j->fail_msg[0]) {
 		j->limit_refused = j->limit_hit != NULL;
 		fail(j, "RuntimeError", "builtins", j->fail_msg, !j->fail_permanent, out);
@@ -999,6 +1012,8 @@ void tryon_run(const struct tryon_ctx *ctx, const struct celery_body *body, stru
 	const char *task_id = ctx->env && ctx->env->task_id ? ctx->env->task_id : "-";
 
 	memset(&j, 0, sizeof j);
+	/* A revoke with terminate must not leave paid requests running. */
+	proc_catch_terminate();
 	j.ctx = ctx;
 	j.cfg = ctx->cfg;
 	j.t0 = clock_mono();

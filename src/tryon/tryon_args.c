@@ -4,6 +4,7 @@
  * order), then the positional count, then what is missing. The messages were
  * checked against /usr/bin/python3 (tests/unit/test_tryon_args.c). */
 #include "tryon/tryon_args.h"
+#include "lib/hex.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -18,17 +19,6 @@
 #define FUNC "virtual_tryon()"
 
 static const char *const names[2] = { "person_url", "garment_url" };
-
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* The value of 4 hex digits at s[0..4), or -1. */
 static long hex4(const char *s)

@@ -1,14 +1,17 @@
 /* dispatch: early ends, ETA, the parent's cache-hit path, ready list. */
 #include "worker/dispatch.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "celery/celery_events.h"
+#include "celery/kombu.h"
 #include "lib/clock.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "redis/scripts.h"
 #include "tryon/cachekey.h"
 #include "tryon/ledger.h"
 #include "tryon/tryon_args.h"
@@ -154,14 +157,83 @@ static void admit(struct worker *w, struct msg *m)
 		msgs_ready_push(w, m);
 }
 
-void dispatch_message(struct worker *w, struct msg *m)
+/* -- ETA messages beyond what memory holds ---------------------------------
+ * Memory holds the MAX_HELD_ETA earliest ETA messages. A later one is
+ * parked in Redis: PARK moves its tag from our held set to our parked set
+ * (scored by its ETA); it stays recorded in unacked, and maint's renewal
+ * keeps its unacked_index score fresh. Once fewer than UNPARK_BELOW are in
+ * memory, UNPARK brings the earliest back. What is parked when this node
+ * dies is requeued like what it held: by its next start (recovery_node)
+ * or by another node's dead-node recovery. So a flood of far-future ETAs
+ * never stops consumption (issue 14) and memory stays bounded. */
+#define UNPARK_BELOW (MAX_HELD_ETA / 2)
+#define UNPARK_BYTES (16 << 20)
+
+static void parked_key(const struct worker *w, struct buf *k)
+{
+	buf_init(k);
+	kombu_node_key(k, "parked", w->cfg->hostname);
+}
+
+static void on_park_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct worker *w = arg;
+	(void)c;
+
+	w->parking--;
+	if (r && r->type == RESP_INTEGER) {
+		if (r->integer == 1 && w->n_parked >= 0)
+			w->n_parked++;
+		return;
+	}
+	/* Not parked: the tag is still in our held set but no longer in
+	 * memory; the reconcile gives the message back to its queue. */
+	w->reconcile_wanted = 1;
+	if (ratelimit_allow(&w->fetch_log, clock_mono(), NULL)) {
+		char q[300];
+		log_warn("eta.park_failed", "reason=%s note=\"requeued by the reconcile\"",
+			 log_quote(q, sizeof q, r && r->type == RESP_ERROR ? r->str : (err ? err : "unexpected reply")));
+	}
+}
+
+/* The ETA list is over its cap: its latest message goes to Redis. */
+static void park_latest(struct worker *w)
+{
+	struct msg **p = &w->eta;
+	while ((*p)->next)
+		p = &(*p)->next;
+	struct msg *m = *p;
+	*p = NULL;
+	w->n_eta--;
+
+	struct buf key;
+	char eta[32];
+	parked_key(w, &key);
+	snprintf(eta, sizeof eta, "%.6f", m->env.eta);
+	const char *keys[] = { w->held_key.data, key.data };
+	const char *args[] = { m->env.delivery_tag, eta };
+	if (key.data && scripts_call(w->cmd, SCRIPT_PARK, 2, keys, NULL, 2, args, NULL, on_park_reply, w) == 0)
+		w->parking++;
+	else
+		w->reconcile_wanted = 1;   /* still in our held set: requeued */
+	log_debug("eta.parked", "id=%s eta=%s held=%d", m->env.task_id, eta, w->n_eta);
+	buf_free(&key);
+	msg_free(m);
+}
+
+static void hold_eta(struct worker *w, struct msg *m)
+{
+	msgs_eta_insert(w, m);
+	if (w->n_eta > MAX_HELD_ETA)
+		park_latest(w);
+}
+
+/* Before a recorded message may wait or run (first delivery or back from
+ * the parked set). */
+static void decide(struct worker *w, struct msg *m)
 {
 	double now = clock_wall();
 
-	metrics_inc(&w->metrics, METRIC_TASKS_RECEIVED, m->env.task, NULL, 1);
-	events_task_simple(w, CELERY_EVENTS_TASK_RECEIVED, m);
-	log_info("task.received", "task=%s id=%s queue=%s retries=%lld%s", m->env.task, m->env.task_id,
-		 m->queue, (long long)m->env.retries, m->env.has_eta ? " eta=1" : "");
 	if (w->draining)
 		dispatch_end_early(w, m, OUTCOME_CAUSE_NOT_STARTED, NULL);
 	else if (revoked_has(w, m->env.task_id))
@@ -171,27 +243,173 @@ void dispatch_message(struct worker *w, struct msg *m)
 	else if (m->env.has_expires && m->env.expires < now)
 		dispatch_end_early(w, m, OUTCOME_CAUSE_EXPIRED, "expired");
 	else if (m->env.has_eta && m->env.eta > now)
-		msgs_eta_insert(w, m);
+		hold_eta(w, m);
 	else
 		admit(w, m);
 }
 
-void dispatch_run_ready(struct worker *w)
+/* One unparked message: tag and its unacked value. 0, or -1 when it cannot
+ * be held (it is in our held set again: the reconcile requeues it). */
+static int unparked(struct worker *w, const struct resp_value *tag, const struct resp_value *value)
 {
-	double now = clock_wall();
+	size_t off, len;
+	char *ex = NULL, *rk = NULL, err[256];
 	struct msg *m;
 
+	if (!resp_cstr(tag) || !resp_str(value, NULL) ||
+	    kombu_unacked_parse(value->str, value->len, &off, &len, &ex, &rk, err, sizeof err) < 0)
+		return -1;
+	free(ex);
+	if (!(m = calloc(1, sizeof *m)) || !(m->raw = malloc(len + 1))) {
+		free(m);
+		free(rk);
+		return -1;
+	}
+	memcpy(m->raw, value->str + off, len);
+	m->raw[len] = '\0';
+	m->raw_len = len;
+	m->recorded = 1;
+	m->received_at = clock_wall();
+	if (celery_envelope_parse(m->raw, m->raw_len, (size_t)w->cfg->max_message_bytes, &m->env, err, sizeof err) < 0 ||
+	    !m->env.delivery_tag || strcmp(m->env.delivery_tag, tag->str) || !m->env.task || !m->env.task_id) {
+		free(rk);
+		msg_free(m);
+		return -1;
+	}
+	m->queue = strdup(rk ? rk : m->env.routing_key ? m->env.routing_key : "");
+	free(rk);
+	log_debug("eta.unparked", "id=%s", m->env.task_id);
+	decide(w, m);
+	return 0;
+}
+
+static void on_unpark_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct worker *w = arg;
+	long long left = -1;
+	int lost = 0;
+	(void)c;
+
+	w->unparking = 0;
+	if (!r || r->type != RESP_ARRAY || r->n_elems < 1 || r->n_elems % 2 != 1 ||
+	    resp_int(r->elems[0], &left) < 0 || left < 0) {
+		/* Some may be back in our held set without us knowing: the
+		 * reconcile requeues them. Not tried again before the consume
+		 * connection is re-established. */
+		w->n_parked = 0;
+		w->reconcile_wanted = 1;
+		if (ratelimit_allow(&w->fetch_log, clock_mono(), NULL)) {
+			char q[300];
+			log_warn("eta.unpark_failed", "reason=%s",
+				 log_quote(q, sizeof q, r && r->type == RESP_ERROR ? r->str : (err ? err : "unexpected reply")));
+		}
+		return;
+	}
+	w->n_parked = left > INT_MAX ? INT_MAX : (int)left;
+	for (size_t i = 1; i + 1 < r->n_elems; i += 2)
+		if (unparked(w, r->elems[i], r->elems[i + 1]) < 0)
+			lost++;
+	if (lost) {
+		w->reconcile_wanted = 1;
+		log_warn("eta.unpark_lost", "messages=%d note=\"requeued by the reconcile\"", lost);
+	}
+}
+
+/* Room in memory and something parked: bring the earliest back. */
+static void unpark(struct worker *w)
+{
+	if (w->n_parked == 0 || w->unparking || w->parking || w->draining || w->n_eta >= UNPARK_BELOW ||
+	    !redis_conn_is_ready(w->cmd))
+		return;
+	struct buf key;
+	char count[16], bytes[24], now[32];
+	parked_key(w, &key);
+	snprintf(count, sizeof count, "%d", MAX_HELD_ETA - w->n_eta);
+	snprintf(bytes, sizeof bytes, "%d", UNPARK_BYTES);
+	snprintf(now, sizeof now, "%.6f", clock_wall());
+	const char *keys[] = { key.data, w->held_key.data, KOMBU_UNACKED, KOMBU_UNACKED_INDEX };
+	const char *args[] = { count, bytes, now };
+	if (key.data && scripts_call(w->cmd, SCRIPT_UNPARK, 4, keys, NULL, 3, args, NULL, on_unpark_reply, w) == 0)
+		w->unparking = 1;
+	buf_free(&key);
+}
+
+void dispatch_message(struct worker *w, struct msg *m)
+{
+	metrics_inc(&w->metrics, METRIC_TASKS_RECEIVED, m->env.task, NULL, 1);
+	events_task_simple(w, CELERY_EVENTS_TASK_RECEIVED, m);
+	log_info("task.received", "task=%s id=%s queue=%s retries=%lld%s", m->env.task, m->env.task_id,
+		 m->queue, (long long)m->env.retries, m->env.has_eta ? " eta=1" : "");
+	decide(w, m);
+}
+
+/* -- the pool and rate limits (set by remote control) ---------------------- */
+
+/* n_slots follows the concurrency: up at once, down as the slots above it
+ * empty. Only here, before the loop polls the job pipes, so the poll set
+ * and the slots agree. */
+static void slots_settle(struct worker *w)
+{
+	while (w->n_slots < w->concurrency && w->n_slots < w->slots_cap)
+		w->slots[w->n_slots++].fd = -1;   /* all free above n_slots */
+	while (w->n_slots > w->concurrency && w->slots[w->n_slots - 1].state == SLOT_FREE)
+		w->n_slots--;
+}
+
+/* Whether m may start now under its task's rate limit (the token is
+ * taken); if not, *wake becomes the earliest time one may (monotonic). */
+static int rate_allows(struct worker *w, const struct msg *m, double now, double *wake)
+{
+	struct task_limit *tl = task_limit_find(w->limits, w->n_limits, m->env.task);
+	if (!tl || !tl->has_rate || tokenbucket_take(&tl->bucket, now))
+		return 1;
+	double at = now + tokenbucket_wait(&tl->bucket, now);
+	if (*wake == 0 || at < *wake)
+		*wake = at;
+	return 0;
+}
+
+/* Take m, which follows prev (NULL: m is the head), out of the ready list.
+ * (msgs_ready_pop takes only the head; a rate limit can hold the head.) */
+static void ready_unlink(struct worker *w, struct msg *prev, struct msg *m)
+{
+	if (prev)
+		prev->next = m->next;
+	else
+		w->ready = m->next;
+	if (w->ready_tail == m)
+		w->ready_tail = prev;
+	w->n_ready--;
+	m->next = NULL;
+}
+
+void dispatch_run_ready(struct worker *w)
+{
+	double now = clock_wall(), mono = clock_mono();
+	struct msg *m;
+
+	slots_settle(w);
+	unpark(w);
 	while ((m = msgs_eta_pop_due(w, now))) {
 		if (m->env.has_expires && m->env.expires < now)
 			dispatch_end_early(w, m, OUTCOME_CAUSE_EXPIRED, "expired");
 		else
 			admit(w, m);
 	}
-	while (w->ready && !w->draining) {
+	/* A message waiting for its task's token stays where it is (held, in
+	 * order, as Celery holds it in the bucket); those behind it may go. */
+	w->rate_wake = 0;
+	struct msg *prev = NULL;
+	while ((m = prev ? prev->next : w->ready) && !w->draining) {
 		int i = jobs_free_slot(w);
 		if (i < 0)
 			break;
-		jobs_start(w, i, msgs_ready_pop(w));
+		if (!rate_allows(w, m, mono, &w->rate_wake)) {
+			prev = m;
+			continue;
+		}
+		ready_unlink(w, prev, m);
+		jobs_start(w, i, m);
 	}
 }
 

@@ -1,6 +1,12 @@
-/* fetch: FETCH / BRPOPLPUSH, RECORD, in-flight recovery. */
+/* fetch: FETCH / BRPOPLPUSH, RECORD, in-flight recovery. Messages over
+ * TRYON_MAX_MESSAGE_BYTES are dead-lettered inside Redis (FETCH,
+ * INFLIGHT_NEXT) and never read here; the consume connection skips an
+ * oversized BRPOPLPUSH reply unread. A broker failure on this path backs
+ * off (w->fetch_backoff) and puts back whatever it may have stranded in
+ * the in-flight list; its log lines are rate-limited. */
 #include "worker/fetch.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +17,75 @@
 #include "redis/scripts.h"
 #include "worker/dispatch.h"
 #include "worker/finish.h"
+
+/* Broker failures: the first retry after 0.1 s, doubling to 10 s. */
+#define FETCH_BACKOFF_MIN 0.1
+#define FETCH_BACKOFF_MAX 10.0
+/* At most this many warnings per window; the next says how many were not written. */
+#define LOG_WINDOW 10.0
+#define LOG_BURST 3
+/* Bytes one FETCH may return, in units of the largest message (at least
+ * one message always comes). */
+#define FETCH_BUDGET_MESSAGES 2
+
+/* A warning through a rate limit; fields as for log_event. */
+static void limited_warn(struct ratelimit *rl, const char *event, const char *fields, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void limited_warn(struct ratelimit *rl, const char *event, const char *fields, ...)
+{
+	char text[700];
+	long suppressed = 0;
+	va_list ap;
+
+	if (!ratelimit_allow(rl, clock_mono(), &suppressed))
+		return;
+	va_start(ap, fields);
+	vsnprintf(text, sizeof text, fields, ap);
+	va_end(ap);
+	if (suppressed)
+		log_warn(event, "%s suppressed=%ld", text, suppressed);
+	else
+		log_warn(event, "%s", text);
+}
+
+/* The consume path failed in a way that may have left messages in our
+ * in-flight list (a wrong reply, an error): wait, then put them back
+ * before taking anything new. */
+static void consume_failed(struct worker *w, const char *what, const char *why)
+{
+	char q[300], event[64];
+	double wait = backoff_fail(&w->fetch_backoff, clock_mono());
+
+	w->recovered_once = 0;
+	w->recover_left = 0;
+	snprintf(event, sizeof event, "broker.%s_failed", what);
+	limited_warn(&w->fetch_log, event, "reason=%s failures=%d retry_in=%.1f",
+		     log_quote(q, sizeof q, why), w->fetch_backoff.failures, wait);
+	worker_note_error(w, what, why);
+}
+
+/* Why reply r is not what step wanted, for consume_failed. */
+static const char *reply_why(const struct resp_value *r, char *buf, size_t n)
+{
+	if (r && r->type == RESP_ERROR)
+		snprintf(buf, n, "%.200s", r->str);
+	else
+		snprintf(buf, n, "unexpected %s reply", r ? resp_type_name(r->type) : "missing");
+	return buf;
+}
+
+static void log_too_big(struct worker *w, const char *queue, long long size, const char *sha1, const char *from)
+{
+	char q[300], why[160];
+
+	limited_warn(&w->dead_log, "broker.message_too_big", "queue=%s size=%lld max=%d sha1=%s from=%s action=dead_letter",
+		     log_quote(q, sizeof q, queue ? queue : ""), size, w->cfg->max_message_bytes,
+		     sha1 ? sha1 : "-", from);
+	snprintf(why, sizeof why, "message of %lld bytes over TRYON_MAX_MESSAGE_BYTES (%d)", size,
+		 w->cfg->max_message_bytes);
+	worker_note_error(w, "dead letter", why);
+}
 
 /* A message we cannot run: dead-lettered with the reason (FAILURE stored
  * when its id is readable). Ownership passes. */
@@ -45,25 +120,28 @@ static void on_record_reply(struct redis_conn *c, struct resp_value *r, const ch
 {
 	struct fetch_batch *b = arg;
 	struct worker *w = b->w;
+	char why[240];
 
 	w->n_unrecorded -= b->n;
-	if (!r || r->type != RESP_ARRAY || (int)r->n_elems != b->n) {
-		/* They stay in our in-flight list (or, if RECORD ran and only its
-		 * reply was lost, in unacked: the maintenance reconcile returns
-		 * them); recovery puts them back once the connection is back. */
-		log_warn("broker.record_failed", "messages=%d reason=\"%s\"", b->n,
-			 r && r->type == RESP_ERROR ? r->str : (err ? err : "unexpected reply"));
+	int ok = r && r->type == RESP_ARRAY && (int)r->n_elems == b->n;
+	for (int i = 0; ok && i < b->n; i++)
+		ok = r->elems[i]->type == RESP_INTEGER;
+	if (!ok) {
+		/* They stay in our in-flight list (RECORD checks types before
+		 * it moves anything), or, if RECORD ran and only its reply was
+		 * lost, in unacked and our held set: in-flight recovery and the
+		 * maintenance reconcile give them back either way. */
 		if (r && scripts_is_noscript(r))
 			scripts_load(c);
+		consume_failed(w, "record", r ? reply_why(r, why, sizeof why) : (err ? err : "connection lost"));
 		batch_free(b);
-		w->recovered_once = 0;
 		w->reconcile_wanted = 1;
 		return;
 	}
 	for (int i = 0; i < b->n; i++) {
 		struct msg *m = b->msgs[i];
 		b->msgs[i] = NULL;
-		if (r->elems[i]->type == RESP_INTEGER && r->elems[i]->integer == 1) {
+		if (r->elems[i]->integer == 1) {
 			m->recorded = 1;
 			dispatch_message(w, m);
 		} else {
@@ -74,7 +152,8 @@ static void on_record_reply(struct redis_conn *c, struct resp_value *r, const ch
 	batch_free(b);
 }
 
-/* Parse fetched messages; record the good ones, dead-letter the rest. */
+/* Parse fetched messages (pairs of list and message, bulks: the caller
+ * checked); record the good ones, dead-letter the rest. */
 static void take_messages(struct worker *w, struct resp_value **pairs, int npairs)
 {
 	struct fetch_batch *b = calloc(1, sizeof *b);
@@ -115,9 +194,9 @@ static void take_messages(struct worker *w, struct resp_value **pairs, int npair
 		kombu_unacked_value(&vals[b->n], m->raw, m->raw_len, m->env.exchange, m->env.routing_key);
 		b->msgs[b->n++] = m;
 		/* Fairness: the queue that delivered goes to the end of the cycle. */
-		for (int q = 0; q < w->cfg->n_queues; q++)
-			if (!strcmp(w->cfg->queues[q], qname))
-				w->queue_first = (q + 1) % w->cfg->n_queues;
+		for (int q = 0; q < w->n_queues; q++)
+			if (!strcmp(w->queues[q], qname))
+				w->queue_first = (q + 1) % w->n_queues;
 	}
 	int nargs = 1 + 3 * b->n;
 	const char **args = b->n ? calloc((size_t)nargs, sizeof *args) : NULL;
@@ -154,54 +233,138 @@ static void take_messages(struct worker *w, struct resp_value **pairs, int npair
 static void on_block_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
 {
 	struct worker *w = arg;
+	char why[240];
 	(void)c;
 	(void)err;
 	w->fetching = 0;
-	if (r && r->type == RESP_BULK) {
-		/* BRPOPLPUSH popped from the head list. */
-		struct buf head;
-		buf_init(&head);
-		kombu_consume_order(&head, (const char *const *)w->cfg->queues, w->cfg->n_queues, w->queue_first);
-		struct resp_value list = { .type = RESP_BULK, .str = head.data, .len = head.data ? strlen(head.data) : 0 };
-		struct resp_value *pair[2] = { &list, r };
-		take_messages(w, pair, 1);
-		buf_free(&head);
+	if (!r)
+		return;   /* the connection failed: its reconnect runs recovery */
+	if (r->type == RESP_NIL || r->type == RESP_NIL_ARRAY) {
+		backoff_reset(&w->fetch_backoff);
+		return;   /* nothing came within the block time */
 	}
+	if (r->type == RESP_OVERSIZED) {
+		/* Moved into our in-flight list but too big to take: the reader
+		 * skipped it unread; recovery dead-letters it inside Redis. */
+		w->recovered_once = 0;
+		return;
+	}
+	if (r->type != RESP_BULK) {
+		/* An error or another type: BRPOPLPUSH may still have moved a
+		 * message into our in-flight list; recovery puts it back. */
+		consume_failed(w, "brpoplpush", reply_why(r, why, sizeof why));
+		return;
+	}
+	backoff_reset(&w->fetch_backoff);
+	if (w->block_gen != w->queues_gen) {
+		/* The queues changed while it blocked (cancel_consumer must not
+		 * take a message sent after its reply): it goes back to the
+		 * front of its queue, unrun, through in-flight recovery. */
+		w->recovered_once = 0;
+		return;
+	}
+	/* BRPOPLPUSH popped from the head list. */
+	struct buf head;
+	buf_init(&head);
+	kombu_consume_order(&head, (const char *const *)w->queues, w->n_queues, w->queue_first);
+	struct resp_value list = { .type = RESP_BULK, .str = head.data, .len = head.data ? strlen(head.data) : 0 };
+	struct resp_value *pair[2] = { &list, r };
+	take_messages(w, pair, 1);
+	buf_free(&head);
 }
 
 int fetch_capacity(const struct worker *w)
 {
-	return w->n_slots - w->busy - w->n_ready - w->n_pending - w->n_unrecorded - w->n_lookups;
+	return w->concurrency - w->busy - w->n_ready - w->n_pending - w->n_unrecorded - w->n_lookups;
+}
+
+/* 1 if every element of array v is a bulk string. */
+static int all_bulk(const struct resp_value *v)
+{
+	for (size_t i = 0; i < v->n_elems; i++)
+		if (v->elems[i]->type != RESP_BULK)
+			return 0;
+	return 1;
+}
+
+/* FETCH's reply: {taken {list, msg, ...}, refused {key, type, ...}, dead
+ * {queue, size, sha1, ...}}. Anything else is a failure. */
+static int fetch_reply_ok(const struct resp_value *r)
+{
+	const struct resp_value *taken = resp_elem(r, 0), *refused = resp_elem(r, 1), *dead = resp_elem(r, 2);
+
+	if (r->n_elems != 3 || !taken || taken->type != RESP_ARRAY || taken->n_elems % 2 ||
+	    !all_bulk(taken) || !refused || refused->type != RESP_ARRAY || refused->n_elems % 2 ||
+	    !all_bulk(refused) || !dead || dead->type != RESP_ARRAY || dead->n_elems % 3)
+		return 0;
+	for (size_t i = 0; i < dead->n_elems; i += 3) {
+		long long size;
+		if (!resp_str(dead->elems[i], NULL) || resp_int(dead->elems[i + 1], &size) < 0 ||
+		    !resp_cstr(dead->elems[i + 2]))
+			return 0;
+	}
+	return 1;
 }
 
 static void on_fetch_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
 {
 	struct worker *w = arg;
+	char why[240];
 	(void)err;
 	w->fetching = 0;
-	if (!r || r->type != RESP_ARRAY) {
-		if (r && scripts_is_noscript(r))
+	if (!r)
+		return;   /* the connection failed: its reconnect runs recovery */
+	if (r->type != RESP_ARRAY || !fetch_reply_ok(r)) {
+		if (scripts_is_noscript(r))
 			scripts_load(c);
-		if (r) {
-			log_warn("broker.fetch_failed", "reason=\"%s\"", r->type == RESP_ERROR ? r->str : "bad reply");
-			worker_note_error(w, "fetch", r->type == RESP_ERROR ? r->str : "bad reply");
-		}
+		consume_failed(w, "fetch", reply_why(r, why, sizeof why));
 		return;
 	}
-	if (r->n_elems >= 2) {
-		take_messages(w, r->elems, (int)(r->n_elems / 2));
-		return;
-	}
-	/* Nothing waiting: block briefly on the first list, moving atomically
-	 * into our in-flight list, so an idle worker reacts at once. */
-	if (fetch_capacity(w) <= 0 || w->draining)
-		return;
+	backoff_reset(&w->fetch_backoff);
+	struct resp_value *taken = r->elems[0], *refused = r->elems[1], *dead = r->elems[2];
 	struct buf order;
 	buf_init(&order);
-	kombu_consume_order(&order, (const char *const *)w->cfg->queues, w->cfg->n_queues, w->queue_first);
-	const char *argv[] = { "BRPOPLPUSH", order.data, w->inflight_key.data, IDLE_BLOCK_SECONDS };
-	if (order.data && redis_conn_command(c, on_block_reply, w, 1.0, 4, argv, NULL) == 0)
-		w->fetching = 1;
+	kombu_consume_order(&order, (const char *const *)w->queues, w->n_queues, w->queue_first);
+	int head_refused = 0;
+	for (size_t i = 0; i < refused->n_elems; i += 2) {
+		if (order.data && refused->elems[i]->len == strlen(order.data) &&
+		    !memcmp(refused->elems[i]->str, order.data, refused->elems[i]->len))
+			head_refused = 1;
+		char k[300], t[64], q[300];
+		snprintf(k, sizeof k, "%.*s", (int)(refused->elems[i]->len > 200 ? 200 : refused->elems[i]->len),
+			 refused->elems[i]->str);
+		snprintf(t, sizeof t, "%.*s", (int)(refused->elems[i + 1]->len > 32 ? 32 : refused->elems[i + 1]->len),
+			 refused->elems[i + 1]->str);
+		limited_warn(&w->fetch_log, "broker.wrong_type", "key=%s type=%s action=skipped",
+			     log_quote(q, sizeof q, k), t);
+		worker_note_error(w, "fetch", "a queue or dead-letter key holds another type than a list");
+	}
+	for (size_t i = 0; i < dead->n_elems; i += 3) {
+		char qn[256];
+		long long size = 0;
+		resp_int(dead->elems[i + 1], &size);
+		snprintf(qn, sizeof qn, "%.*s", (int)(dead->elems[i]->len > 200 ? 200 : dead->elems[i]->len),
+			 dead->elems[i]->str);
+		log_too_big(w, qn, size, resp_cstr(dead->elems[i + 2]), "queue");
+	}
+	if (taken->n_elems >= 2) {
+		take_messages(w, taken->elems, (int)(taken->n_elems / 2));
+	} else if (fetch_capacity(w) <= 0 || w->draining) {
+		/* Nothing to wait for. */
+	} else if (head_refused) {
+		/* The list BRPOPLPUSH would block on is not a list: wait as
+		 * long without it (the others are still served each round). */
+		backoff_hold(&w->fetch_backoff, clock_mono() + atof(IDLE_BLOCK_SECONDS));
+	} else {
+		/* Nothing waiting: block briefly on the first list, moving
+		 * atomically into our in-flight list, so an idle worker reacts
+		 * at once. */
+		const char *argv[] = { "BRPOPLPUSH", order.data, w->inflight_key.data, IDLE_BLOCK_SECONDS };
+		if (order.data && redis_conn_command(c, on_block_reply, w, 1.0, 4, argv, NULL) == 0) {
+			w->fetching = 1;
+			w->block_gen = w->queues_gen;
+		}
+	}
 	buf_free(&order);
 }
 
@@ -209,84 +372,195 @@ void fetch_messages(struct worker *w)
 {
 	int cap = fetch_capacity(w);
 	if (w->fetching || w->draining || w->recovering || !w->recovered_once || cap <= 0 ||
-	    w->n_eta >= MAX_HELD_ETA || !redis_conn_is_ready(w->consume))
+	    !redis_conn_is_ready(w->consume) || !backoff_ready(&w->fetch_backoff, clock_mono()))
 		return;
 	struct buf order;
 	buf_init(&order);
-	int n = kombu_consume_order(&order, (const char *const *)w->cfg->queues, w->cfg->n_queues, w->queue_first);
-	const char **keys = calloc((size_t)n + 1, sizeof *keys);
-	char count[16];
-	if (keys && n > 0 && order.data) {
+	int n = kombu_consume_order(&order, (const char *const *)w->queues, w->n_queues, w->queue_first);
+	int nkeys = n + 2, nargs = 4 + n;
+	const char **keys = calloc((size_t)nkeys, sizeof *keys);
+	const char **args = calloc((size_t)nargs, sizeof *args);
+	char (*qnames)[256] = n > 0 ? calloc((size_t)n, sizeof *qnames) : NULL;
+	char count[16], max[24], budget[32], now[32];
+	if (keys && args && qnames && order.data) {
 		const char *p = order.data;
 		for (int i = 0; i < n; i++) {
 			keys[i] = p;
+			kombu_queue_of_list(p, strlen(p), qnames[i], sizeof qnames[i]);
+			args[4 + i] = qnames[i];
 			p += strlen(p) + 1;
 		}
 		keys[n] = w->inflight_key.data;
+		keys[n + 1] = TRYON_DEAD_LIST;
 		snprintf(count, sizeof count, "%d", cap);
-		const char *args[] = { count };
-		if (scripts_call(w->consume, SCRIPT_FETCH, n + 1, keys, NULL, 1, args, NULL, on_fetch_reply, w) == 0)
+		snprintf(max, sizeof max, "%d", w->cfg->max_message_bytes);
+		snprintf(budget, sizeof budget, "%lld", (long long)w->cfg->max_message_bytes * FETCH_BUDGET_MESSAGES);
+		snprintf(now, sizeof now, "%.6f", clock_wall());
+		args[0] = count, args[1] = max, args[2] = budget, args[3] = now;
+		if (scripts_call(w->consume, SCRIPT_FETCH, nkeys, keys, NULL, nargs, args, NULL, on_fetch_reply, w) == 0)
 			w->fetching = 1;
 	}
 	free(keys);
+	free(args);
+	free(qnames);
 	buf_free(&order);
 }
 
-/* Messages left in our in-flight list (taken from a queue, never recorded:
- * a crash or a dropped connection in between) go back to the front of their
- * queue, unchanged: they never ran. */
-static void on_inflight_list(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+/* -- in-flight recovery ----------------------------------------------------
+ * Messages left in our in-flight list (taken from a queue, never recorded:
+ * a crash, a dropped connection or a failed RECORD in between) go back to
+ * the front of their queue, unchanged: they never ran. The list is walked
+ * one element per INFLIGHT_NEXT, LLEN times, so no reply holds more than
+ * one message, and one too big is dead-lettered inside Redis. */
+
+static void recover_step(struct worker *w);
+
+static void recover_done(struct worker *w)
+{
+	w->recovering = 0;
+	w->recover_left = 0;
+	w->recovered_once = 1;
+}
+
+/* One in-flight message in hand (ownership of raw passes). */
+static void recover_message(struct worker *w, char *raw, size_t len)
+{
+	struct msg *m = calloc(1, sizeof *m);
+	char e[256];
+
+	if (!m) {
+		free(raw);
+		return;   /* still in the in-flight list: the next recovery */
+	}
+	m->raw = raw;
+	m->raw_len = len;
+	m->received_at = clock_wall();
+	if (celery_envelope_parse(m->raw, m->raw_len, (size_t)w->cfg->max_message_bytes, &m->env, e, sizeof e) < 0 ||
+	    !m->env.routing_key) {
+		m->queue = strdup(m->env.routing_key ? m->env.routing_key : "");
+		bad_message(w, m, m->env.routing_key ? e : "message has no routing key");
+		return;
+	}
+	m->queue = strdup(m->env.routing_key);
+	struct outcome_facts facts = { .cause = OUTCOME_CAUSE_INFLIGHT_FOUND };
+	struct outcome o;
+	struct finish_detail d = { .runtime = -1 };
+	outcome_decide(&facts, &o);
+	finish_end(w, m, -1, &o, &d);
+}
+
+static void on_inflight_next(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
 {
 	struct worker *w = arg;
+	long long kind = -1, size = 0;
+	char why[240], queue[256];
+	(void)err;
+
+	if (!r) {
+		w->recovering = 0;   /* the reconnect starts it again */
+		return;
+	}
+	if (r->type == RESP_ARRAY && r->n_elems == 0) {
+		recover_done(w);   /* the list is empty */
+		return;
+	}
+	/* {1, msg}, or {0, size, queue, sha1} for one dead-lettered. */
+	if (r->type != RESP_ARRAY || resp_int(resp_elem(r, 0), &kind) < 0 ||
+	    (kind == 1 && (r->n_elems != 2 || r->elems[1]->type != RESP_BULK)) ||
+	    (kind == 0 && (r->n_elems != 4 || resp_int(r->elems[1], &size) < 0 || !resp_str(r->elems[2], NULL) ||
+			   !resp_cstr(r->elems[3]))) ||
+	    (kind != 0 && kind != 1)) {
+		if (scripts_is_noscript(r))
+			scripts_load(c);
+		w->recovering = 0;
+		consume_failed(w, "inflight_recovery", reply_why(r, why, sizeof why));
+		return;
+	}
+	if (kind == 1) {
+		struct resp_value *v = r->elems[1];
+		char *raw = v->str;
+		v->str = NULL;   /* taken */
+		recover_message(w, raw, v->len);
+	} else {
+		snprintf(queue, sizeof queue, "%.*s", (int)(r->elems[2]->len > 200 ? 200 : r->elems[2]->len),
+			 r->elems[2]->str);
+		log_too_big(w, queue, size, r->elems[3]->str, "inflight");
+	}
+	if (--w->recover_left > 0 && redis_conn_is_ready(w->consume))
+		recover_step(w);
+	else if (w->recover_left <= 0)
+		recover_done(w);
+	else
+		w->recovering = 0;
+}
+
+static void recover_step(struct worker *w)
+{
+	char max[24], now[32];
+	const char *keys[] = { w->inflight_key.data, TRYON_DEAD_LIST };
+	snprintf(max, sizeof max, "%d", w->cfg->max_message_bytes);
+	snprintf(now, sizeof now, "%.6f", clock_wall());
+	const char *args[] = { max, now };
+	if (scripts_call(w->consume, SCRIPT_INFLIGHT_NEXT, 2, keys, NULL, 2, args, NULL, on_inflight_next, w) < 0)
+		w->recovering = 0;
+}
+
+static void on_inflight_len(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct worker *w = arg;
+	long long n = -1;
+	char why[240];
 	(void)c;
 	(void)err;
-	w->recovering = 0;
-	if (!r || r->type != RESP_ARRAY)
+
+	if (!r) {
+		w->recovering = 0;
 		return;
-	for (size_t i = 0; i < r->n_elems; i++) {
-		struct resp_value *v = r->elems[i];
-		struct msg *m = v->type == RESP_BULK ? calloc(1, sizeof *m) : NULL;
-		char e[256];
-		if (!m)
-			continue;
-		m->raw = v->str;
-		m->raw_len = v->len;
-		v->str = NULL;
-		m->received_at = clock_wall();
-		if (celery_envelope_parse(m->raw, m->raw_len, (size_t)w->cfg->max_message_bytes, &m->env, e, sizeof e) < 0 ||
-		    !m->env.routing_key) {
-			m->queue = strdup(m->env.routing_key ? m->env.routing_key : "");
-			bad_message(w, m, m->env.routing_key ? e : "message has no routing key");
-			continue;
-		}
-		m->queue = strdup(m->env.routing_key);
-		struct outcome_facts facts = { .cause = OUTCOME_CAUSE_INFLIGHT_FOUND };
-		struct outcome o;
-		struct finish_detail d = { .runtime = -1 };
-		outcome_decide(&facts, &o);
-		finish_end(w, m, -1, &o, &d);
 	}
-	w->recovered_once = 1;
+	if (resp_int(r, &n) < 0 || n < 0 || r->type != RESP_INTEGER) {
+		w->recovering = 0;
+		consume_failed(w, "inflight_recovery", reply_why(r, why, sizeof why));
+		return;
+	}
+	if (n == 0) {
+		recover_done(w);
+		return;
+	}
+	w->recover_left = n > 1000000 ? 1000000 : (int)n;
+	recover_step(w);
 }
 
 void fetch_recover_inflight(struct worker *w)
 {
-	if (w->recovering || w->fetching || w->n_unrecorded || !redis_conn_is_ready(w->consume))
+	if (w->recovering || w->fetching || w->n_unrecorded || !redis_conn_is_ready(w->consume) ||
+	    !backoff_ready(&w->fetch_backoff, clock_mono()))
 		return;
-	const char *argv[] = { "LRANGE", w->inflight_key.data, "0", "-1" };
-	if (redis_conn_command(w->consume, on_inflight_list, w, 0, 4, argv, NULL) == 0)
+	const char *argv[] = { "LLEN", w->inflight_key.data };
+	if (redis_conn_command(w->consume, on_inflight_len, w, 0, 2, argv, NULL) == 0)
 		w->recovering = 1;
 }
 
 void fetch_on_consume_ready(struct redis_conn *c, void *arg)
 {
 	struct worker *w = arg;
+	if (w->fetch_backoff.min <= 0) {
+		backoff_init(&w->fetch_backoff, FETCH_BACKOFF_MIN, FETCH_BACKOFF_MAX);
+		ratelimit_init(&w->fetch_log, LOG_WINDOW, LOG_BURST);
+		ratelimit_init(&w->dead_log, LOG_WINDOW, LOG_BURST);
+	}
+	/* A reply too big for a message (BRPOPLPUSH of one over the limit)
+	 * is skipped unread instead of breaking the connection. */
+	struct resp_limits lim = RESP_DEFAULT_LIMITS;
+	lim.max_bulk = (size_t)w->cfg->max_message_bytes;
+	lim.skip_oversized = 1;
+	if (redis_conn_set_limits(c, &lim) < 0)
+		log_warn("broker.limits_not_set", "reason=\"a reply was partly read\"");
 	scripts_load(c);
 	/* Declare our queues the way kombu does. */
-	for (int i = 0; i < w->cfg->n_queues; i++) {
+	for (int i = 0; i < w->n_queues; i++) {
 		struct buf k, m;
 		buf_init(&k), buf_init(&m);
-		kombu_binding(&k, &m, w->cfg->queues[i]);
+		kombu_binding(&k, &m, w->queues[i]);
 		const char *argv[] = { "SADD", k.data, m.data };
 		size_t lens[] = { 4, k.len, m.len };
 		redis_conn_command(c, NULL, NULL, 0, 3, argv, lens);
@@ -295,5 +569,8 @@ void fetch_on_consume_ready(struct redis_conn *c, void *arg)
 	const char *argv[] = { "SADD", TRYON_NODES_SET, w->cfg->hostname };
 	redis_conn_command(c, NULL, NULL, 0, 3, argv, NULL);
 	w->fetching = 0;
+	w->recovering = 0;
+	w->recover_left = 0;
 	w->recovered_once = 0;
+	w->n_parked = -1;   /* parked before this connection: look again */
 }

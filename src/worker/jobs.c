@@ -25,7 +25,9 @@
 
 int jobs_free_slot(const struct worker *w)
 {
-	for (int i = 0; i < w->n_slots; i++)
+	/* Only the first `concurrency`: slots above it (after pool_shrink)
+	 * run out what they hold and take nothing new. */
+	for (int i = 0; i < w->concurrency && i < w->n_slots; i++)
 		if (w->slots[i].state == SLOT_FREE)
 			return i;
 	return -1;
@@ -47,7 +49,7 @@ static int job_main(void *arg, int record_fd)
 	struct buf out;
 	struct task_ctx ctx = {
 		.cfg = w->cfg, .trust = w->ts, .env = &s->msg->env, .started_at = w->started_wall,
-		.slots_busy = w->busy, .slots_total = w->n_slots,
+		.slots_busy = w->busy, .slots_total = w->concurrency,
 		.hints = s->hints,
 	};
 
@@ -76,8 +78,13 @@ void jobs_start(struct worker *w, int i, struct msg *m)
 	s->fd = -1;
 	buf_init(&s->record);
 	s->fin.slot = i;
-	s->hard = m->env.has_time_limit_hard ? m->env.time_limit_hard : cfg->time_limit;
-	s->soft = m->env.has_time_limit_soft ? m->env.time_limit_soft : cfg->soft_time_limit;
+	/* Celery's order (Request.execute_using_pool): the message's own
+	 * limits, then the task's (time_limit control), then the pool's. */
+	const struct task_limit *tl = task_limit_find(w->limits, w->n_limits, m->env.task);
+	s->hard = m->env.has_time_limit_hard ? m->env.time_limit_hard
+		  : tl && tl->hard > 0 ? tl->hard : cfg->time_limit;
+	s->soft = m->env.has_time_limit_soft ? m->env.time_limit_soft
+		  : tl && tl->soft > 0 ? tl->soft : cfg->soft_time_limit;
 	if (s->soft >= s->hard)
 		s->soft = 0;   /* as in billiard: a soft limit past the hard one never fires */
 	s->started = now;
@@ -258,7 +265,9 @@ static void complete(struct worker *w, int i)
 	} else if (!strcmp(o.name, "terminated")) {
 		d.reason = "terminated";
 		d.exc_args_json = NULL;
-		d.signum = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : 0;
+		/* A job that catches SIGTERM to cancel its requests exits by
+		 * itself: report the signal that was sent. */
+		d.signum = WIFSIGNALED(s->status) ? WTERMSIG(s->status) : s->revoke_signal;
 	} else if (o.store == OUTCOME_STORE_RESULT) {
 		record_raw(&rec, rec.result_tok, &d.result_json, &d.result_len);
 		if (w->task_events) {
@@ -351,7 +360,8 @@ void jobs_terminate(struct worker *w, const char *task_id, int signum)
 		struct slot *s = &w->slots[k];
 		if (s->state == SLOT_RUNNING && s->msg && !s->exited && !strcmp(s->msg->env.task_id, task_id)) {
 			s->killed_revoke = 1;
-			proc_kill(s->pid, signum ? signum : SIGTERM);
+			s->revoke_signal = signum ? signum : SIGTERM;
+			proc_kill(s->pid, s->revoke_signal);
 			log_info("task.terminating", "id=%s signal=%d", task_id, signum);
 		}
 	}

@@ -123,12 +123,16 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		log_error("worker.start_failed", "reason=\"signals: %s\"", strerror(errno));
 		goto out;
 	}
-	w.n_slots = cfg->concurrency;
-	w.slots = calloc((size_t)w.n_slots, sizeof *w.slots);
+	w.n_slots = w.concurrency = cfg->concurrency;
+	w.slots_cap = cfg->concurrency > MAX_SLOTS ? cfg->concurrency : MAX_SLOTS;
+	w.slots = calloc((size_t)w.slots_cap, sizeof *w.slots);   /* untouched pages cost nothing */
 	if (!w.slots)
 		goto out;
 	for (int i = 0; i < w.n_slots; i++)
 		w.slots[i].fd = -1;
+	for (int q = 0; q < cfg->n_queues; q++)
+		if (!(w.queues[w.n_queues++] = strdup(cfg->queues[q])))
+			goto out;
 
 	struct redis_conn_opts co = { .url = &w.broker_url, .trust = ts, .name = "broker-consume",
 				      .connect_timeout = 5, .io_timeout = 5, .health_interval = 30,
@@ -177,6 +181,12 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			log_error("worker.start_failed", "reason=\"TRYON_HTTP_ADDR: %s\"", err);
 			goto out;
 		}
+		/* The endpoint has no authentication: say so where it is opened. */
+		if (!httpd_is_loopback(w.httpd))
+			log_warn("http.exposed", "addr=%s reason=\"the operations endpoint is unauthenticated and "
+				 "reachable beyond this host: /metrics and /health show the Redis host, port and "
+				 "db, task ids, model endpoints and spend; bind 127.0.0.1 or put an authenticating "
+				 "reverse proxy or a firewall in front (docs/OPERATIONS.md)\"", cfg->http_addr);
 	}
 	if (sdnotify_init(&w.sd, clock_mono(), err, sizeof err) < 0)
 		log_warn("systemd.notify_disabled", "reason=\"%s\"", err);
@@ -198,7 +208,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		redis_conn_start(w.cache, now);
 
 	int announced = 0;
-	struct pollfd *pfds = calloc((size_t)(6 + w.n_slots + HTTPD_MAX_POLLFDS), sizeof *pfds);
+	struct pollfd *pfds = calloc((size_t)(6 + w.slots_cap + HTTPD_MAX_POLLFDS), sizeof *pfds);
 	if (!pfds)
 		goto out;
 	for (;;) {
@@ -262,6 +272,8 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			if (conns[i])
 				deadline = min_d(deadline, redis_conn_next_deadline(conns[i]));
 		deadline = jobs_next_deadline(&w, deadline);
+		if (w.rate_wake > 0)
+			deadline = min_d(deadline, w.rate_wake);
 		if (w.eta) {
 			double until = w.eta->env.eta - clock_wall();
 			deadline = min_d(deadline, now + (until > 0 ? until : 0));
@@ -304,6 +316,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			httpd_process(w.httpd, &pfds[http_idx0], n_http, now, ops_http_handler, &w);
 		sdnotify_tick(&w.sd, now);
 		jobs_process(&w, &pfds[slot_idx0], now);
+		ops_readiness_tick(&w, now);
 	}
 	free(pfds);
 	/* worker-offline always: monitors then drop us at once. */
@@ -331,6 +344,11 @@ out:
 	free(w.revoked);
 	free(w.revoked_at);
 	free(w.task_totals);
+	for (int q = 0; q < w.n_queues; q++)
+		free(w.queues[q]);
+	for (int i = 0; i < w.n_limits; i++)
+		free(w.limits[i].name);
+	free(w.limits);
 	finish_release_all(&w);
 	for (int i = 0; w.slots && i < w.n_slots; i++) {
 		if (w.slots[i].state == SLOT_RUNNING) {

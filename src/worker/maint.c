@@ -2,12 +2,14 @@
 #include "worker/maint.h"
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "celery/exitclass.h"
 #include "celery/kombu.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -25,21 +27,35 @@ int maint_recover_own(struct worker *w)
 	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "recovery",
 				     .connect_timeout = 5, .io_timeout = 5 };
 	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
-	struct recovery_stats st = { 0 };
+	struct recovery_stats st = { .verbose = 1 };
+	struct resp_limits lim;
 
+	recovery_limits(w->cfg, &lim);
+	if (c)
+		redis_conn_set_limits(c, &lim);
 	if (!c || redis_sync_connect(c, 5, err, sizeof err) < 0) {
 		log_warn("broker.recovery_skipped", "reason=\"%s\"", err);
 		redis_conn_free(c);
 		return -1;
 	}
 	recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 1, 1, INFINITY, NULL, 0, &st);
-	if (st.held || st.inflight || st.dead)
-		log_info("broker.recovered_own", "held=%d inflight=%d dead=%d", st.held, st.inflight, st.dead);
+	if (st.held || st.inflight || st.parked || st.dead)
+		log_info("broker.recovered_own", "held=%d inflight=%d parked=%d dead=%d", st.held, st.inflight,
+			 st.parked, st.dead);
 	redis_conn_free(c);
 	return 0;
 }
 
 /* -- maintenance: liveness, dead nodes, visibility ---------------------- */
+
+/* The maintenance child's exit codes (maint_exited classifies them). */
+#define MAINT_EXIT_NO_BROKER 1   /* could not connect: nothing done */
+#define MAINT_EXIT_PARTIAL 2     /* done, but a step failed or met a reply of the wrong shape */
+/* Longest a maintenance child may run before it is killed (each Redis
+ * call is bounded, but not their number). */
+#define MAINT_HARD_LIMIT 120.0
+/* After a partial run was logged, the same complaint waits this long. */
+#define MAINT_QUIET 600.0
 
 /* Runs in a short-lived child so that the parent's loop never blocks on
  * these multi-step, synchronous Redis conversations. */
@@ -50,22 +66,26 @@ static int maintenance_main(void *arg, int record_fd)
 	struct redis_conn_opts o = { .url = &w->broker_url, .trust = w->ts, .name = "maintenance",
 				     .connect_timeout = 5, .io_timeout = 5 };
 	struct redis_conn *c = redis_conn_new(&o, err, sizeof err);
-	struct recovery_stats st = { 0 };
+	struct recovery_stats st = { .verbose = w->maint_verbose };
+	struct resp_limits lim;
 
 	(void)record_fd;
+	recovery_limits(w->cfg, &lim);
+	if (c)
+		redis_conn_set_limits(c, &lim);
 	if (!c || redis_sync_connect(c, 5, err, sizeof err) < 0)
-		return 1;
-	recovery_dead_nodes(c, w->cfg, w->broker_url.db, w->cfg->hostname, &st);
+		return MAINT_EXIT_NO_BROKER;
+	int rc = recovery_dead_nodes(c, w->cfg, w->broker_url.db, w->cfg->hostname, &st);
 	if (w->maint_reconcile)
 		/* Recorded by us but unknown to us (a RECORD reply lost with the
 		 * connection): they never ran, so they go back uncounted. Tags
 		 * recorded after the fork are newer than the cutoff. */
-		recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 0, 0,
-			      w->maint_forked_at - 2.0, w->keep, w->n_keep, &st);
+		rc |= recovery_node(c, w->cfg, w->broker_url.db, w->cfg->hostname, 0, 0,
+				    w->maint_forked_at - 2.0, w->keep, w->n_keep, &st);
 	if (w->maint_restore)
-		recovery_restore_visible(c, w->cfg, w->broker_url.db, clock_wall(), &st);
+		rc |= recovery_restore_visible(c, w->cfg, w->broker_url.db, clock_wall(), &st);
 	redis_conn_free(c);
-	return 0;
+	return rc ? MAINT_EXIT_PARTIAL : 0;
 }
 
 static void collect_held_tags(struct worker *w)
@@ -188,13 +208,26 @@ void maint_tick(struct worker *w, double now)
 				args[0] = ts;
 				for (int i = 0; i < w->n_keep; i++)
 					args[1 + i] = w->keep[i];
-				const char *keys[] = { KOMBU_UNACKED_INDEX, KOMBU_UNACKED };
-				scripts_call(w->cmd, SCRIPT_RENEW, 2, keys, NULL, 1 + w->n_keep, args, NULL, on_renew_reply, w);
+				struct buf parked;
+				buf_init(&parked);
+				kombu_node_key(&parked, "parked", w->cfg->hostname);
+				const char *keys[] = { KOMBU_UNACKED_INDEX, KOMBU_UNACKED, parked.data };
+				if (parked.data)
+					scripts_call(w->cmd, SCRIPT_RENEW, 3, keys, NULL, 1 + w->n_keep, args, NULL,
+						     on_renew_reply, w);
+				buf_free(&parked);
 				free(args);
 			}
 		}
 		double every = w->cfg->visibility_timeout / 4.0;
 		w->next_renew = now + (every < 60 ? every : 60);
+	}
+	/* A reply lost or a message let go: reconcile now, not in up to 5 s. */
+	if (w->reconcile_wanted && w->next_maintenance > now)
+		w->next_maintenance = now;
+	if (w->maint_pid && !w->maint_killed && clock_wall() - w->maint_forked_at > MAINT_HARD_LIMIT) {
+		proc_kill(w->maint_pid, SIGKILL);
+		w->maint_killed = 1;
 	}
 	if (now >= w->next_maintenance && !w->maint_pid && !w->draining) {
 		char err[256];
@@ -205,10 +238,11 @@ void maint_tick(struct worker *w, double now)
 		 * in flight may have put tags in the held set that we do not
 		 * know yet. A FETCH in flight is harmless (its messages are only
 		 * in the in-flight list). */
-		w->maint_reconcile = !w->n_unrecorded;
+		w->maint_reconcile = !w->n_unrecorded && !w->unparking;
 		if (w->maint_reconcile)
 			w->reconcile_wanted = 0;
 		w->maint_forked_at = clock_wall();
+		w->maint_verbose = now >= w->maint_quiet_until;
 		collect_held_tags(w);
 		w->maint_pid = proc_spawn(&lim, maintenance_main, w, &fd, err, sizeof err);
 		if (fd >= 0)
@@ -225,21 +259,50 @@ void maint_tick(struct worker *w, double now)
 
 void maint_exited(struct worker *w, int status, double now)
 {
+	int killed = w->maint_killed;
+	const char *cls;
+
 	w->maint_pid = 0;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+	w->maint_killed = 0;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !killed) {
 		w->maint_failures = 0;
+		w->maint_quiet_until = 0;
+		return;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == MAINT_EXIT_PARTIAL && !killed) {
+		/* It did its work; something in Redis was off (the child logged
+		 * what, at warn if this run was verbose). Not a reason to slow
+		 * the next runs down; said again after MAINT_QUIET at most. */
+		w->maint_failures = 0;
+		if (w->maint_verbose) {
+			log_warn("maintenance.partial", "class=partial exit=%d note=\"see recovery.bad_reply; "
+				 "repeats are logged at debug for %.0f s\"", MAINT_EXIT_PARTIAL, MAINT_QUIET);
+			w->maint_quiet_until = now + MAINT_QUIET;
+		}
+		worker_note_error(w, "maintenance", "a maintenance step failed or met a reply of the wrong shape");
 		return;
 	}
 	/* A maintenance run that fails must not stop dead-node recovery and
-	 * the visibility restore silently: log it, try again with backoff. */
+	 * the visibility restore silently: classify and log it, try again
+	 * with backoff (10 s doubling to 60 s). */
+	if (killed) {
+		cls = "timeout";
+	} else if (WIFEXITED(status)) {
+		cls = WEXITSTATUS(status) == MAINT_EXIT_NO_BROKER ? "no_broker" : "failed";
+	} else {
+		struct exit_facts f = { .wait_status = status, .record = EXIT_RECORD_NONE };
+		struct exit_verdict v;
+		exit_classify(&f, &v);
+		cls = v.label;   /* crashed (SIGSEGV, SIGABRT, ...) or killed */
+	}
 	w->maint_failures++;
 	double backoff = 5.0 * (1 << (w->maint_failures < 4 ? w->maint_failures : 4));
 	w->next_maintenance = now + (backoff < 60 ? backoff : 60);
 	if (WIFSIGNALED(status))
-		log_error("maintenance.failed", "signal=%d failures=%d retry_in=%.0f", WTERMSIG(status),
+		log_error("maintenance.failed", "class=%s signal=%d failures=%d retry_in=%.0f", cls, WTERMSIG(status),
 			  w->maint_failures, w->next_maintenance - now);
 	else
-		log_error("maintenance.failed", "exit=%d failures=%d retry_in=%.0f",
+		log_error("maintenance.failed", "class=%s exit=%d failures=%d retry_in=%.0f", cls,
 			  WIFEXITED(status) ? WEXITSTATUS(status) : -1, w->maint_failures, w->next_maintenance - now);
-	worker_note_error(w, "maintenance", "the maintenance child failed");
+	worker_note_error(w, "maintenance", cls);
 }

@@ -1,4 +1,4 @@
-/* ops: what operators read over HTTP. */
+/* ops: what operators read over HTTP, and whether the worker is ready. */
 #include "worker/ops.h"
 
 #include <stdio.h>
@@ -60,18 +60,158 @@ static void tryon_metrics(struct worker *w)
 	}
 }
 
+/* -- readiness ----------------------------------------------------------- */
+
+static const char *const readiness_names[] = {
+	[OPS_READY] = "ready",
+	[OPS_STARTING] = "starting",
+	[OPS_DRAINING] = "draining",
+	[OPS_BROKER_DISCONNECTED] = "broker_disconnected",
+	[OPS_BROKER_UNSTABLE] = "broker_unstable",
+	[OPS_CONSUME_BACKOFF] = "consume_backoff",
+	[OPS_STALLED] = "stalled",
+};
+
+const char *ops_readiness_name(enum ops_readiness r)
+{
+	return (unsigned)r < sizeof readiness_names / sizeof readiness_names[0] ? readiness_names[r] : "unknown";
+}
+
+/* Messages waiting at the last sample (maint.c samples the configured
+ * queues every 5 s) in the queues we consume now: one given up by
+ * cancel_consumer is not ours to take. */
+static long queued_messages(const struct worker *w)
+{
+	long n = 0;
+	for (int q = 0; q < w->cfg->n_queues; q++) {
+		int consumed = 0;
+		for (int k = 0; k < w->n_queues && !consumed; k++)
+			consumed = !strcmp(w->queues[k], w->cfg->queues[q]);
+		for (int step = 0; consumed && step < 4; step++)
+			n += w->lens[4 * q + step] > 0 ? w->lens[4 * q + step] : 0;
+	}
+	return n;
+}
+
+/* How long readiness waits after the broker is back: longer with each
+ * drop in a row, so a connection that fails every few seconds stays not
+ * ready between its failures instead of passing a probe by chance. */
+static double settle_seconds(int losses)
+{
+	double s = READY_SETTLE_MIN;
+	for (int i = 1; i < losses && s < READY_SETTLE_MAX; i++)
+		s *= 2;
+	return s < READY_SETTLE_MAX ? s : READY_SETTLE_MAX;
+}
+
+enum ops_readiness ops_readiness(const struct worker *w, double now, char *detail, size_t len)
+{
+	const struct readiness *r = &w->readiness;
+	char scratch[8];
+	enum ops_readiness v = OPS_READY;
+
+	if (!detail)
+		detail = scratch, len = sizeof scratch;
+	snprintf(detail, len, "ready");
+	if (!w->consuming) {
+		v = OPS_STARTING;
+		snprintf(detail, len, "starting");
+	} else if (w->draining) {
+		v = OPS_DRAINING;
+		snprintf(detail, len, "draining");
+	} else if (!redis_conn_is_ready(w->consume) || !redis_conn_is_ready(w->cmd)) {
+		v = OPS_BROKER_DISCONNECTED;
+		snprintf(detail, len, "broker disconnected");
+	} else if (r->losses > 0 && now - r->down_at < settle_seconds(r->losses)) {
+		v = OPS_BROKER_UNSTABLE;
+		snprintf(detail, len, "broker unstable: %d connection drop%s in a row, settling for %.0f s",
+			 r->losses, r->losses == 1 ? "" : "s", settle_seconds(r->losses));
+	} else if (w->fetch_backoff.failures >= 2) {
+		v = OPS_CONSUME_BACKOFF;
+		snprintf(detail, len, "consume backoff: %d failed fetches in a row", w->fetch_backoff.failures);
+	} else if (now - r->progress_at > READY_STALL_SECONDS) {
+		v = OPS_STALLED;
+		snprintf(detail, len, "stalled: %ld messages waiting, %d free slots, none taken for %.0f s",
+			 queued_messages(w), fetch_capacity(w), now - r->progress_at);
+	}
+	return v;
+}
+
+void ops_readiness_tick(struct worker *w, double now)
+{
+	struct readiness *r = &w->readiness;
+	int up = redis_conn_is_ready(w->consume) && redis_conn_is_ready(w->cmd);
+
+	if (!up) {
+		if (r->was_up) {
+			r->losses = now - r->lost_at < READY_LOSS_WINDOW ? r->losses + 1 : 1;
+			r->lost_at = now;
+		}
+		r->down_at = now;
+	}
+	r->was_up = up;
+
+	/* A take shows as more messages in hand, or a task started or ended
+	 * (a message can arrive and end between two rounds). Having nothing
+	 * to take is no stall either: the clock only runs while messages
+	 * wait and a slot is free, and keeps running across broker drops (a
+	 * connection that keeps failing before anything is taken is stalled
+	 * too). */
+	long in_hand = w->busy + w->n_ready + w->n_eta + w->n_pending + w->n_unrecorded + w->n_lookups;
+	int taken = in_hand > r->in_hand || w->started_count != r->started || w->processed != r->processed;
+	int want = w->consuming && !w->draining && queued_messages(w) > 0 && fetch_capacity(w) > 0;
+	if (taken || !want || r->progress_at == 0)
+		r->progress_at = now;
+	r->in_hand = in_hand;
+	r->started = w->started_count;
+	r->processed = w->processed;
+
+	char detail[160];
+	enum ops_readiness v = ops_readiness(w, now, detail, sizeof detail);
+	if (v == OPS_STARTING || v == OPS_DRAINING)
+		return;   /* logged as worker.starting/ready and worker.draining */
+	if (v != OPS_READY && r->logged == OPS_READY) {
+		char q[200];
+		log_warn("worker.not_ready", "reason=%s detail=%s", ops_readiness_name(v), log_quote(q, sizeof q, detail));
+		r->logged = v;
+	} else if (v == OPS_READY && r->logged != OPS_READY) {
+		log_info("worker.ready_again", "was=%s", ops_readiness_name((enum ops_readiness)r->logged));
+		r->logged = OPS_READY;
+	}
+}
+
+/* -- routes ---------------------------------------------------------------- */
+
 /* GET /health: the detail a person wants when something is wrong. */
-static void health_json(struct worker *w, int consuming, struct buf *b)
+static void health_json(struct worker *w, struct buf *b)
 {
 	double now = clock_mono();
 	struct redis_conn *conns[3] = { w->consume, w->cmd, w->results };
 	const char *names[3] = { "broker_consume", "broker", "results" };
+	char detail[160];
+	enum ops_readiness v = ops_readiness(w, now, detail, sizeof detail);
 
 	buf_append_str(b, "{\"node\": ");
 	json_write_cstr(b, w->cfg->hostname);
-	buf_printf(b, ", \"version\": \"%s\", \"ready\": %s, \"draining\": %s, \"uptime\": %.1f",
-		   version_string, consuming ? "true" : "false", w->draining ? "true" : "false",
+	buf_printf(b, ", \"version\": \"%s\", \"ready\": %s, \"not_ready_reason\": ", version_string,
+		   v == OPS_READY ? "true" : "false");
+	if (v == OPS_READY) {
+		buf_append_str(b, "null, \"not_ready_detail\": null");
+	} else {
+		buf_printf(b, "\"%s\", \"not_ready_detail\": ", ops_readiness_name(v));
+		json_write_cstr(b, detail);
+	}
+	buf_printf(b, ", \"draining\": %s, \"uptime\": %.1f", w->draining ? "true" : "false",
 		   clock_wall() - w->started_wall);
+	if (w->consuming)
+		buf_printf(b, ", \"seconds_since_progress\": %.1f", now - w->readiness.progress_at);
+	if (w->httpd) {
+		const struct httpd_stats *hs = httpd_stats(w->httpd);
+		buf_printf(b, ", \"http\": {\"requests\": %llu, \"bad_requests\": %llu, \"timeouts\": %llu, "
+			   "\"evicted\": %llu}", (unsigned long long)hs->requests,
+			   (unsigned long long)hs->bad_requests, (unsigned long long)hs->timeouts,
+			   (unsigned long long)hs->evicted);
+	}
 	buf_printf(b, ", \"slots\": {\"total\": %d, \"busy\": %d, \"waiting\": %d, \"eta_held\": %d, \"jobs\": [",
 		   w->n_slots, w->busy, w->n_ready, w->n_eta);
 	int first = 1;
@@ -153,12 +293,13 @@ void ops_http_handler(void *arg, const char *path, struct httpd_response *r)
 	int consuming = w->consuming && redis_conn_is_ready(w->consume) && redis_conn_is_ready(w->cmd);
 
 	if (!strcmp(path, "/healthz")) {
-		r->status = 200;   /* answering at all proves the loop turns */
+		r->status = 200;   /* answering at all proves the loop turns: liveness only */
 		buf_append_str(&r->body, "ok\n");
 	} else if (!strcmp(path, "/readyz")) {
-		r->status = consuming && !w->draining ? 200 : 503;
-		buf_append_str(&r->body, r->status == 200 ? "ready\n" : w->draining ? "not ready: draining\n" :
-			       !w->consuming ? "not ready: starting\n" : "not ready: broker disconnected\n");
+		char detail[160];
+		enum ops_readiness v = ops_readiness(w, clock_mono(), detail, sizeof detail);
+		r->status = v == OPS_READY ? 200 : 503;
+		buf_printf(&r->body, v == OPS_READY ? "%s\n" : "not ready: %s\n", detail);
 	} else if (!strcmp(path, "/metrics")) {
 		long pages = 0, rss = 0;
 		FILE *f = fopen("/proc/self/statm", "r");
@@ -180,6 +321,6 @@ void ops_http_handler(void *arg, const char *path, struct httpd_response *r)
 	} else if (!strcmp(path, "/health")) {
 		r->status = 200;
 		r->content_type = "application/json";
-		health_json(w, consuming, &r->body);
+		health_json(w, &r->body);
 	}
 }

@@ -6,12 +6,15 @@
 #ifndef TRYON_WORKER_STATE_H
 #define TRYON_WORKER_STATE_H
 #include <stdint.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
 #include "celery/celery_msg.h"
 #include "config.h"
 #include "lib/buf.h"
+#include "lib/ratelimit.h"
+#include "lib/tokenbucket.h"
 #include "lib/trust.h"
 #include "ops/httpd.h"
 #include "ops/metrics.h"
@@ -25,6 +28,7 @@
 #define MAX_RECORD_BYTES (1 << 20) /* a child's record larger than this is garbage */
 #define IDLE_BLOCK_SECONDS "0.25"  /* BRPOPLPUSH timeout on the head list */
 #define MAX_REVOKED 10000          /* revoked ids remembered (Celery keeps 50,000 for 3 h) */
+#define MAX_SLOTS 1024             /* pool_grow's ceiling (TRYON_CONCURRENCY's too) */
 
 /* A message we hold. Owned by exactly one place at a time: a fetch batch,
  * the ready or ETA list, a slot, or a finish. */
@@ -72,10 +76,28 @@ struct slot {
 	struct rusage ru;
 	double started, hard_deadline, soft, hard;
 	int killed_hard, killed_revoke, killed_shutdown;
+	int revoke_signal;         /* the signal a revoke with terminate sent */
 	struct finish fin;
 	int is_tryon;
 	struct tryon_hints hints;  /* what the parent told this try-on job */
 };
+
+/* Per task name, set by remote control (rate_limit, time_limit). */
+struct task_limit {
+	char *name;                /* owned */
+	int has_rate;              /* starts wait for a token of bucket */
+	struct tokenbucket bucket;
+	double soft, hard;         /* > 0: this task's limits when its message sets none */
+};
+
+/* The limits set for task name, or NULL. */
+static inline struct task_limit *task_limit_find(const struct task_limit *v, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(v[i].name, name))
+			return (struct task_limit *)&v[i];
+	return NULL;
+}
 
 struct worker {
 	const struct config *cfg;
@@ -83,8 +105,22 @@ struct worker {
 	struct redis_url broker_url, result_url, cache_url;
 	int same_server;           /* results live on the broker's server */
 	struct redis_conn *consume, *cmd, *results, *pubsub, *cache;
+	/* slots has slots_cap entries and never moves (finishes point into
+	 * it). Jobs may run in the first `concurrency` (TRYON_CONCURRENCY,
+	 * then pool_grow/pool_shrink/autoscale); n_slots >= concurrency bounds
+	 * every slot in use: after a shrink it comes down as jobs above the new
+	 * number finish (dispatch_run_ready moves it, between polls). */
 	struct slot *slots;
-	int n_slots, busy;
+	int n_slots, busy, slots_cap, concurrency, autoscale_min;
+	/* The queues consumed now (add/cancel_consumer; TRYON_QUEUES at first),
+	 * owned. queues_gen counts changes: a blocking pop issued before one
+	 * gives its message back (fetch.c). */
+	char *queues[CONFIG_MAX_QUEUES];
+	int n_queues;
+	unsigned queues_gen, block_gen;
+	struct task_limit *limits; /* rate and time limits by task name (control.c) */
+	int n_limits;
+	double rate_wake;          /* monotonic: a held message gets its token; 0 none */
 	struct msg *ready, *ready_tail;
 	int n_ready;
 	struct msg *eta;           /* sorted by eta */
@@ -100,6 +136,15 @@ struct worker {
 	int drain_requested, draining, n_term;
 	double drain_deadline;
 	int reconcile_wanted;      /* a recorded message was let go (out of memory): reconcile soon */
+	/* Broker failures on the consume path (fetch.c): FETCH and in-flight
+	 * recovery wait out fetch_backoff; warnings go through fetch_log,
+	 * oversized-message lines through dead_log (issue 14). */
+	struct backoff fetch_backoff;
+	struct ratelimit fetch_log, dead_log;
+	int recover_left;          /* in-flight recovery: INFLIGHT_NEXT steps still to take */
+	/* ETA messages beyond MAX_HELD_ETA wait in our parked set in Redis
+	 * (dispatch.c). n_parked: as far as we know, -1 unknown. */
+	int n_parked, parking, unparking;
 	double started_wall;
 	long processed;            /* messages ended after a child or a parent answer */
 	long started_count;        /* tasks started ("processed" in Celery's heartbeat) */
@@ -112,6 +157,9 @@ struct worker {
 	int maint_failures;         /* failed maintenance runs in a row (backoff) */
 	int maint_restore;         /* this maintenance run also does restore_visible */
 	int maint_reconcile;       /* ... and reconciles our held set */
+	int maint_killed;          /* we SIGKILLed it: it ran past its limit */
+	int maint_verbose;         /* this run logs odd replies at warn */
+	double maint_quiet_until;  /* after a logged partial run: debug until then */
 	double maint_forked_at;    /* wall clock at fork */
 	const char **keep;         /* tags we hold, snapshot for the maintenance child */
 	int n_keep;
@@ -119,6 +167,20 @@ struct worker {
 	struct httpd *httpd;       /* NULL when TRYON_HTTP_ADDR is empty */
 	struct sdnotify sd;        /* no-op outside systemd */
 	int consuming;             /* announced ready: READY=1 sent, /readyz may pass */
+	/* What /readyz decides from beyond the above (worker/ops.c owns it,
+	 * ops_readiness_tick updates it once per loop round): broker drops
+	 * (a backoff loop keeps it not ready longer) and the last progress
+	 * of consumption (a stall is "messages waiting, a free slot, and
+	 * nothing taken since progress_at"). */
+	struct readiness {
+		int was_up;            /* consume and cmd both READY last round */
+		double down_at;        /* clock_mono: last seen not both READY */
+		double lost_at;        /* last drop out of READY */
+		int losses;            /* drops in a row, each within a minute of the last */
+		double progress_at;    /* last message taken, or last moment with nothing to take */
+		long in_hand, started, processed;   /* last round's counts, to see a take */
+		int logged;            /* verdict last logged (enum ops_readiness) */
+	} readiness;
 	/* Sampled for /metrics and /health: lengths of each queue's four
 	 * priority lists (index 4 * q + step) and of the dead-letter list. */
 	struct len_ref { struct worker *w; int idx; } len_refs[CONFIG_MAX_QUEUES * 4 + 1];

@@ -43,6 +43,8 @@ static void encode(struct buf *o, const struct resp_value *v)
 		if (v->str || v->len)
 			abort();
 		break;
+	case RESP_OVERSIZED:
+		abort();   /* only with skip_oversized: fuzz_resp_skip.c */
 	}
 }
 

@@ -176,3 +176,18 @@ def test_429_retry_after_holds_the_next_submit(s):
     assert dt >= 1.0, dt
     assert "event=tryon.throttled" in e.log() and "limit=pause" in e.log()
     del t0
+
+
+@time_limit(60)
+def test_revoke_terminate_cancels_the_paid_request(s):
+    # The task is over: the request it paid for must not run on (or be
+    # resumed by anyone). The job catches the SIGTERM, cancels, and ends.
+    e = Env(s, TRYON_SOFT_TIME_LIMIT=25, TRYON_TIME_LIMIT=30)
+    e.st.config(PRIMARY, "ok", delay=10)
+    res = e.send(*urls())
+    wait_for(lambda: e.accepted(PRIMARY) == 1, 10, "the primary submit")
+    e.app.control.revoke(res.id, terminate=True)
+    wait_for(lambda: res.state == "REVOKED", 10, "REVOKED")
+    wait_for(lambda: e.st.stats()["cancels"].get(PRIMARY) == 1, 5, "the cancel")
+    assert not e.cache.keys("tryon:req:*"), "the paid request is still recorded"
+    assert not e.cache.keys("tryon:lock:*"), "lock left behind"

@@ -641,8 +641,9 @@ static void test_parse_other_methods(void)
 	CHECK(handle_is("{\"method\": \"dump_active\"}", &st, "[]"));
 	CHECK(handle_is("{\"method\": \"dump_tasks\"}", &st, "[]"));
 	CHECK(handle_is("{\"method\": \"dump_schedule\"}", &st, "[]"));
-	CHECK(handle_is("{\"method\": \"rate_limit\"}", &st,
-			"{\"error\": \"rate_limit is not supported by tryon-worker\"}"));
+	CHECK(handle_is("{\"method\": \"dump_conf\"}", &st, "{}"));
+	CHECK(handle_is("{\"method\": \"memsample\"}", &st,
+			"{\"error\": \"memsample is not supported by tryon-worker\"}"));
 	CHECK(handle_is("{\"method\": \"Ping\"}", &st,
 			"{\"error\": \"KeyError('Ping')\"}"));
 }
@@ -1392,8 +1393,8 @@ static void test_handle_misc(void)
 			"{\"error\": \"TypeError(\\\"hello() missing 1 required positional "
 			"argument: 'from_node'\\\")\"}"));
 
-	CHECK(handle_is("{\"method\": \"rate_limit\"}", &st,
-			"{\"error\": \"rate_limit is not supported by tryon-worker\"}"));
+	CHECK(handle_is("{\"method\": \"objgraph\"}", &st,
+			"{\"error\": \"objgraph is not supported by tryon-worker\"}"));
 	/* unknown beats bad arguments, as handlers[method] comes first */
 	CHECK(handle_is("{\"method\": \"nope\", \"arguments\": [1]}", &st,
 			"{\"error\": \"KeyError('nope')\"}"));
@@ -1447,6 +1448,419 @@ static void test_names(void)
 	buf_free(&m);
 }
 
+/* ---- the pool, queues, limits, conf and report ------------------------- */
+
+/* The texts below are a Celery 5.2.6 worker's replies to the same commands
+ * (tests/integration/test_d2_control_tools.py compares them live). */
+
+static void test_handle_active_queues(void)
+{
+	static const char *const qs[] = { "tryon_queue" };
+	struct celery_ctl_state st = base_state();
+
+	CHECK(handle_is("{\"method\": \"active_queues\"}", &st, "[]"));
+	st.queues = qs;
+	st.n_queues = 1;
+	/* json.dumps([dict(Queue('tryon_queue', Exchange('tryon_queue',
+	 * 'direct'), routing_key='tryon_queue').as_dict(recurse=True))]) */
+	CHECK(handle_is("{\"method\": \"active_queues\"}", &st,
+		"[{\"name\": \"tryon_queue\", \"exchange\": {\"name\": \"tryon_queue\", "
+		"\"type\": \"direct\", \"arguments\": null, \"durable\": true, \"passive\": "
+		"false, \"auto_delete\": false, \"delivery_mode\": null, \"no_declare\": "
+		"false}, \"routing_key\": \"tryon_queue\", \"queue_arguments\": null, "
+		"\"binding_arguments\": null, \"consumer_arguments\": null, \"durable\": "
+		"true, \"exclusive\": false, \"auto_delete\": false, \"no_ack\": false, "
+		"\"alias\": null, \"bindings\": [], \"no_declare\": null, \"expires\": "
+		"null, \"message_ttl\": null, \"max_length\": null, \"max_length_bytes\": "
+		"null, \"max_priority\": null}]"));
+}
+
+static void test_handle_pool(void)
+{
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b;
+
+	st.concurrency = 4;
+	st.max_concurrency = 1024;
+	buf_init(&b);
+	CHECK(handle_body("{\"method\": \"pool_grow\", \"arguments\": {\"n\": 2}}",
+			  &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"pool will grow\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_CONCURRENCY && act.concurrency == 6 &&
+	      act.autoscale_min == -1);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* n defaults to 1 */
+	CHECK(handle_body("{\"method\": \"pool_shrink\"}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"pool will shrink\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_CONCURRENCY && act.concurrency == 3);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* true is 1 (a bool is an int); 0 changes nothing, same reply */
+	CHECK(handle_body("{\"method\": \"pool_grow\", \"arguments\": {\"n\": true}}",
+			  &st, &b, &act) == 0);
+	CHECK(act.act == CELERY_CTL_ACT_CONCURRENCY && act.concurrency == 5);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	CHECK(handle_body("{\"method\": \"pool_grow\", \"arguments\": {\"n\": 0}}",
+			  &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"pool will grow\"}") && act.act == CELERY_CTL_ACT_NONE);
+	celery_ctl_action_free(&act);
+	buf_free(&b);
+	/* what range(n) says of other types */
+	CHECK(handle_is("{\"method\": \"pool_grow\", \"arguments\": {\"n\": \"2\"}}", &st,
+			"{\"error\": \"TypeError(\\\"'str' object cannot be interpreted as "
+			"an integer\\\")\"}"));
+	CHECK(handle_is("{\"method\": \"pool_shrink\", \"arguments\": {\"n\": 1.5}}", &st,
+			"{\"error\": \"TypeError(\\\"'float' object cannot be interpreted "
+			"as an integer\\\")\"}"));
+	CHECK(handle_is("{\"method\": \"pool_grow\", \"arguments\": {\"n\": null}}", &st,
+			"{\"error\": \"TypeError(\\\"'NoneType' object cannot be "
+			"interpreted as an integer\\\")\"}"));
+	/* ours: a ceiling, and never below one slot */
+	CHECK(handle_is("{\"method\": \"pool_grow\", \"arguments\": {\"n\": 1021}}", &st,
+			"{\"error\": \"ValueError(\\\"Can't grow pool past 1024 slots "
+			"(tryon-worker's ceiling)\\\")\"}"));
+	CHECK(handle_is("{\"method\": \"pool_shrink\", \"arguments\": {\"n\": 4}}", &st,
+			"{\"error\": \"ValueError(\\\"Can't shrink pool below 1 slot "
+			"(cancel_consumer stops consuming instead)\\\")\"}"));
+	CHECK(handle_is("{\"method\": \"pool_restart\"}", &st,
+			"{\"error\": \"ValueError('Pool restarts not enabled: tryon-worker "
+			"forks a fresh child for every job, there is no pool to restart')\"}"));
+}
+
+static void test_handle_autoscale(void)
+{
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b;
+
+	st.concurrency = 4;
+	st.max_concurrency = 64;
+	buf_init(&b);
+	CHECK(handle_body("{\"method\": \"autoscale\", \"arguments\": {\"max\": 8, "
+			  "\"min\": 2}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"autoscale now max=8 min=2\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_CONCURRENCY && act.concurrency == 8 &&
+	      act.autoscale_min == 2);
+	celery_ctl_action_free(&act);
+	buf_free(&b);
+	/* None leaves a bound as it is (Autoscaler.update) */
+	st.autoscale_min = 1;
+	CHECK(handle_is("{\"method\": \"autoscale\", \"arguments\": {\"max\": null, "
+			"\"min\": null}}", &st, "{\"ok\": \"autoscale now max=4 min=1\"}"));
+	CHECK(handle_is("{\"method\": \"autoscale\", \"arguments\": {\"max\": 3}}", &st,
+			"{\"ok\": \"autoscale now max=3 min=1\"}"));
+	CHECK(handle_is("{\"method\": \"autoscale\", \"arguments\": {\"max\": 0}}", &st,
+			"{\"error\": \"ValueError('autoscale takes 1 <= max <= 64 and "
+			"min >= 0')\"}"));
+	CHECK(handle_is("{\"method\": \"autoscale\", \"arguments\": {\"max\": 65}}", &st,
+			"{\"error\": \"ValueError('autoscale takes 1 <= max <= 64 and "
+			"min >= 0')\"}"));
+	CHECK(handle_is("{\"method\": \"autoscale\", \"arguments\": {\"max\": \"4\"}}", &st,
+			"{\"error\": \"TypeError(\\\"'str' object cannot be interpreted as "
+			"an integer\\\")\"}"));
+}
+
+static void test_handle_consumers(void)
+{
+	static const char *const qs[] = { "tryon_queue", "extra_q" };
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b;
+
+	st.queues = qs;
+	st.n_queues = 1;
+	st.max_queues = 2;
+	buf_init(&b);
+	/* what `celery control add_consumer extra_q` sends */
+	CHECK(handle_body("{\"method\": \"add_consumer\", \"arguments\": "
+			  "{\"queue\": \"extra_q\"}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"add consumer extra_q\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_ADD_QUEUE && !strcmp(act.name, "extra_q"));
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* what app.control.add_consumer('extra_q') sends */
+	CHECK(handle_body("{\"method\": \"add_consumer\", \"arguments\": {\"queue\": "
+			  "\"extra_q\", \"exchange\": null, \"exchange_type\": \"direct\", "
+			  "\"routing_key\": null}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"add consumer extra_q\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_ADD_QUEUE);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* consumed already: same reply, nothing to do */
+	CHECK(handle_body("{\"method\": \"add_consumer\", \"arguments\": "
+			  "{\"queue\": \"tryon_queue\"}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"add consumer tryon_queue\"}") &&
+	      act.act == CELERY_CTL_ACT_NONE && !act.name);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	CHECK(handle_is("{\"method\": \"add_consumer\"}", &st,
+			"{\"error\": \"TypeError(\\\"add_consumer() missing 1 required "
+			"positional argument: 'queue'\\\")\"}"));
+	CHECK(handle_is("{\"method\": \"add_consumer\", \"arguments\": {\"queue\": "
+			"\"q\", \"exchange\": \"other\"}}", &st,
+			"{\"error\": \"ValueError('tryon-worker consumes a queue through "
+			"the direct exchange and routing key of its name')\"}"));
+	CHECK(handle_is("{\"method\": \"add_consumer\", \"arguments\": {\"queue\": \"\"}}",
+			&st, "{\"error\": \"ValueError('queue must be a name of 1 to 200 "
+			"bytes')\"}"));
+	CHECK(handle_is("{\"method\": \"add_consumer\", \"arguments\": {\"queue\": 5}}",
+			&st, "{\"error\": \"ValueError('queue must be a name of 1 to 200 "
+			"bytes')\"}"));
+	st.n_queues = 2;
+	CHECK(handle_is("{\"method\": \"add_consumer\", \"arguments\": {\"queue\": \"q3\"}}",
+			&st, "{\"error\": \"ValueError('already consuming from 2 queues, "
+			"the most tryon-worker takes')\"}"));
+	CHECK(handle_body("{\"method\": \"cancel_consumer\", \"arguments\": "
+			  "{\"queue\": \"extra_q\"}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"no longer consuming from extra_q\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_CANCEL_QUEUE && !strcmp(act.name, "extra_q"));
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* a queue not consumed: Celery's reply all the same */
+	CHECK(handle_body("{\"method\": \"cancel_consumer\", \"arguments\": "
+			  "{\"queue\": \"nope_q\"}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"no longer consuming from nope_q\"}") &&
+	      act.act == CELERY_CTL_ACT_NONE);
+	celery_ctl_action_free(&act);
+	buf_free(&b);
+	CHECK(handle_is("{\"method\": \"cancel_consumer\"}", &st,
+			"{\"error\": \"TypeError(\\\"cancel_consumer() missing 1 required "
+			"positional argument: 'queue'\\\")\"}"));
+}
+
+static void test_rate_syntax(void)
+{
+	static const struct { const char *in; double want; } ok[] = {
+		{ "10/s", 10 }, { "100/m", 100 / 60.0 }, { "1000/h", 1000 / 60.0 / 60.0 },
+		{ "5", 5 }, { "5/", 5 }, { "0", 0 }, { "", 0 }, { "0/m", 0 },
+		{ "  5 /s", 5 }, { "1e3", 1000 }, { "1_000/h", 1000 / 60.0 / 60.0 },
+		{ ".5", 0.5 }, { "5.", 5 }, { "+5", 5 }, { "inf", 0 }, { "Infinity/m", 0 },
+	};
+	static const struct { const char *in, *why; } bad[] = {
+		{ "abc", "Invalid rate limit string: ValueError(\"could not convert "
+			 "string to float: 'abc'\")" },
+		{ "0x10", "Invalid rate limit string: ValueError(\"could not convert "
+			  "string to float: '0x10'\")" },
+		{ "1__0/s", "Invalid rate limit string: ValueError(\"could not convert "
+			    "string to float: '1__0'\")" },
+		{ "_1", "Invalid rate limit string: ValueError(\"could not convert "
+			"string to float: '_1'\")" },
+		{ "10/x", "KeyError('x')" },
+		{ "abc/S", "KeyError('S')" },   /* the unit is looked up first */
+		{ "-3/s", "Invalid rate limit string: ValueError('a rate limit is a "
+			  "number >= 0 of starts per s, m or h')" },
+		{ "nan", "Invalid rate limit string: ValueError('a rate limit is a "
+			 "number >= 0 of starts per s, m or h')" },
+	};
+	struct buf why;
+	double v;
+	size_t i;
+
+	buf_init(&why);
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		v = -1;
+		CHECK(celery_ctl_rate(ok[i].in, &v, &why) == 0 && v == ok[i].want);
+		if (v != ok[i].want)
+			fprintf(stderr, "  rate(%s) = %g\n", ok[i].in, v);
+		CHECK(why.len == 0);
+	}
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		buf_reset(&why);
+		CHECK(celery_ctl_rate(bad[i].in, &v, &why) == -1 && buf_is(&why, bad[i].why));
+		if (!buf_is(&why, bad[i].why))
+			fprintf(stderr, "  rate(%s): %s\n", bad[i].in, why.data ? why.data : "");
+	}
+	buf_free(&why);
+}
+
+static void test_handle_rate_and_time_limits(void)
+{
+	static const char *const names[] = { "tryon.test.echo", "tryon.test.sleep" };
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b;
+
+	st.task_names = names;
+	st.n_task_names = 2;
+	buf_init(&b);
+	CHECK(handle_body("{\"method\": \"rate_limit\", \"arguments\": {\"task_name\": "
+			  "\"tryon.test.echo\", \"rate_limit\": \"10/s\"}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"new rate limit set successfully\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_RATE_LIMIT && !strcmp(act.name, "tryon.test.echo") &&
+	      act.rate == 10);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* "0" is truthy: Celery says "set" and sets no limit */
+	CHECK(handle_body("{\"method\": \"rate_limit\", \"arguments\": {\"task_name\": "
+			  "\"tryon.test.echo\", \"rate_limit\": \"0\"}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"new rate limit set successfully\"}") && act.rate == 0 &&
+	      act.act == CELERY_CTL_ACT_RATE_LIMIT);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	CHECK(handle_body("{\"method\": \"rate_limit\", \"arguments\": {\"task_name\": "
+			  "\"tryon.test.echo\", \"rate_limit\": 0}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"rate limit disabled successfully\"}") && act.rate == 0);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	CHECK(handle_body("{\"method\": \"rate_limit\", \"arguments\": {\"task_name\": "
+			  "\"tryon.test.echo\", \"rate_limit\": 5}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"new rate limit set successfully\"}") && act.rate == 5);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	CHECK(handle_is("{\"method\": \"rate_limit\", \"arguments\": {\"task_name\": "
+			"\"nope\", \"rate_limit\": \"10/s\"}}", &st, "{\"error\": \"unknown task\"}"));
+	/* the rate is checked before the task */
+	CHECK(handle_is("{\"method\": \"rate_limit\", \"arguments\": {\"task_name\": "
+			"\"nope\", \"rate_limit\": \"abc\"}}", &st,
+			"{\"error\": \"Invalid rate limit string: ValueError(\\\"could not "
+			"convert string to float: 'abc'\\\")\"}"));
+	CHECK(handle_is("{\"method\": \"rate_limit\", \"arguments\": {\"task_name\": "
+			"\"tryon.test.echo\", \"rate_limit\": \"10/x\"}}", &st,
+			"{\"error\": \"KeyError('x')\"}"));
+	CHECK(handle_is("{\"method\": \"rate_limit\", \"arguments\": {\"task_name\": "
+			"\"tryon.test.echo\"}}", &st,
+			"{\"error\": \"TypeError(\\\"rate_limit() missing 1 required positional "
+			"argument: 'rate_limit'\\\")\"}"));
+	CHECK(handle_is("{\"method\": \"rate_limit\"}", &st,
+			"{\"error\": \"TypeError(\\\"rate_limit() missing 2 required positional "
+			"arguments: 'task_name' and 'rate_limit'\\\")\"}"));
+
+	/* what `celery control time_limit tryon.test.sleep 1 2` sends */
+	CHECK(handle_body("{\"method\": \"time_limit\", \"arguments\": {\"task_name\": "
+			  "\"tryon.test.sleep\", \"soft\": 1.0, \"hard\": 2.0}}", &st, &b,
+			  &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"time limits set successfully\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_TIME_LIMIT && !strcmp(act.name, "tryon.test.sleep") &&
+	      act.soft == 1 && act.hard == 2);
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	/* both are set from what was given: none given clears them */
+	CHECK(handle_body("{\"method\": \"time_limit\", \"arguments\": {\"task_name\": "
+			  "\"tryon.test.sleep\"}}", &st, &b, &act) == 0);
+	CHECK(buf_is(&b, "{\"ok\": \"time limits set successfully\"}"));
+	CHECK(act.act == CELERY_CTL_ACT_TIME_LIMIT && act.soft == 0 && act.hard == 0);
+	celery_ctl_action_free(&act);
+	buf_free(&b);
+	CHECK(handle_is("{\"method\": \"time_limit\", \"arguments\": {\"task_name\": "
+			"\"nope\", \"soft\": 1.0, \"hard\": 2.0}}", &st, "{\"error\": \"unknown task\"}"));
+	CHECK(handle_is("{\"method\": \"time_limit\"}", &st, "{\"error\": \"unknown task\"}"));
+	CHECK(handle_is("{\"method\": \"time_limit\", \"arguments\": {\"task_name\": "
+			"\"tryon.test.sleep\", \"soft\": -1}}", &st,
+			"{\"error\": \"ValueError('soft and hard are seconds >= 0 (or null)')\"}"));
+}
+
+static void test_handle_conf_and_report(void)
+{
+	static const char *const accept[] = { "json" };
+	static const struct celery_ctl_url broker = {
+		"redis", "127.0.0.1", 38617, NULL, NULL, 1, 4 };
+	static const struct celery_ctl_url backend = {
+		"redis", "127.0.0.1", 38617, NULL, NULL, 1, 5 };
+	static const struct celery_ctl_url other = {
+		"rediss", "Cache.Example", 6380, NULL, "us@er", 1, 2 };
+	static const struct celery_ctl_url sock = {
+		"unix", NULL, 0, "/run/redis.sock", NULL, 0, 3 };
+	static const struct celery_ctl_setting opts[] = {
+		{ .key = "visibility_timeout", .kind = CELERY_CTL_V_INT, .i = 3600 },
+	};
+	static const struct celery_ctl_setting set[] = {
+		{ .key = "broker_url", .kind = CELERY_CTL_V_URL, .url = &broker },
+		{ .key = "result_backend", .kind = CELERY_CTL_V_URL, .url = &backend },
+		{ .key = "accept_content", .kind = CELERY_CTL_V_STRS, .strs = accept, .n = 1 },
+		{ .key = "task_acks_late", .kind = CELERY_CTL_V_BOOL, .i = 1 },
+		{ .key = "worker_prefetch_multiplier", .kind = CELERY_CTL_V_INT, .i = 1 },
+		{ .key = "task_default_queue", .kind = CELERY_CTL_V_STR, .str = "tryon_queue" },
+		{ .key = "task_soft_time_limit", .kind = CELERY_CTL_V_NUM, .num = 25 },
+		{ .key = "task_time_limit", .kind = CELERY_CTL_V_NUM, .num = 30.5 },
+		{ .key = "broker_transport_options", .kind = CELERY_CTL_V_MAP, .map = opts, .n = 1 },
+		{ .key = "task_default_routing_key", .kind = CELERY_CTL_V_STR, .str = "tryon" },
+		{ .key = "tryon_cache_url", .kind = CELERY_CTL_V_URL, .url = &other },
+		{ .key = "tryon_socket", .kind = CELERY_CTL_V_URL, .url = &sock },
+		{ .key = "tryon_none", .kind = CELERY_CTL_V_NULL },
+	};
+	static const struct celery_ctl_report rep = {
+		"tryon-worker:0.1.0 (abc123)", "libcurl:8.0", "Linux", "64bit, ELF",
+		"6.1.0", "C", "tryon-worker", "redis", &backend,
+	};
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b;
+	struct json_doc d;
+	char err[200];
+	int t;
+
+	st.settings = set;
+	st.n_settings = sizeof set / sizeof set[0];
+	/* masked as a 5.2.6 worker masks them (broker_url by
+	 * Connection.as_uri, the others by maybe_sanitize_url; any key with
+	 * KEY, PASS, ... in it hidden whatever its value) */
+	CHECK(handle_is("{\"method\": \"conf\", \"arguments\": {\"with_defaults\": false}}", &st,
+		"{\"broker_url\": \"redis://:********@127.0.0.1:38617/4\", "
+		"\"result_backend\": \"redis://:********@127.0.0.1:38617/5\", "
+		"\"accept_content\": [\"json\"], \"task_acks_late\": true, "
+		"\"worker_prefetch_multiplier\": 1, \"task_default_queue\": \"tryon_queue\", "
+		"\"task_soft_time_limit\": 25, \"task_time_limit\": 30.5, "
+		"\"broker_transport_options\": {\"visibility_timeout\": 3600}, "
+		"\"task_default_routing_key\": \"********\", "
+		"\"tryon_cache_url\": \"rediss://us%40er:********@cache.example:6380/2\", "
+		"\"tryon_socket\": \"unix:///run/redis.sock\", \"tryon_none\": null}"));
+	CHECK(handle_is("{\"method\": \"report\"}", &st, "{\"error\": \"report unavailable\"}"));
+	st.report = &rep;
+	st.n_settings = 9;
+	buf_init(&b);
+	CHECK(handle_body("{\"method\": \"report\"}", &st, &b, &act) == 0);
+	CHECK(act.act == CELERY_CTL_ACT_NONE);
+	CHECK(json_parse(&d, b.data, b.len, 0, err, sizeof err) == 0);
+	t = json_obj_get(&d, 0, "ok");
+	CHECK(t >= 0 && json_tok_streq(&d, t,
+		"\nsoftware -> tryon-worker:0.1.0 (abc123)\n            libcurl:8.0\n"
+		"platform -> system:Linux arch:64bit, ELF\n"
+		"            kernel version:6.1.0 imp:C\n"
+		"loader   -> tryon-worker\n"
+		"settings -> transport:redis results:redis://:**@127.0.0.1:38617/5\n\n"
+		"broker_url: 'redis://:********@127.0.0.1:38617/4'\n"
+		"result_backend: 'redis://:********@127.0.0.1:38617/5'\n"
+		"accept_content: ['json']\n"
+		"task_acks_late: True\n"
+		"worker_prefetch_multiplier: 1\n"
+		"task_default_queue: 'tryon_queue'\n"
+		"task_soft_time_limit: 25\n"
+		"task_time_limit: 30.5\n"
+		"broker_transport_options: {\n 'visibility_timeout': 3600}\n"));
+	json_doc_free(&d);
+	celery_ctl_action_free(&act);
+	buf_free(&b);
+}
+
+static void test_stats_lists_only_tasks_that_ran(void)
+{
+	static const char *const tn[] = { "a", "b", "c" };
+	static const int64_t tc[] = { 0, 2, 0 };
+	struct celery_ctl_stats s;
+	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b;
+
+	memset(&s, 0, sizeof s);
+	s.total_names = tn;
+	s.total_counts = tc;
+	s.n_total = 3;
+	st.stats = &s;
+	buf_init(&b);
+	CHECK(handle_body("{\"method\": \"stats\"}", &st, &b, &act) == 0);
+	CHECK(!strncmp(b.data, "{\"total\": {\"b\": 2}, \"pid\"", 25));
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
+	s.n_total = 1;
+	CHECK(handle_body("{\"method\": \"stats\"}", &st, &b, &act) == 0);
+	CHECK(!strncmp(b.data, "{\"total\": {}, \"pid\"", 19));
+	celery_ctl_action_free(&act);
+	buf_free(&b);
+}
+
 int main(void)
 {
 	RUN(test_parse_ping);
@@ -1468,5 +1882,13 @@ int main(void)
 	RUN(test_handle_revoke);
 	RUN(test_handle_misc);
 	RUN(test_names);
+	RUN(test_handle_active_queues);
+	RUN(test_handle_pool);
+	RUN(test_handle_autoscale);
+	RUN(test_handle_consumers);
+	RUN(test_rate_syntax);
+	RUN(test_handle_rate_and_time_limits);
+	RUN(test_handle_conf_and_report);
+	RUN(test_stats_lists_only_tasks_that_ran);
 	return harness_report();
 }

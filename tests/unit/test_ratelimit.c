@@ -85,6 +85,13 @@ static void test_backoff_doubles_to_cap_and_resets(void)
 	backoff_reset(&b);
 	CHECK(backoff_ready(&b, 0) && b.failures == 0);
 	CHECK(backoff_fail(&b, now) == 0.1);
+	/* A hold pauses without counting a failure, and never shortens. */
+	backoff_reset(&b);
+	backoff_hold(&b, 50);
+	CHECK(!backoff_ready(&b, 49.9) && backoff_ready(&b, 50) && b.failures == 0);
+	backoff_hold(&b, 40);
+	CHECK(!backoff_ready(&b, 49.9));
+	CHECK(backoff_fail(&b, 60) == 0.1 && b.failures == 1);
 	/* Bad bounds are clamped, never zero or negative. */
 	backoff_init(&b, -1, -5);
 	CHECK(b.min > 0 && b.max >= b.min);
