@@ -34,10 +34,10 @@ STAMP     = $(VENDOR)/.stamp
 # with the host compiler and sanitizers.
 PURE_lib    = buf errmsg json base64 isotime pyrepr ratelimit tokenbucket
 PURE_redis  = resp
-PURE_celery = celery_msg celery_ctl celery_events exitclass kombu record outcome
+PURE_celery = celery_msg celery_ctl celery_inspect celery_control_cmds celery_events exitclass kombu record outcome
 PURE_tryon  = breaker cachekey tryon_args fal_parse plan latency ledger_record
 PURE_worker = outcome
-PURE_ops    = promtext metrics httpparse
+PURE_ops    = promtext metrics httpparse page
 PURE_SRCS = $(foreach d,$(DIRS),$(wildcard $(foreach m,$(PURE_$(d)),src/$(d)/$(m).c)))
 SAN       = -fsanitize=address,undefined -fno-sanitize-recover=all
 HOSTFLAGS = -std=c11 $(WARN) -O1 -g $(SAN) -D_GNU_SOURCE -Isrc -I$(GEN) -MMD -MP

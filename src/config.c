@@ -162,8 +162,18 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	cfg->fal_key = dup_or_null(env("FAL_KEY"));
 	cfg->fal_queue_url = strdup(env("FAL_QUEUE_URL") ? env("FAL_QUEUE_URL") : "https://queue.fal.run");
+	if (get_bool("TRYON_INSECURE_MODEL_API", &cfg->insecure_model_api, err, errlen) < 0)
+		goto fail;
 	if (strncmp(cfg->fal_queue_url, "https://", 8) && strncmp(cfg->fal_queue_url, "http://", 7)) {
-		snprintf(err, errlen, "FAL_QUEUE_URL: must start with https:// (or http://)");
+		snprintf(err, errlen, "FAL_QUEUE_URL: must start with https://");
+		goto fail;
+	}
+	/* Plain HTTP would send FAL_KEY in clear: only with the opt-in meant
+	 * for a local stand-in. */
+	if (!strncmp(cfg->fal_queue_url, "http://", 7) && !cfg->insecure_model_api) {
+		snprintf(err, errlen,
+			 "FAL_QUEUE_URL: plain http:// would send FAL_KEY unencrypted; use https:// "
+			 "(TRYON_INSECURE_MODEL_API=1 allows http:// for local testing only)");
 		goto fail;
 	}
 	{

@@ -15,7 +15,9 @@ struct config {
 	char *result_url;            /* CELERY_RESULT_BACKEND (default: broker) */
 	char *cache_url;             /* REDIS_CACHE_URL, NULL = no cache */
 	char *fal_key;               /* FAL_KEY, NULL if unset; never logged */
-	char *fal_queue_url;         /* FAL_QUEUE_URL */
+	char *fal_queue_url;         /* FAL_QUEUE_URL: https://, or http:// only with
+					insecure_model_api */
+	int insecure_model_api;      /* TRYON_INSECURE_MODEL_API: allow http:// (local tests) */
 	char *primary_endpoint;      /* TRYON_PRIMARY_ENDPOINT */
 	char *backup_endpoint;       /* TRYON_BACKUP_ENDPOINT */
 	char *queues[CONFIG_MAX_QUEUES];

@@ -45,8 +45,9 @@ static int check_model_api(const struct config *cfg, const struct trust_store *t
 	};
 	enum http_outcome o = http_perform(&hc, &rq, &rs, err, sizeof err);
 	if (o == HTTP_OK) {
-		const char *tls = strncmp(cfg->fal_queue_url, "https://", 8) ? "plain HTTP (no TLS!)"
-			: "verified TLS";
+		const char *tls = strncmp(cfg->fal_queue_url, "https://", 8)
+			? "plain HTTP (TRYON_INSECURE_MODEL_API=1: FAL_KEY is sent unencrypted, for local testing only)"
+			: "verified TLS 1.2";
 		failed = report(out, 1, "model-api", "%s reachable over %s (HTTP %ld in %.0f ms)",
 				cfg->fal_queue_url, tls, rs.status, rs.seconds * 1000);
 	} else {
@@ -85,8 +86,9 @@ static int check_redis(const char *check, const char *url_str, const struct trus
 	} else {
 		struct resp_value *r = redis_sync_callv(c, 5, err, sizeof err, "PING", NULL);
 		if (r && r->type == RESP_SIMPLE)
-			failed = report(out, 1, check, "%s: connected%s, DB %d selected, PING answered (%.1f ms)",
-					red, url.password ? ", AUTH accepted" : "", url.db,
+			failed = report(out, 1, check, "%s: connected%s%s, DB %d selected, PING answered (%.1f ms)",
+					red, url.transport == REDIS_TRANSPORT_TLS ? " over verified TLS 1.2" : "",
+					url.password ? ", AUTH accepted" : "", url.db,
 					(clock_mono() - t0) * 1000);
 		else
 			failed = report(out, 0, check, "%s: PING failed: %s", red,
@@ -104,6 +106,12 @@ int doctor_run(const struct config *cfg, const struct trust_store *ts, FILE *out
 
 	report(out, 1, "config", "configuration valid; trust: %zu built-in CA anchors%s%s",
 	       ts->n_builtin, cfg->ca_file ? " + " : "", cfg->ca_file ? cfg->ca_file : "");
+	/* BearSSL has no TLS 1.3; 1.0 and 1.1 are refused (http.c, redis_tls.c). */
+	report(out, 1, "tls", "TLS 1.2 minimum (and maximum) for the model API and rediss://; "
+	       "TLS 1.0/1.1 servers are refused");
+	if (cfg->insecure_model_api)
+		report(out, 1, "insecure", "TRYON_INSECURE_MODEL_API=1: an http:// FAL_QUEUE_URL is allowed "
+		       "(FAL_KEY unencrypted); for local testing only");
 	failed += check_redis("broker", cfg->broker_url, ts, out);
 	failed += check_redis("results", cfg->result_url, ts, out);
 	if (cfg->cache_url)

@@ -2,9 +2,11 @@
  * (exit 100 when it is invalid), sets up logging and trust, and hands over
  * to the worker or a client command. The only module besides the process
  * module that keeps process-wide state. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -13,11 +15,45 @@
 #include "doctor.h"
 #include "healthcheck.h"
 #include "lib/log.h"
+#include "lib/proc.h"
 #include "lib/trust.h"
 #include "version.h"
 #include "worker/worker.h"
 
 #define EXIT_CONFIG 100
+
+/* Variables that hold secrets (the key, Redis passwords inside URLs). */
+static const char *const secret_vars[] = {
+	"FAL_KEY", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "REDIS_CACHE_URL", NULL
+};
+
+/* Once the configuration holds its own copies: drop the secret variables
+ * from the environment and wipe their text. unsetenv alone only unlinks
+ * the pointer; /proc/<pid>/environ shows the original block at the top of
+ * the stack, which job children inherit through fork, so the bytes
+ * themselves are overwritten. Nothing calls setenv before this, so every
+ * entry lives in that block (none is freed by unsetenv). */
+static void scrub_secret_env(void)
+{
+	for (int i = 0; secret_vars[i]; i++) {
+		size_t nl = strlen(secret_vars[i]);
+		for (int guard = 0; guard < 64; guard++) {
+			char *entry = NULL;
+			for (char **e = environ; e && *e; e++)
+				if (!strncmp(*e, secret_vars[i], nl) && (*e)[nl] == '=') {
+					entry = *e;
+					break;
+				}
+			if (!entry)
+				break;
+			size_t len = strlen(entry);
+			unsetenv(secret_vars[i]);
+			volatile char *v = entry;
+			for (size_t k = 0; k < len; k++)
+				v[k] = '\0';
+		}
+	}
+}
 
 static void usage(FILE *out)
 {
@@ -34,7 +70,7 @@ static void usage(FILE *out)
 "  CELERY_RESULT_BACKEND  result backend URL (default: the broker URL)\n"
 "  REDIS_CACHE_URL        try-on result cache URL (unset: no cache)\n"
 "  FAL_KEY                model API key (never logged)\n"
-"  FAL_QUEUE_URL          model API base (default https://queue.fal.run)\n"
+"  FAL_QUEUE_URL          model API base, https:// (default https://queue.fal.run)\n"
 "  TRYON_QUEUES           queues to consume, comma-separated (default tryon_queue)\n"
 "  TRYON_CONCURRENCY      job slots (default 4)\n"
 "  TRYON_CA_FILE          extra trusted CA certificates (PEM)\n"
@@ -94,6 +130,13 @@ int main(int argc, char **argv)
 		return exit_config;
 	}
 	log_init(level, journal);
+	scrub_secret_env();
+	if (proc_harden() < 0)
+		log_warn("worker.harden_failed", "reason=\"no core dumps / not dumpable: %s\"", strerror(errno));
+	if (cfg.insecure_model_api && !strncmp(cfg.fal_queue_url, "http://", 7) && !is_client)
+		log_warn("config.insecure_model_api",
+			 "url=%s note=\"TRYON_INSECURE_MODEL_API=1: FAL_KEY is sent unencrypted; for local testing only\"",
+			 cfg.fal_queue_url);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		log_plain(LOG_LEVEL_ERROR, "tryon-worker: curl_global_init failed");
 		config_free(&cfg);

@@ -50,6 +50,13 @@ if [ "$what" = fuzz ] || [ "$what" = all ]; then
 	count fuzz
 fi
 if [ "$what" = integration ] || [ "$what" = all ]; then
+	# The test tools' own checks: the model API stand-in, the RESP proxy.
+	for t in tests/lib/test_standin_selfcheck.py tests/lib/test_resp_proxy.py; do
+		echo "== $(basename "$t" .py)"
+		/usr/bin/python3 "$t" >"$log" 2>&1
+		tail -n 3 "$log"
+		count "$(basename "$t")"
+	done
 	echo "== integration"
 	/usr/bin/python3 tests/integration/runner.py 2>&1 | tee "$log"
 	count integration

@@ -41,6 +41,10 @@ static CURLcode on_ssl_ctx(CURL *easy, void *ssl_ctx, void *userp)
 	/* Our x509 context is reused by the next handshake on this handle; a
 	 * renegotiation on an older connection must never reach it. */
 	br_ssl_engine_add_flags(&cc->eng, BR_OPT_NO_RENEGOTIATION);
+	/* TLS 1.2 only (BearSSL has no 1.3): CURLOPT_SSLVERSION below already
+	 * asks for it; set here too, after curl's own setting, so that no
+	 * curl default can bring back 1.0/1.1. */
+	br_ssl_engine_set_versions(&cc->eng, BR_TLS12, BR_TLS12);
 	return CURLE_OK;
 }
 
@@ -58,6 +62,8 @@ int http_client_init(struct http_client *c, const struct trust_store *trust,
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* curl's BearSSL backend otherwise allows TLS 1.0 and 1.1. */
+	curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 	curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, c);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -191,6 +197,12 @@ enum http_outcome http_perform(struct http_client *c, const struct http_request 
 	}
 	if (out == HTTP_ERR_TOO_BIG)
 		snprintf(err, errlen, "response larger than %zu bytes", w.max);
+	else if (rc == CURLE_SSL_CONNECT_ERROR)
+		/* curl's BearSSL backend says nothing for a refused version or
+		 * cipher suite ("Error"); name the likely cause. */
+		snprintf(err, errlen, "TLS handshake failed (TLS 1.2 is the minimum: the server may offer "
+			 "only TLS 1.0/1.1, or no common cipher suite): %s",
+			 c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
 	else
 		snprintf(err, errlen, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
 	return out;

@@ -6,6 +6,8 @@
  * never pass secrets: URLs go through redis_url_redact first. */
 #ifndef TRYON_LOG_H
 #define TRYON_LOG_H
+#include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
@@ -17,9 +19,14 @@ int log_level_parse(const char *s, enum log_level *out);
  * TRYON_LOG_LEVEL is known. */
 void log_init(enum log_level level, int journal);
 int log_enabled(enum log_level level);
-/* fields: printf format producing "key=value key2=value2"; values containing
- * spaces must be quoted by the caller (use log_quote). Control characters
- * are escaped so one event is always one line. */
+/* fields: printf format producing "key=value key2=value2". Every %s
+ * argument is escaped by the formatter (log_vformat), so callers pass
+ * untrusted text as is: after "key=" it becomes a logfmt value, quoted when
+ * it holds a space, quote, '=', backslash, control or non-ASCII byte;
+ * inside quotes of the format (reason="...: %s") quotes and backslashes are
+ * escaped; elsewhere (appended " k=v" fields) it is copied, so such field
+ * strings must be built with log_value. Control characters are escaped, so
+ * one event is always one line. */
 void log_event(enum log_level level, const char *event, const char *fields, ...)
 	__attribute__((format(printf, 3, 4)));
 /* A line that is not an event (an invalid configuration at start-up),
@@ -29,8 +36,21 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
  * characters are escaped so it stays one line. */
 void log_plain(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Quote s for a log value into dst: "..." with \" and \\ escaped, cut to fit. */
+/* Quote s for a log value into dst: "..." with \" and \\ escaped, control
+ * and non-ASCII bytes as \n, \t, \r or \xNN, cut to fit (still closed).
+ * Such a value passes through the formatter unchanged. */
 const char *log_quote(char *dst, unsigned dstlen, const char *s);
+/* s as one logfmt value into dst: bare when every byte is printable ASCII
+ * other than space, '"', '=' and '\\' (and s is not empty), else quoted as
+ * log_quote does. Returns dst. */
+const char *log_value(char *dst, size_t dstlen, const char *s);
+/* The same for s[0..n) (may hold NULs); always_quote forces quotes.
+ * Returns the length written (dst is NUL-terminated; dstlen 0: nothing). */
+size_t log_value_n(char *dst, size_t dstlen, const char *s, size_t n, int always_quote);
+/* fmt with its arguments into out as log_event formats fields (pure: no
+ * time, no output). Returns the length; out is always NUL-terminated. */
+size_t log_vformat(char *out, size_t outlen, const char *fmt, va_list ap);
+size_t log_format(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #define log_error(...) log_event(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_event(LOG_LEVEL_WARN, __VA_ARGS__)

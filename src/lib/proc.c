@@ -87,6 +87,13 @@ static int set_limit(int resource, rlim_t value)
 	return setrlimit(resource, &rl);
 }
 
+int proc_harden(void)
+{
+	if (set_limit(RLIMIT_CORE, 0) < 0)
+		return -1;
+	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ? -1 : 0;
+}
+
 static void close_from(int lowfd)
 {
 #ifdef SYS_close_range

@@ -62,6 +62,12 @@ double proc_soft_limit_remaining(void);
 int proc_catch_terminate(void);
 int proc_terminate_requested(void);
 
+/* The parent, once at start: no core dumps (RLIMIT_CORE 0) and not
+ * dumpable (PR_SET_DUMPABLE 0: no ptrace attach or /proc/<pid>/mem, environ,
+ * maps by other users of the same uid; job children inherit it through
+ * fork). 0 or -1 with errno. */
+int proc_harden(void);
+
 /* Write all of buf to fd, retrying on EINTR/short writes. 0 or -1. */
 int proc_write_all(int fd, const void *buf, size_t len);
 #endif

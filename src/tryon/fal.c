@@ -1,5 +1,5 @@
 /* fal: the queue API client (see fal.h). Every HTTP request is bounded by
- * the caller's timeout; answers are parsed with json.c and never trusted
+ * the caller's timeout; answers are parsed by fal_parse.c and never trusted
  * beyond what is checked: URLs must stay on the queue host before the key
  * goes to them, and a result URL must pass cachekey_validate_result. */
 #include "tryon/fal.h"
@@ -12,7 +12,7 @@
 
 #include "lib/buf.h"
 #include "tryon/cachekey.h"
-#include "lib/json.h"
+#include "tryon/fal_parse.h"
 #include "version.h"
 
 #define FAL_POLL_FIRST 0.05        /* first gap between status polls, s */
@@ -174,63 +174,10 @@ static void call_fail(const struct fal_client *fc, struct fal_call *call, enum f
 	call->finished_at = now;
 }
 
-/* A short reason from an error body: fal's {"detail": "..."} or
- * {"detail": [{"msg": ...}]}, plus error_type; else nothing (never raw
- * HTML). */
+/* A short reason from an error body (see fal_parse_error_detail). */
 static void error_detail(const struct buf *body, char *out, size_t outlen)
 {
-	struct json_doc d;
-	char *msg = NULL, *type = NULL;
-
-	out[0] = '\0';
-	if (!body->len || json_parse(&d, body->data, body->len, 4096, NULL, 0) < 0)
-		return;
-	if (json_kind(&d, 0) == JSON_K_OBJECT) {
-		int det = json_obj_get(&d, 0, "detail");
-		if (json_kind(&d, det) == JSON_K_STRING) {
-			json_tok_strdup(&d, det, &msg, NULL, NULL, 0);
-		} else if (json_kind(&d, det) == JSON_K_ARRAY) {
-			int first = json_arr_get(&d, det, 0);
-			if (json_kind(&d, first) == JSON_K_OBJECT) {
-				int m = json_obj_get(&d, first, "msg");
-				if (json_kind(&d, m) == JSON_K_STRING)
-					json_tok_strdup(&d, m, &msg, NULL, NULL, 0);
-				int t = json_obj_get(&d, first, "type");
-				if (json_kind(&d, t) == JSON_K_STRING)
-					json_tok_strdup(&d, t, &type, NULL, NULL, 0);
-			}
-		} else {
-			int st = json_obj_get(&d, 0, "status");
-			if (json_kind(&d, st) == JSON_K_STRING)
-				json_tok_strdup(&d, st, &msg, NULL, NULL, 0);
-		}
-		int et = json_obj_get(&d, 0, "error_type");
-		if (!type && json_kind(&d, et) == JSON_K_STRING)
-			json_tok_strdup(&d, et, &type, NULL, NULL, 0);
-	}
-	if (msg && type)
-		snprintf(out, outlen, ": %.150s [%.40s]", msg, type);
-	else if (msg)
-		snprintf(out, outlen, ": %.150s", msg);
-	else if (type)
-		snprintf(out, outlen, " [%.40s]", type);
-	free(msg);
-	free(type);
-	json_doc_free(&d);
-}
-
-/* The string member key of object token obj as a fresh string, or NULL. */
-static char *member_str(const struct json_doc *d, int obj, const char *key)
-{
-	char *s = NULL;
-	int t = json_obj_get(d, obj, key);
-	if (json_kind(d, t) != JSON_K_STRING || json_tok_strdup(d, t, &s, NULL, NULL, 0) < 0)
-		return NULL;
-	if (strlen(s) == 0) {
-		free(s);
-		return NULL;
-	}
-	return s;
+	fal_parse_error_detail(body->data, body->len, out, outlen);
 }
 
 /* 1 if url is on the queue host (same scheme and authority as the base). */
@@ -261,10 +208,13 @@ static char *build_url(const struct fal_client *fc, const struct fal_call *call,
 	return b.data;
 }
 
-static char *pick_url(const struct fal_client *fc, const struct fal_call *call,
-		      const struct json_doc *d, const char *key, const char *suffix)
+/* The URL the server gave (taken over: *given becomes NULL) when it is on
+ * the queue host, else the documented form. */
+static char *pick_url(const struct fal_client *fc, const struct fal_call *call, char **given,
+		      const char *suffix)
 {
-	char *u = member_str(d, 0, key);
+	char *u = *given;
+	*given = NULL;
 	if (u && same_origin(fc, u))
 		return u;
 	free(u);
@@ -364,22 +314,20 @@ enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const ch
 			  "submit to %s: HTTP %ld%s", call->endpoint, rs.status, detail);
 		goto out;
 	}
-	struct json_doc d;
-	if (json_parse(&d, rs.body.data ? rs.body.data : "", rs.body.len, 4096, NULL, 0) < 0 ||
-	    json_kind(&d, 0) != JSON_K_OBJECT || !(call->request_id = member_str(&d, 0, "request_id"))) {
-		json_doc_free(&d);
+	struct fal_submit_answer ans;
+	if (fal_parse_submit(rs.body.data, rs.body.len, &ans) < 0) {
 		call_fail(fc, call, FAL_TRANSIENT, after, "submit to %s: HTTP %ld without a request_id",
 			  call->endpoint, rs.status);
 		goto out;
 	}
-	call->status_url = pick_url(fc, call, &d, "status_url", "/status");
-	call->response_url = pick_url(fc, call, &d, "response_url", "");
-	call->cancel_url = pick_url(fc, call, &d, "cancel_url", "/cancel");
-	int64_t qp;
-	int qt = json_obj_get(&d, 0, "queue_position");
-	if (qt >= 0 && json_tok_int64(&d, qt, &qp, NULL, 0) == 0 && qp >= 0 && qp < 1000000000)
-		call->queue_position = (int)qp;
-	json_doc_free(&d);
+	call->request_id = ans.request_id;
+	ans.request_id = NULL;
+	call->status_url = pick_url(fc, call, &ans.status_url, "/status");
+	call->response_url = pick_url(fc, call, &ans.response_url, "");
+	call->cancel_url = pick_url(fc, call, &ans.cancel_url, "/cancel");
+	if (ans.queue_position >= 0)
+		call->queue_position = ans.queue_position;
+	fal_submit_answer_free(&ans);
 	call->accepted_at = after;
 	if (!call->status_url || !call->response_url || !call->cancel_url) {
 		call_fail(fc, call, FAL_TRANSIENT, after, "out of memory");
@@ -436,18 +384,12 @@ static void fetch_result(struct fal_client *fc, struct fal_call *call, long time
 		call_fail(fc, call, cls, after, "%s: result HTTP %ld%s", call->endpoint, rs.status, detail);
 		goto out;
 	}
-	struct json_doc d;
-	int images, first, u;
-	if (json_parse(&d, rs.body.data ? rs.body.data : "", rs.body.len, 1 << 16, NULL, 0) < 0) {
-		call_fail(fc, call, FAL_TRANSIENT, after, "%s: result is not JSON", call->endpoint);
-		goto out;
-	}
-	images = json_obj_get(&d, 0, "images");
-	first = json_kind(&d, images) == JSON_K_ARRAY ? json_arr_get(&d, images, 0) : -1;
-	u = json_kind(&d, first) == JSON_K_OBJECT ? json_obj_get(&d, first, "url") : -1;
 	char *url = NULL;
 	size_t ulen = 0;
-	if (json_kind(&d, u) != JSON_K_STRING || json_tok_strdup(&d, u, &url, &ulen, NULL, 0) < 0) {
+	int pr = fal_parse_result(rs.body.data, rs.body.len, &url, &ulen);
+	if (pr == -1) {
+		call_fail(fc, call, FAL_TRANSIENT, after, "%s: result is not JSON", call->endpoint);
+	} else if (pr < 0) {
 		call_fail(fc, call, FAL_TRANSIENT, after, "%s: result without images[0].url", call->endpoint);
 	} else if (cachekey_validate_result(url, ulen, why, sizeof why) < 0) {
 		call_fail(fc, call, FAL_TRANSIENT, after, "%s: result images[0].url %s", call->endpoint, why);
@@ -458,7 +400,6 @@ static void fetch_result(struct fal_client *fc, struct fal_call *call, long time
 		call->finished_at = after;
 	}
 	free(url);
-	json_doc_free(&d);
 out:
 	buf_free(&rs.body);
 }
@@ -503,30 +444,23 @@ enum fal_phase fal_poll(struct fal_client *fc, struct fal_call *call, long timeo
 		poll_error(fc, call, after, what);
 		goto next;
 	}
-	struct json_doc d;
-	int st;
-	if (json_parse(&d, rs.body.data ? rs.body.data : "", rs.body.len, 4096, NULL, 0) < 0) {
+	enum fal_status_kind st;
+	if (fal_parse_status(rs.body.data, rs.body.len, &st, &call->queue_position) < 0) {
 		poll_error(fc, call, after, "status is not JSON");
 		goto next;
 	}
-	st = json_obj_get(&d, 0, "status");
-	if (json_tok_streq(&d, st, "IN_QUEUE")) {
-		int64_t qp;
-		int qt = json_obj_get(&d, 0, "queue_position");
-		if (qt >= 0 && json_tok_int64(&d, qt, &qp, NULL, 0) == 0 && qp >= 0 && qp < 1000000000)
-			call->queue_position = (int)qp;
+	if (st == FAL_STATUS_IN_QUEUE) {
 		call->phase = FAL_IN_QUEUE;
 		call->poll_errors = 0;
-	} else if (json_tok_streq(&d, st, "IN_PROGRESS")) {
+	} else if (st == FAL_STATUS_IN_PROGRESS) {
 		if (!call->started_at)
 			call->started_at = after;
 		call->phase = FAL_IN_PROGRESS;
 		call->poll_errors = 0;
-	} else if (json_tok_streq(&d, st, "COMPLETED")) {
+	} else if (st == FAL_STATUS_COMPLETED) {
 		if (!call->started_at)
 			call->started_at = after;
 		call->poll_errors = 0;
-		json_doc_free(&d);
 		/* Success or failure is decided by the result GET's status
 		 * (a failed request still reads COMPLETED, with "error"). */
 		fetch_result(fc, call, timeout_ms - (long)(rs.seconds * 1000), after);
@@ -534,7 +468,6 @@ enum fal_phase fal_poll(struct fal_client *fc, struct fal_call *call, long timeo
 	} else {
 		poll_error(fc, call, after, "unknown status");
 	}
-	json_doc_free(&d);
 next:
 	if (call->phase == FAL_IN_QUEUE || call->phase == FAL_IN_PROGRESS) {
 		call->next_poll = after + call->poll_gap;

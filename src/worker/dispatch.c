@@ -1,4 +1,5 @@
-/* dispatch: early ends, ETA, the parent's cache-hit path, ready list. */
+/* dispatch: early ends, ETA (held, or parked in Redis past the cap), the
+ * parent's cache-hit path, ready list. */
 #include "worker/dispatch.h"
 
 #include <limits.h>
@@ -88,6 +89,9 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 	struct finish_detail d = { .result_json = value.data, .result_len = value.len,
 				   .result_repr = repr.data, .runtime = runtime, .path = "cache" };
 	outcome_decide(&facts, &o);
+	recent_note(&w->recent, &(struct recent_end){ .env = &m->env, .at = clock_wall(), .outcome = o.name,
+		    .max_data_uri_bytes = (size_t)w->cfg->max_data_uri_bytes, .path = "cache",
+		    .runtime = runtime, .result_json = value.data, .result_len = value.len });
 	finish_end(w, m, -1, &o, &d);
 	buf_free(&value);
 	buf_free(&repr);
@@ -122,6 +126,9 @@ static int tryon_admit(struct worker *w, struct msg *m)
 		count_parent_start(w, m);
 		tryon_state_parent_answer(&w->tryon, TRYON_PARENT_INVALID_ARGS);
 		outcome_decide(&facts, &o);
+		recent_note(&w->recent, &(struct recent_end){ .env = &m->env, .at = clock_wall(),
+			    .outcome = o.name, .path = "invalid", .runtime = 0, .exc_type = o.exc_type,
+			    .reason = msg });
 		finish_end(w, m, -1, &o, &d);
 		tryon_args_free(&args);
 		return 1;

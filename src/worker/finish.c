@@ -23,6 +23,7 @@ static void finish_init(struct finish *f, int slot)
 	buf_init(&f->push);
 	buf_init(&f->target);
 	f->slot = slot;
+	backoff_init(&f->retry, 0.1, 10);
 }
 
 static void finish_clear(struct finish *f)
@@ -223,11 +224,11 @@ static void report(struct worker *w, const struct msg *m, const struct outcome *
 		n += snprintf(extra + n, sizeof extra - (size_t)n, " retries=%lld eta=%s",
 			      (long long)m->env.retries + 1, d->retry_eta ? d->retry_eta : "-");
 	if (exc && n < (int)sizeof extra)
-		n += snprintf(extra + n, sizeof extra - (size_t)n, " exc=%s", exc);
+		n += (int)log_format(extra + n, sizeof extra - (size_t)n, " exc=%s", exc);
 	if (d->runtime >= 0 && n < (int)sizeof extra)
 		n += snprintf(extra + n, sizeof extra - (size_t)n, " runtime=%.3f", d->runtime);
 	if (d->path && n < (int)sizeof extra)
-		n += snprintf(extra + n, sizeof extra - (size_t)n, " path=%s", d->path);
+		n += (int)log_format(extra + n, sizeof extra - (size_t)n, " path=%s", d->path);
 	if (d->reason && n < (int)sizeof extra) {
 		char q[300];
 		snprintf(extra + n, sizeof extra - (size_t)n, " reason=%s", log_quote(q, sizeof q, d->reason));
@@ -294,6 +295,7 @@ void finish_end(struct worker *w, struct msg *m, int slot, const struct outcome 
 	buf_free(&args);
 
 	f->msg = m;
+	f->owner = w;
 	f->move = o->move;
 	/* The result goes first on its own when it cannot ride in the settle
 	 * script: results on another server, or a message we never recorded
@@ -314,11 +316,20 @@ void finish_end(struct worker *w, struct msg *m, int slot, const struct outcome 
 static void step_failed(struct redis_conn *c, struct finish *f, const char *what,
 			struct resp_value *r, const char *err)
 {
-	/* Retried from the loop once the connection is back. */
+	struct worker *w = f->owner;
+	long suppressed = 0;
+	double now = clock_mono();
+
+	/* Tried again once the connection is back, or after a growing wait
+	 * when Redis refused it (a wrong-typed list must not spin). */
 	if (r && scripts_is_noscript(r))
 		scripts_load(c);
-	log_warn(what, "id=%s reason=\"%s\"", f->msg && f->msg->env.task_id ? f->msg->env.task_id : "-",
-		 r && r->type == RESP_ERROR ? r->str : (err ? err : "connection lost"));
+	else if (r && r->type == RESP_ERROR)
+		backoff_fail(&f->retry, now);
+	if (!w || ratelimit_allow(&w->finish_log, now, &suppressed))
+		log_warn(what, "id=%s reason=\"%s\" suppressed=%ld",
+			 f->msg && f->msg->env.task_id ? f->msg->env.task_id : "-",
+			 r && r->type == RESP_ERROR ? r->str : (err ? err : "connection lost"), suppressed);
 }
 
 static void on_store_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
@@ -341,6 +352,7 @@ static void on_settle_reply(struct redis_conn *c, struct resp_value *r, const ch
 		return;
 	}
 	f->phase = FINISH_DONE;
+	backoff_reset(&f->retry);
 }
 
 static void db_args(const struct worker *w, char rdb[16], char bdb[16])
@@ -411,7 +423,7 @@ static void finish_step(struct worker *w, struct finish *f)
 {
 	char meta_key[300], expires[32];
 
-	if (f->busy || f->phase == FINISH_DONE)
+	if (f->busy || f->phase == FINISH_DONE || !backoff_ready(&f->retry, clock_mono()))
 		return;
 	snprintf(meta_key, sizeof meta_key, "celery-task-meta-%s", f->msg->env.task_id ? f->msg->env.task_id : "");
 	snprintf(expires, sizeof expires, "%d", w->cfg->result_expires);

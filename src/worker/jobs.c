@@ -276,6 +276,17 @@ static void complete(struct worker *w, int i)
 			d.result_repr = repr.data;
 		}
 	}
+	if (s->is_tryon) {
+		struct recent_end re = { .env = &m->env, .max_data_uri_bytes = (size_t)w->cfg->max_data_uri_bytes,
+					 .at = clock_wall(), .outcome = o.name, .runtime = d.runtime,
+					 .result_json = d.result_json, .result_len = d.result_len,
+					 .exc_type = d.exc_type ? d.exc_type : o.exc_type, .reason = d.reason,
+					 .exc_args_json = d.exc_args_json,
+					 .exc_args_len = d.exc_args_json ? strlen(d.exc_args_json) : 0 };
+		if (have_record && rec.extra_tok >= 0)
+			record_raw(&rec, rec.extra_tok, &re.extra_json, &re.extra_len);
+		recent_note(&w->recent, &re);
+	}
 	finish_end(w, m, i, &o, &d);
 	buf_free(&retry);
 	buf_free(&repr);

@@ -18,6 +18,7 @@
 #include "celery/kombu.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/ratelimit.h"
 #include "redis/scripts.h"
 #include "version.h"
 #include "worker/control.h"
@@ -75,6 +76,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	int rc = 1;
 
 	memset(&w, 0, sizeof w);
+	ratelimit_init(&w.finish_log, 10, 3);
 	w.cfg = cfg;
 	w.ts = ts;
 	w.started_wall = clock_wall();
@@ -158,6 +160,8 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		w.cache = redis_conn_new(&cc, err, sizeof err);
 	}
 	w.task_events = cfg->task_events;
+	if (recent_init(&w.recent) < 0)
+		log_warn("worker.no_memory", "what=recent_tryons note=\"the operator page shows no try-ons\"");
 	w.revoked = calloc(MAX_REVOKED, sizeof *w.revoked);
 	w.revoked_at = calloc(MAX_REVOKED, sizeof *w.revoked_at);
 	{
@@ -268,6 +272,8 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		if (w.httpd)
 			deadline = min_d(deadline, httpd_next_deadline(w.httpd));
 		deadline = min_d(deadline, sdnotify_next_deadline(&w.sd));
+		if (!backoff_ready(&w.fetch_backoff, now))
+			deadline = min_d(deadline, w.fetch_backoff.until);
 		for (int i = 0; i < 5; i++)
 			if (conns[i])
 				deadline = min_d(deadline, redis_conn_next_deadline(conns[i]));
@@ -344,6 +350,7 @@ out:
 	free(w.revoked);
 	free(w.revoked_at);
 	free(w.task_totals);
+	recent_free(&w.recent);
 	for (int q = 0; q < w.n_queues; q++)
 		free(w.queues[q]);
 	for (int i = 0; i < w.n_limits; i++)

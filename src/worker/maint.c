@@ -200,7 +200,7 @@ void maint_tick(struct worker *w, double now)
 		/* Fresh unacked_index scores: kombu's restore_visible (ours or a
 		 * Python worker's) must never take a message we still hold. */
 		collect_held_tags(w);
-		if (w->n_keep) {
+		if (w->n_keep || w->n_parked) {   /* parked ones are renewed too */
 			char ts[32];
 			snprintf(ts, sizeof ts, "%.6f", clock_wall());
 			const char **args = calloc((size_t)w->n_keep + 1, sizeof *args);
@@ -222,8 +222,9 @@ void maint_tick(struct worker *w, double now)
 		double every = w->cfg->visibility_timeout / 4.0;
 		w->next_renew = now + (every < 60 ? every : 60);
 	}
-	/* A reply lost or a message let go: reconcile now, not in up to 5 s. */
-	if (w->reconcile_wanted && w->next_maintenance > now)
+	/* A reply lost or a message let go: reconcile now, not in up to 5 s
+	 * (unless the runs are failing: their backoff stands). */
+	if (w->reconcile_wanted && !w->maint_failures && w->next_maintenance > now)
 		w->next_maintenance = now;
 	if (w->maint_pid && !w->maint_killed && clock_wall() - w->maint_forked_at > MAINT_HARD_LIMIT) {
 		proc_kill(w->maint_pid, SIGKILL);

@@ -12,6 +12,7 @@
 #include "lib/isotime.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "ops/page.h"
 #include "ops/promtext.h"
 #include "version.h"
 #include "worker/fetch.h"
@@ -213,7 +214,7 @@ static void health_json(struct worker *w, struct buf *b)
 			   (unsigned long long)hs->evicted);
 	}
 	buf_printf(b, ", \"slots\": {\"total\": %d, \"busy\": %d, \"waiting\": %d, \"eta_held\": %d, \"jobs\": [",
-		   w->n_slots, w->busy, w->n_ready, w->n_eta);
+		   w->concurrency, w->busy, w->n_ready, w->n_eta);
 	int first = 1;
 	for (int i = 0; i < w->n_slots; i++) {
 		struct slot *s = &w->slots[i];
@@ -286,6 +287,54 @@ static void health_json(struct worker *w, struct buf *b)
 	buf_append_str(b, "}\n");
 }
 
+/* GET / and GET /tryons.json: the operator page (ops/page.h) from a
+ * snapshot of the worker, no secret in it (no URL of ours, no key). */
+static void operator_page(struct worker *w, int json, struct httpd_response *r)
+{
+	const struct page_tryon *rows[PAGE_ROWS];
+	struct page_queue queues[CONFIG_MAX_QUEUES];
+	struct page_endpoint eps[TRYON_N_MODELS];
+	int n = 0;
+
+	while (n < PAGE_ROWS && (rows[n] = recent_row(&w->recent, n)))
+		n++;
+	r->status = 200;
+	if (json) {
+		r->content_type = "application/json";
+		page_render_json(rows, n, &r->body);
+		return;
+	}
+	for (int q = 0; q < w->cfg->n_queues; q++) {
+		queues[q].name = w->cfg->queues[q];
+		queues[q].depth = 0;
+		for (int step = 0; step < 4; step++)
+			queues[q].depth += w->lens[4 * q + step] > 0 ? w->lens[4 * q + step] : 0;
+	}
+	for (int m = 0; m < TRYON_N_MODELS; m++) {
+		enum breaker_state bs = tryon_state_breaker(&w->tryon, m);
+		eps[m] = (struct page_endpoint){ .role = tryon_model_name(m), .endpoint = w->tryon.model[m].endpoint,
+						 .breaker = bs == BREAKER_OPEN ? "open" :
+							    bs == BREAKER_HALF_OPEN ? "half_open" : "closed",
+						 .spend = w->tryon.model[m].spend,
+						 .paid_calls = w->tryon.model[m].paid_calls };
+	}
+	unsigned long lookups = 0;
+	for (int c = TRYON_CACHE_HIT; c < TRYON_N_CACHE; c++)
+		lookups += tryon_state_cache(&w->tryon, c);
+	struct page_view v = {
+		.node = w->cfg->hostname, .version = version_string,
+		.readiness = ops_readiness_name(ops_readiness(w, clock_mono(), NULL, 0)),
+		.now = clock_wall(), .uptime = clock_wall() - w->started_wall,
+		.busy = w->busy, .slots = w->concurrency > 0 ? w->concurrency : w->n_slots,
+		.queues = queues, .n_queues = w->cfg->n_queues, .endpoints = eps, .n_endpoints = TRYON_N_MODELS,
+		.cluster_sampled = w->cluster_sampled, .spend_today = w->cluster_spend_today,
+		.cache_hits = tryon_state_cache(&w->tryon, TRYON_CACHE_HIT), .cache_lookups = lookups,
+		.refresh = 10, .rows = rows, .n_rows = n,
+	};
+	r->content_type = PAGE_CONTENT_TYPE;
+	page_render_html(&v, &r->body);
+}
+
 /* The HTTP routes. Runs on the loop: quick, no blocking calls. */
 void ops_http_handler(void *arg, const char *path, struct httpd_response *r)
 {
@@ -318,6 +367,10 @@ void ops_http_handler(void *arg, const char *path, struct httpd_response *r)
 		r->status = 200;
 		r->content_type = PROMTEXT_CONTENT_TYPE;
 		promtext_render(&w->metrics, &r->body);
+	} else if (!strcmp(path, "/")) {
+		operator_page(w, 0, r);
+	} else if (!strcmp(path, "/tryons.json")) {
+		operator_page(w, 1, r);
 	} else if (!strcmp(path, "/health")) {
 		r->status = 200;
 		r->content_type = "application/json";

@@ -23,6 +23,7 @@
 #include "redis/redis_url.h"
 #include "tryon/tryon_state.h"
 #include "worker/outcome.h"
+#include "worker/recent.h"
 
 #define MAX_HELD_ETA 1000          /* ETA messages held beyond the slots */
 #define MAX_RECORD_BYTES (1 << 20) /* a child's record larger than this is garbage */
@@ -62,6 +63,8 @@ struct finish {
 	enum finish_phase phase;
 	int busy;                  /* one of its commands is outstanding */
 	int slot;                  /* slot freed when done, -1 if none */
+	struct backoff retry;      /* a step Redis refused is tried again after this */
+	struct worker *owner;      /* for its log limiter */
 };
 
 enum slot_state { SLOT_FREE, SLOT_RUNNING, SLOT_FINISHING };
@@ -135,6 +138,7 @@ struct worker {
 	 * the loop starts the drain. */
 	int drain_requested, draining, n_term;
 	double drain_deadline;
+	struct ratelimit finish_log; /* "finish.retry" lines: a refused step must not spin the log */
 	int reconcile_wanted;      /* a recorded message was let go (out of memory): reconcile soon */
 	/* Broker failures on the consume path (fetch.c): FETCH and in-flight
 	 * recovery wait out fetch_backoff; warnings go through fetch_log,
@@ -187,6 +191,7 @@ struct worker {
 	long lens[CONFIG_MAX_QUEUES * 4 + 1];
 	char last_error[300];
 	struct tryon_state tryon;  /* breakers, backup latency, spend */
+	struct recent recent;      /* the last try-ons, for the operator page */
 	/* Sampled from the cache Redis for /health and /metrics. */
 	int cluster_sampled;
 	double cluster_in_progress, cluster_spend_today;

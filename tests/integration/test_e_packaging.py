@@ -542,8 +542,9 @@ def test_http_survives_slowloris_and_garbage(s):
     # The worker keeps working meanwhile.
     app = celery_app(r.url(10), r.url(11))
     assert app.send_task("tryon.test.echo", args=[1, "x"], queue="tryon_queue").get(timeout=10) is not None
-    # Every slow client is dropped by the 5 s limit (408), or refused at
-    # once (503) when the slots were full.
+    # Every slow client is dropped by the 1 s header timeout (408), or
+    # evicted (closed without an answer) when a newer connection needed its
+    # slot: nobody is refused, so a health probe always gets in.
     t0 = time.monotonic()
     codes = []
     for c in slow:
@@ -556,8 +557,8 @@ def test_http_survives_slowloris_and_garbage(s):
             pass
         codes.append(data.split(b" ")[1] if data.startswith(b"HTTP/1.1 ") else data[:20])
         c.close()
-    assert time.monotonic() - t0 < 8, "slow clients were not dropped in time"
-    assert set(codes) <= {b"408", b"503"} and codes.count(b"503") >= 8, codes
+    assert time.monotonic() - t0 < 4, "slow clients were not dropped in time"
+    assert set(codes) <= {b"408", b""} and codes.count(b"408") >= 32, codes
     h = healthcheck(s, addr, "/healthz")
     assert h.returncode == 0, h.out
     assert w.proc.alive()

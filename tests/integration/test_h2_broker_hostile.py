@@ -436,6 +436,13 @@ def test_lost_fetch_and_brpoplpush_replies_return_the_messages_within_10s(s):
         v, took = timed_get(nxt, 10)
         print(f"    lost BRPOPLPUSH reply: task done {took:.1f} s after it was sent")
         assert v == ["idle"] and rule.hits == 1 and took < 10, took
+        # A reply of the wrong type to BRPOPLPUSH: logged, backed off, and
+        # whatever it may have moved is put back by in-flight recovery.
+        time.sleep(0.5)
+        rule = proxy.answer_instead("BRPOPLPUSH", b"*1\r\n:7\r\n", n=1)
+        wait_for(lambda: rule.hits == 1, 5, "the wrong-typed BRPOPLPUSH reply")
+        wait_for(lambda: "event=broker.brpoplpush_failed reason=\"unexpected array reply\"" in w.log(), 5,
+                 "the wrong reply logged")
         assert_still_serving(r, app, w)
         assert len(log_lines(w)) < 40, log_lines(w)[-20:]
     finally:

@@ -3,7 +3,10 @@
  * shared/reference/celery-captures, pasted below still MONITOR-escaped and
  * decoded here): requests parse, replies are rebuilt from the captured
  * fields and must equal the captured envelopes byte for byte. Everything
- * else goes through celery_ctl_handle, as the worker calls it. */
+ * else goes through celery_ctl_handle, as the worker calls it: the
+ * commands with arguments in full (celery_control_cmds), the inspect
+ * replies only as far as the dispatch goes (their bytes are
+ * test_celery_inspect's). */
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -1142,15 +1145,15 @@ static void test_reply_stats_shape(void)
 			"{\"error\": \"stats unavailable\"}"));
 }
 
-/* A 5.2.6 worker's replies for held tasks, captured here with the same
- * stack (inspect reserved / scheduled / query_task while 2 of 3 sleepers
- * ran and one add() waited for its countdown). */
-static void test_reply_reserved_scheduled(void)
+/* The held tasks through celery_ctl_handle: each list from its own part of
+ * the state (the lists' bytes are test_celery_inspect's), query_task's
+ * arguments, and a state the lists refuse failing the whole call. */
+static void test_handle_held_tasks(void)
 {
 	struct celery_ctl_task rsv, sch, act_t;
 	struct celery_ctl_state st = base_state();
 	struct celery_ctl_action act;
-	struct buf b;
+	struct buf b, want;
 
 	memset(&rsv, 0, sizeof rsv);
 	rsv.id = "2f4c0c2e-1cb9-49d2-b932-e3f0113eacff";
@@ -1173,27 +1176,41 @@ static void test_reply_reserved_scheduled(void)
 	st.n_scheduled = 1;
 	st.active = &act_t;
 	st.n_active = 1;
-	CHECK(handle_is("{\"method\": \"reserved\"}", &st,
-		"[{\"id\": \"2f4c0c2e-1cb9-49d2-b932-e3f0113eacff\", \"name\": \"tasks.sleeper\", "
-		"\"args\": [6], \"kwargs\": {}, \"type\": \"tasks.sleeper\", \"hostname\": \"w1@vm\", "
-		"\"time_start\": null, \"acknowledged\": false, \"delivery_info\": {\"exchange\": \"\", "
-		"\"routing_key\": \"celery\", \"priority\": 0, \"redelivered\": null}, "
-		"\"worker_pid\": null}]"));
-	CHECK(handle_is("{\"method\": \"scheduled\"}", &st,
-		"[{\"eta\": \"2026-11-26T08:16:10.417374+00:00\", \"priority\": 6, \"request\": "
-		"{\"id\": \"23c9da25-aa82-4d7b-8a64-fa4a2fe9c5c3\", \"name\": \"tasks.add\", "
-		"\"args\": [1, 2], \"kwargs\": {}, \"type\": \"tasks.add\", \"hostname\": \"w1@vm\", "
-		"\"time_start\": null, \"acknowledged\": false, \"delivery_info\": {\"exchange\": \"\", "
-		"\"routing_key\": \"celery\", \"priority\": 0, \"redelivered\": null}, "
-		"\"worker_pid\": null}}]"));
+	buf_init(&b);
+	buf_init(&want);
+	CHECK(celery_inspect_tasks(&want, "w1@vm", &rsv, 1, 0) == 0);
+	CHECK(handle_is("{\"method\": \"reserved\"}", &st, want.data));
+	CHECK(handle_is("{\"method\": \"dump_reserved\"}", &st, want.data));
+	buf_reset(&want);
+	CHECK(celery_inspect_tasks(&want, "w1@vm", &sch, 1, 1) == 0);
+	CHECK(handle_is("{\"method\": \"scheduled\"}", &st, want.data));
+	CHECK(handle_is("{\"method\": \"dump_schedule\"}", &st, want.data));
+	buf_reset(&want);
+	CHECK(celery_inspect_tasks(&want, "w1@vm", &act_t, 1, 0) == 0);
+	CHECK(handle_is("{\"method\": \"active\"}", &st, want.data));
+	CHECK(handle_is("{\"method\": \"dump_active\"}", &st, want.data));
+	buf_free(&want);
+	/* a 5.2.6 worker's reply: active before reserved, unknown ids left
+	 * out, scheduled ones not looked at */
 	CHECK(handle_is("{\"method\": \"query_task\", \"arguments\": {\"ids\": "
-			"[\"9a4cce90-56bd-48b9-b066-64afdc47c247\", \"nope\"]}}", &st,
+			"[\"9a4cce90-56bd-48b9-b066-64afdc47c247\", \"nope\", "
+			"\"23c9da25-aa82-4d7b-8a64-fa4a2fe9c5c3\"]}}", &st,
 		"{\"9a4cce90-56bd-48b9-b066-64afdc47c247\": [\"active\", "
 		"{\"id\": \"9a4cce90-56bd-48b9-b066-64afdc47c247\", \"name\": \"tasks.sleeper\", "
 		"\"args\": [6], \"kwargs\": {}, \"type\": \"tasks.sleeper\", \"hostname\": \"w1@vm\", "
 		"\"time_start\": 1795680910.4200752, \"acknowledged\": true, \"delivery_info\": "
 		"{\"exchange\": \"\", \"routing_key\": \"celery\", \"priority\": 0, "
 		"\"redelivered\": null}, \"worker_pid\": 14623}]}"));
+	CHECK(handle_body("{\"method\": \"query_task\", \"arguments\": {\"ids\": "
+			  "\"2f4c0c2e-1cb9-49d2-b932-e3f0113eacff\"}}", &st, &b, &act) == 0);
+	{
+		static const char head[] =
+			"{\"2f4c0c2e-1cb9-49d2-b932-e3f0113eacff\": [\"reserved\", {\"id\": ";
+
+		CHECK(!strncmp(b.data, head, sizeof head - 1));
+	}
+	celery_ctl_action_free(&act);
+	buf_reset(&b);
 	CHECK(handle_is("{\"method\": \"query_task\"}", &st,
 		"{\"error\": \"TypeError(\\\"query_task() missing 1 required positional "
 		"argument: 'ids'\\\")\"}"));
@@ -1202,23 +1219,17 @@ static void test_reply_reserved_scheduled(void)
 
 		CHECK(handle_is("{\"method\": \"active\"}", &empty, "[]"));
 		CHECK(handle_is("{\"method\": \"dump_reserved\"}", &empty, "[]"));
+		CHECK(handle_is("{\"method\": \"scheduled\"}", &empty, "[]"));
 	}
-	/* redelivered true, type != name (shadow), kwargs given */
-	buf_init(&b);
-	rsv.redelivered = 1;
-	rsv.type = "other.name";
-	rsv.kwargs_json = "{\"a\": 1}";
-	rsv.priority = 9;
-	CHECK(handle_body("{\"method\": \"reserved\"}", &st, &b, &act) == 0);
-	CHECK(strstr(b.data, "\"kwargs\": {\"a\": 1}, \"type\": \"other.name\"") != NULL);
-	CHECK(strstr(b.data, "\"priority\": 9, \"redelivered\": true}") != NULL);
-	celery_ctl_action_free(&act);
 	/* invalid raw JSON or no id: the call fails, buffer untouched */
-	buf_reset(&b);
 	buf_append_str(&b, "keep");
 	rsv.args_json = "[1,";
 	CHECK(handle_body("{\"method\": \"reserved\"}", &st, &b, &act) == -1);
 	CHECK(buf_is(&b, "keep") && act.act == CELERY_CTL_ACT_NONE);
+	CHECK(handle_body("{\"method\": \"query_task\", \"arguments\": "
+			  "{\"ids\": [\"2f4c0c2e-1cb9-49d2-b932-e3f0113eacff\"]}}", &st, &b,
+			  &act) == -1);
+	CHECK(buf_is(&b, "keep"));
 	rsv.args_json = "[]";
 	rsv.id = NULL;
 	CHECK(handle_body("{\"method\": \"reserved\"}", &st, &b, &act) == -1);
@@ -1453,26 +1464,70 @@ static void test_names(void)
 /* The texts below are a Celery 5.2.6 worker's replies to the same commands
  * (tests/integration/test_d2_control_tools.py compares them live). */
 
-static void test_handle_active_queues(void)
+/* What the worker describes, each from its part of the state (the bytes
+ * are test_celery_inspect's). */
+static void test_handle_inspect_dispatch(void)
 {
 	static const char *const qs[] = { "tryon_queue" };
+	static const char *const names[] = { "b.task", "a.task" };
+	static const char *const revoked[] = { "r1" };
+	static const struct celery_ctl_setting set[] = {
+		{ .key = "task_acks_late", .kind = CELERY_CTL_V_BOOL, .i = 1 },
+		{ .key = "api_key", .kind = CELERY_CTL_V_STR, .str = "secret" },
+	};
+	static const struct celery_ctl_report rep = {
+		"tryon-worker:0.1.0 (abc123)", "libcurl:8.0", "Linux", "64bit, ELF",
+		"6.1.0", "C", "tryon-worker", "redis", NULL,
+	};
 	struct celery_ctl_state st = base_state();
+	struct celery_ctl_action act;
+	struct buf b, want;
+	struct json_doc d;
+	char err[200];
+	int t;
 
 	CHECK(handle_is("{\"method\": \"active_queues\"}", &st, "[]"));
+	CHECK(handle_is("{\"method\": \"conf\"}", &st, "{}"));
+	CHECK(handle_is("{\"method\": \"revoked\"}", &st, "[]"));
 	st.queues = qs;
 	st.n_queues = 1;
-	/* json.dumps([dict(Queue('tryon_queue', Exchange('tryon_queue',
-	 * 'direct'), routing_key='tryon_queue').as_dict(recurse=True))]) */
-	CHECK(handle_is("{\"method\": \"active_queues\"}", &st,
-		"[{\"name\": \"tryon_queue\", \"exchange\": {\"name\": \"tryon_queue\", "
-		"\"type\": \"direct\", \"arguments\": null, \"durable\": true, \"passive\": "
-		"false, \"auto_delete\": false, \"delivery_mode\": null, \"no_declare\": "
-		"false}, \"routing_key\": \"tryon_queue\", \"queue_arguments\": null, "
-		"\"binding_arguments\": null, \"consumer_arguments\": null, \"durable\": "
-		"true, \"exclusive\": false, \"auto_delete\": false, \"no_ack\": false, "
-		"\"alias\": null, \"bindings\": [], \"no_declare\": null, \"expires\": "
-		"null, \"message_ttl\": null, \"max_length\": null, \"max_length_bytes\": "
-		"null, \"max_priority\": null}]"));
+	st.task_names = names;
+	st.n_task_names = 2;
+	st.revoked = revoked;
+	st.n_revoked = 1;
+	st.settings = set;
+	st.n_settings = 2;
+	st.clock = 42;
+	buf_init(&want);
+	celery_inspect_active_queues(&want, qs, 1);
+	CHECK(handle_is("{\"method\": \"active_queues\"}", &st, want.data));
+	buf_reset(&want);
+	celery_inspect_registered(&want, names, 2);
+	CHECK(handle_is("{\"method\": \"registered\"}", &st, want.data));
+	CHECK(handle_is("{\"method\": \"dump_tasks\"}", &st, want.data));
+	CHECK(handle_is("{\"method\": \"dump_revoked\"}", &st, "[\"r1\"]"));
+	CHECK(handle_is("{\"method\": \"clock\"}", &st, "{\"clock\": 42}"));
+	/* conf's with_defaults changes nothing: we have no defaults apart */
+	CHECK(handle_is("{\"method\": \"conf\", \"arguments\": {\"with_defaults\": false}}",
+			&st, "{\"task_acks_late\": true, \"api_key\": \"********\"}"));
+	CHECK(handle_is("{\"method\": \"dump_conf\"}", &st,
+			"{\"task_acks_late\": true, \"api_key\": \"********\"}"));
+	/* report: Celery's ok(bugreport()) */
+	CHECK(handle_is("{\"method\": \"report\"}", &st, "{\"error\": \"report unavailable\"}"));
+	st.report = &rep;
+	buf_reset(&want);
+	celery_inspect_report(&want, &rep, set, 2);
+	buf_init(&b);
+	CHECK(handle_body("{\"method\": \"report\"}", &st, &b, &act) == 0);
+	CHECK(act.act == CELERY_CTL_ACT_NONE);
+	CHECK(json_parse(&d, b.data, b.len, 0, err, sizeof err) == 0);
+	CHECK(d.toks[0].size == 1);
+	t = json_obj_get(&d, 0, "ok");
+	CHECK(t >= 0 && json_tok_streq(&d, t, want.data));
+	json_doc_free(&d);
+	celery_ctl_action_free(&act);
+	buf_free(&b);
+	buf_free(&want);
 }
 
 static void test_handle_pool(void)
@@ -1662,14 +1717,14 @@ static void test_rate_syntax(void)
 	buf_init(&why);
 	for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
 		v = -1;
-		CHECK(celery_ctl_rate(ok[i].in, &v, &why) == 0 && v == ok[i].want);
+		CHECK(celery_control_rate(ok[i].in, &v, &why) == 0 && v == ok[i].want);
 		if (v != ok[i].want)
 			fprintf(stderr, "  rate(%s) = %g\n", ok[i].in, v);
 		CHECK(why.len == 0);
 	}
 	for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		buf_reset(&why);
-		CHECK(celery_ctl_rate(bad[i].in, &v, &why) == -1 && buf_is(&why, bad[i].why));
+		CHECK(celery_control_rate(bad[i].in, &v, &why) == -1 && buf_is(&why, bad[i].why));
 		if (!buf_is(&why, bad[i].why))
 			fprintf(stderr, "  rate(%s): %s\n", bad[i].in, why.data ? why.data : "");
 	}
@@ -1752,115 +1807,6 @@ static void test_handle_rate_and_time_limits(void)
 			"{\"error\": \"ValueError('soft and hard are seconds >= 0 (or null)')\"}"));
 }
 
-static void test_handle_conf_and_report(void)
-{
-	static const char *const accept[] = { "json" };
-	static const struct celery_ctl_url broker = {
-		"redis", "127.0.0.1", 38617, NULL, NULL, 1, 4 };
-	static const struct celery_ctl_url backend = {
-		"redis", "127.0.0.1", 38617, NULL, NULL, 1, 5 };
-	static const struct celery_ctl_url other = {
-		"rediss", "Cache.Example", 6380, NULL, "us@er", 1, 2 };
-	static const struct celery_ctl_url sock = {
-		"unix", NULL, 0, "/run/redis.sock", NULL, 0, 3 };
-	static const struct celery_ctl_setting opts[] = {
-		{ .key = "visibility_timeout", .kind = CELERY_CTL_V_INT, .i = 3600 },
-	};
-	static const struct celery_ctl_setting set[] = {
-		{ .key = "broker_url", .kind = CELERY_CTL_V_URL, .url = &broker },
-		{ .key = "result_backend", .kind = CELERY_CTL_V_URL, .url = &backend },
-		{ .key = "accept_content", .kind = CELERY_CTL_V_STRS, .strs = accept, .n = 1 },
-		{ .key = "task_acks_late", .kind = CELERY_CTL_V_BOOL, .i = 1 },
-		{ .key = "worker_prefetch_multiplier", .kind = CELERY_CTL_V_INT, .i = 1 },
-		{ .key = "task_default_queue", .kind = CELERY_CTL_V_STR, .str = "tryon_queue" },
-		{ .key = "task_soft_time_limit", .kind = CELERY_CTL_V_NUM, .num = 25 },
-		{ .key = "task_time_limit", .kind = CELERY_CTL_V_NUM, .num = 30.5 },
-		{ .key = "broker_transport_options", .kind = CELERY_CTL_V_MAP, .map = opts, .n = 1 },
-		{ .key = "task_default_routing_key", .kind = CELERY_CTL_V_STR, .str = "tryon" },
-		{ .key = "tryon_cache_url", .kind = CELERY_CTL_V_URL, .url = &other },
-		{ .key = "tryon_socket", .kind = CELERY_CTL_V_URL, .url = &sock },
-		{ .key = "tryon_none", .kind = CELERY_CTL_V_NULL },
-	};
-	static const struct celery_ctl_report rep = {
-		"tryon-worker:0.1.0 (abc123)", "libcurl:8.0", "Linux", "64bit, ELF",
-		"6.1.0", "C", "tryon-worker", "redis", &backend,
-	};
-	struct celery_ctl_state st = base_state();
-	struct celery_ctl_action act;
-	struct buf b;
-	struct json_doc d;
-	char err[200];
-	int t;
-
-	st.settings = set;
-	st.n_settings = sizeof set / sizeof set[0];
-	/* masked as a 5.2.6 worker masks them (broker_url by
-	 * Connection.as_uri, the others by maybe_sanitize_url; any key with
-	 * KEY, PASS, ... in it hidden whatever its value) */
-	CHECK(handle_is("{\"method\": \"conf\", \"arguments\": {\"with_defaults\": false}}", &st,
-		"{\"broker_url\": \"redis://:********@127.0.0.1:38617/4\", "
-		"\"result_backend\": \"redis://:********@127.0.0.1:38617/5\", "
-		"\"accept_content\": [\"json\"], \"task_acks_late\": true, "
-		"\"worker_prefetch_multiplier\": 1, \"task_default_queue\": \"tryon_queue\", "
-		"\"task_soft_time_limit\": 25, \"task_time_limit\": 30.5, "
-		"\"broker_transport_options\": {\"visibility_timeout\": 3600}, "
-		"\"task_default_routing_key\": \"********\", "
-		"\"tryon_cache_url\": \"rediss://us%40er:********@cache.example:6380/2\", "
-		"\"tryon_socket\": \"unix:///run/redis.sock\", \"tryon_none\": null}"));
-	CHECK(handle_is("{\"method\": \"report\"}", &st, "{\"error\": \"report unavailable\"}"));
-	st.report = &rep;
-	st.n_settings = 9;
-	buf_init(&b);
-	CHECK(handle_body("{\"method\": \"report\"}", &st, &b, &act) == 0);
-	CHECK(act.act == CELERY_CTL_ACT_NONE);
-	CHECK(json_parse(&d, b.data, b.len, 0, err, sizeof err) == 0);
-	t = json_obj_get(&d, 0, "ok");
-	CHECK(t >= 0 && json_tok_streq(&d, t,
-		"\nsoftware -> tryon-worker:0.1.0 (abc123)\n            libcurl:8.0\n"
-		"platform -> system:Linux arch:64bit, ELF\n"
-		"            kernel version:6.1.0 imp:C\n"
-		"loader   -> tryon-worker\n"
-		"settings -> transport:redis results:redis://:**@127.0.0.1:38617/5\n\n"
-		"broker_url: 'redis://:********@127.0.0.1:38617/4'\n"
-		"result_backend: 'redis://:********@127.0.0.1:38617/5'\n"
-		"accept_content: ['json']\n"
-		"task_acks_late: True\n"
-		"worker_prefetch_multiplier: 1\n"
-		"task_default_queue: 'tryon_queue'\n"
-		"task_soft_time_limit: 25\n"
-		"task_time_limit: 30.5\n"
-		"broker_transport_options: {\n 'visibility_timeout': 3600}\n"));
-	json_doc_free(&d);
-	celery_ctl_action_free(&act);
-	buf_free(&b);
-}
-
-static void test_stats_lists_only_tasks_that_ran(void)
-{
-	static const char *const tn[] = { "a", "b", "c" };
-	static const int64_t tc[] = { 0, 2, 0 };
-	struct celery_ctl_stats s;
-	struct celery_ctl_state st = base_state();
-	struct celery_ctl_action act;
-	struct buf b;
-
-	memset(&s, 0, sizeof s);
-	s.total_names = tn;
-	s.total_counts = tc;
-	s.n_total = 3;
-	st.stats = &s;
-	buf_init(&b);
-	CHECK(handle_body("{\"method\": \"stats\"}", &st, &b, &act) == 0);
-	CHECK(!strncmp(b.data, "{\"total\": {\"b\": 2}, \"pid\"", 25));
-	celery_ctl_action_free(&act);
-	buf_reset(&b);
-	s.n_total = 1;
-	CHECK(handle_body("{\"method\": \"stats\"}", &st, &b, &act) == 0);
-	CHECK(!strncmp(b.data, "{\"total\": {}, \"pid\"", 19));
-	celery_ctl_action_free(&act);
-	buf_free(&b);
-}
-
 int main(void)
 {
 	RUN(test_parse_ping);
@@ -1878,17 +1824,15 @@ int main(void)
 	RUN(test_reply_hello_bytes);
 	RUN(test_reply_header_clock_sequence);
 	RUN(test_reply_stats_shape);
-	RUN(test_reply_reserved_scheduled);
+	RUN(test_handle_held_tasks);
 	RUN(test_handle_revoke);
 	RUN(test_handle_misc);
 	RUN(test_names);
-	RUN(test_handle_active_queues);
+	RUN(test_handle_inspect_dispatch);
 	RUN(test_handle_pool);
 	RUN(test_handle_autoscale);
 	RUN(test_handle_consumers);
 	RUN(test_rate_syntax);
 	RUN(test_handle_rate_and_time_limits);
-	RUN(test_handle_conf_and_report);
-	RUN(test_stats_lists_only_tasks_that_ran);
 	return harness_report();
 }

@@ -724,6 +724,8 @@ static void test_skip_oversized(void)
 	CHECK_STREAM_LIM(&lim, "$5\r\nabcde\r\n", "skipped5 ");
 	CHECK_STREAM_LIM(&lim, "$5\r\nabcde\r\n+OK\r\n$10\r\n0123456789\r\n:7\r\n",
 			 "skipped5 +OK skipped10 :7 ");
+	/* A body may hold CRLFs of its own: only its length counts. */
+	CHECK_STREAM_LIM(&lim, "$7\r\n:1\r\n$\r\n\r\n+OK\r\n", "skipped7 +OK ");
 	/* Its CRLF is checked as it passes by. */
 	CHECK_STREAM_LIM(&lim, "$5\r\nabcdef\r\n",
 			 "!ERR protocol error: missing CRLF after bulk");
