@@ -225,7 +225,7 @@ static void send_and_close(int fd, int status)
 	close(fd);
 }
 
-static void format_response(struct client *c, int status, const char *content_type,
+static void format_response(struct client *c, int status, const char *content_type, const char *csp,
 			    const struct buf *body, int head_only, int allow)
 {
 	char date[64];
@@ -236,9 +236,12 @@ static void format_response(struct client *c, int status, const char *content_ty
 	strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 	buf_reset(&c->out);
 	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		   "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+		   "Cache-Control: no-store\r\nConnection: close\r\n%s",
 		   status, httpparse_status_text(status), date, content_type, body->len,
 		   allow ? "Allow: GET, HEAD\r\n" : "");
+	if (csp)
+		buf_printf(&c->out, "Content-Security-Policy: %s\r\nX-Content-Type-Options: nosniff\r\n", csp);
+	buf_append_str(&c->out, "\r\n");
 	if (!head_only && body->len)
 		buf_append(&c->out, body->data, body->len);
 	c->out_off = 0;
@@ -250,7 +253,7 @@ static void answer_text(struct client *c, int status, const char *text, int head
 	struct buf body;
 	buf_init(&body);
 	buf_printf(&body, "%s\n", text);
-	format_response(c, status, HTTPD_DEFAULT_CONTENT_TYPE, &body, head_only, allow);
+	format_response(c, status, HTTPD_DEFAULT_CONTENT_TYPE, NULL, &body, head_only, allow);
 	buf_free(&body);
 }
 
@@ -276,6 +279,7 @@ static void answer(struct httpd *h, struct client *c, const struct httpparse_req
 	struct httpd_response resp;
 	resp.status = 0;
 	resp.content_type = NULL;
+	resp.csp = NULL;
 	buf_init(&resp.body);
 	handler(arg, path, &resp);
 	if (resp.body.failed) {
@@ -284,7 +288,7 @@ static void answer(struct httpd *h, struct client *c, const struct httpparse_req
 		answer_text(c, 404, "not found", head_only, 0);
 	} else {
 		format_response(c, resp.status, resp.content_type ? resp.content_type : HTTPD_DEFAULT_CONTENT_TYPE,
-				&resp.body, head_only, 0);
+				resp.csp, &resp.body, head_only, 0);
 	}
 	buf_free(&resp.body);
 	log_debug("http.request", "path=%s status=%d", path, resp.status ? resp.status : 404);

@@ -29,6 +29,7 @@ struct httpd;
 struct httpd_response {
 	int status;
 	const char *content_type;   /* static string; NULL: text/plain */
+	const char *csp;            /* static Content-Security-Policy, or NULL for none */
 	struct buf body;            /* owned by httpd, empty when the handler runs */
 };
 

@@ -332,6 +332,7 @@ static void operator_page(struct worker *w, int json, struct httpd_response *r)
 		.refresh = 10, .rows = rows, .n_rows = n,
 	};
 	r->content_type = PAGE_CONTENT_TYPE;
+	r->csp = PAGE_CSP;
 	page_render_html(&v, &r->body);
 }
 
