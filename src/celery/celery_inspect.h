@@ -1,13 +1,9 @@
-/* celery_inspect: what a Celery 5.2.6 worker answers about itself, built
- * from what our worker describes: the task lists (active, reserved,
- * scheduled, query_task's entries), registered, revoked, stats,
- * active_queues, conf and the text of report (Celery's bugreport()), with
- * the settings masked as filter_hidden_settings masks them. Pure: it reads
- * only what it is given, never a request or its arguments, and decides
- * nothing for the worker to do (that is celery_control_cmds). The types
- * keep the celery_ctl_ prefix: they are the remote-control vocabulary the
- * worker fills in (src/worker/control.c), declared here with their reader.
- * JSON is written as Python's json.dumps: ", " / ": ", ASCII only. */
+/* celery_inspect: what a Celery 5.2.6 worker says about itself (the task
+ * lists, registered, revoked, stats, active_queues, conf, report's text),
+ * built from what our worker describes, settings masked as Celery masks
+ * them. Pure; it reads no request and decides nothing for the worker to do
+ * (celery_control_cmds). The types keep their celery_ctl_ names: the worker
+ * (src/worker/control.c) fills them in as remote control's vocabulary. */
 #ifndef TRYON_CELERY_INSPECT_H
 #define TRYON_CELERY_INSPECT_H
 #include <stddef.h>

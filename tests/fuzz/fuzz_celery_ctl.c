@@ -138,7 +138,8 @@ static void exercise_request(const struct celery_ctl_request *r)
 		"revoke", "terminate", "hello", "query_task", "stats", "nope",
 		"active_queues", "conf", "report", "pool_grow", "pool_shrink",
 		"autoscale", "add_consumer", "cancel_consumer", "rate_limit",
-		"time_limit", "registered", "scheduled", "enable_events",
+		"time_limit", "pool_restart", "registered", "revoked",
+		"scheduled", "clock", "enable_events", "disable_events",
 	};
 	struct celery_ctl_task held[2];
 	struct celery_ctl_stats stats;
