@@ -59,6 +59,7 @@ UNIT_LDLIBS_test_redis_url = -lcurl
 UNIT_MODS_test_httpd       = ops/httpd lib/log lib/clock
 UNIT_MODS_test_sdnotify    = ops/sdnotify
 UNIT_MODS_test_tryon_state = tryon/tryon_state lib/log lib/clock
+UNIT_MODS_test_log         = lib/log
 FUZZ_MODS_fuzz_redis_url   = redis/redis_url
 FUZZ_LDLIBS_fuzz_redis_url = -lcurl
 
