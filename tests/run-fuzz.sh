@@ -8,15 +8,16 @@ pass=0 fail=0
 for f in "$@"; do
 	[ -x "$f" ] || continue
 	name=$(basename "$f")
-	corpus=build/fuzz/corpus-$name
+	dir=$(dirname "$f")     # corpora and logs beside the fuzzer (its BUILD)
+	corpus=$dir/corpus-$name
 	mkdir -p "$corpus"
-	if "$f" -max_total_time="$secs" -print_final_stats=1 "$corpus" >build/fuzz/$name.log 2>&1; then
-		runs=$(LC_ALL=C sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$name.log | tail -n 1)
+	if "$f" -max_total_time="$secs" -print_final_stats=1 "$corpus" >"$dir/$name.log" 2>&1; then
+		runs=$(LC_ALL=C sed -n 's/^stat::number_of_executed_units: *//p' "$dir/$name.log" | tail -n 1)
 		echo "ok   $name: ${runs:-?} runs in ${secs}s"
 		pass=$((pass + 1))
 	else
-		echo "FAIL $name (log: build/fuzz/$name.log)"
-		tail -n 30 build/fuzz/$name.log
+		echo "FAIL $name (log: $dir/$name.log)"
+		tail -n 30 "$dir/$name.log"
 		fail=$((fail + 1))
 	fi
 done
