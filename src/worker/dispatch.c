@@ -53,6 +53,7 @@ struct lookup {
 	struct worker *w;
 	struct msg *m;
 	double started;
+	struct tryon_args args;    /* decoded once, owned (the operator page's row) */
 };
 
 static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
@@ -64,14 +65,15 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 	char why[160];
 	(void)c, (void)err;
 
-	free(l);
 	w->n_lookups--;
-	if (w->draining) {
-		dispatch_end_early(w, m, OUTCOME_CAUSE_NOT_STARTED, NULL);
-		return;
-	}
-	if (!r || r->type != RESP_BULK || cachekey_validate_result(r->str, r->len, why, sizeof why) < 0) {
-		msgs_ready_push(w, m);
+	if (w->draining || !r || r->type != RESP_BULK ||
+	    cachekey_validate_result(r->str, r->len, why, sizeof why) < 0) {
+		tryon_args_free(&l->args);
+		free(l);
+		if (w->draining)
+			dispatch_end_early(w, m, OUTCOME_CAUSE_NOT_STARTED, NULL);
+		else
+			msgs_ready_push(w, m);
 		return;
 	}
 	struct buf value, repr;
@@ -89,12 +91,14 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 	struct finish_detail d = { .result_json = value.data, .result_len = value.len,
 				   .result_repr = repr.data, .runtime = runtime, .path = "cache" };
 	outcome_decide(&facts, &o);
-	recent_note(&w->recent, &(struct recent_end){ .env = &m->env, .at = clock_wall(), .outcome = o.name,
-		    .max_data_uri_bytes = (size_t)w->cfg->max_data_uri_bytes, .path = "cache",
-		    .runtime = runtime, .result_json = value.data, .result_len = value.len });
+	recent_note(&w->recent, &(struct recent_end){ .env = &m->env, .args = &l->args, .at = clock_wall(),
+		    .outcome = o.name, .path = "cache", .runtime = runtime, .result_json = value.data,
+		    .result_len = value.len });
 	finish_end(w, m, -1, &o, &d);
 	buf_free(&value);
 	buf_free(&repr);
+	tryon_args_free(&l->args);
+	free(l);
 }
 
 /* A try-on's arguments, decided once by the one decoder (the job uses the
@@ -141,10 +145,11 @@ static int tryon_admit(struct worker *w, struct msg *m)
 		ledger_key(m->wake_key, LEDGER_WAKE_PREFIX, key);
 		struct lookup *l = w->cache && redis_conn_is_ready(w->cache) ? malloc(sizeof *l) : NULL;
 		if (l) {
-			*l = (struct lookup){ w, m, clock_mono() };
+			*l = (struct lookup){ w, m, clock_mono(), args };
 			const char *argv[] = { "GET", key };
 			if (redis_conn_command(w->cache, on_lookup_reply, l, 0, 2, argv, NULL) == 0) {
 				w->n_lookups++;
+				memset(&args, 0, sizeof args);   /* the lookup owns them now */
 				taken = 1;
 			} else {
 				free(l);

@@ -45,6 +45,11 @@ static void take_args(struct page_tryon *t, const struct recent_end *e)
 	struct tryon_args args;
 	char err[128], msg[TRYON_ARGS_MSG_SIZE];
 
+	if (e->args) {
+		page_url_set(&t->person, e->args->person, e->args->person_len);
+		page_url_set(&t->garment, e->args->garment, e->args->garment_len);
+		return;
+	}
 	if (!e->env || !e->env->body)
 		return;
 	memset(&body, 0, sizeof body);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "celery/celery_msg.h"
+#include "tryon/tryon_args.h"
 #include "ops/page.h"
 
 struct recent {
@@ -19,6 +20,7 @@ struct recent {
 /* How one try-on ended. Every pointer is borrowed and may be NULL. */
 struct recent_end {
 	const struct celery_envelope *env;
+	const struct tryon_args *args; /* already decoded (the cache-hit path), or NULL: decode env's body */
 	size_t max_data_uri_bytes;     /* TRYON_MAX_DATA_URI_BYTES, as the job decodes */
 	double at;                     /* wall clock */
 	const char *outcome;           /* the outcome row's name ("success", ...) */
