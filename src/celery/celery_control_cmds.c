@@ -97,23 +97,6 @@ static void body_refuse(struct buf *out, const char *why)
 
 /* ---- arguments -------------------------------------------------------- */
 
-/* Copy string token t into *out (malloc'd); ids and names become Redis
- * keys and C strings, so an embedded NUL is refused. */
-static int tok_cstr(const struct json_doc *d, int t, char **out)
-{
-	size_t n;
-
-	*out = NULL;
-	if (json_tok_strdup(d, t, out, &n, NULL, 0) < 0)
-		return -1;
-	if (strlen(*out) != n) {
-		free(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 0;
-}
-
 /* Token of argument name, or -1 when absent (null included: callers that
  * must tell null apart use arg_tok_any). */
 static int arg_tok_any(const struct celery_control_args *a, const char *name)
@@ -144,7 +127,7 @@ static int arg_str(const struct celery_control_args *a, const char *name,
 		return -2;
 	if (json_kind(a->doc, t) != JSON_K_STRING)
 		return -1;
-	return tok_cstr(a->doc, t, out);
+	return json_tok_cstrdup(a->doc, t, out);
 }
 
 /* Python truthiness of an argument: 0, or -2 when absent or null. */
@@ -216,7 +199,7 @@ static int arg_ids(const struct celery_control_args *a, const char *name,
 	if (k == JSON_K_NULL)
 		return 0;
 	if (k == JSON_K_STRING) {
-		if (tok_cstr(d, t, &s) < 0)
+		if (json_tok_cstrdup(d, t, &s) < 0)
 			goto bad_str;
 		return ids_push(ids, n, &cap, s);
 	}
@@ -245,7 +228,7 @@ static int arg_ids(const struct celery_control_args *a, const char *name,
 				 *n, pyrepr_type_name(d, e));
 			goto bad;
 		}
-		if (tok_cstr(d, e, &s) < 0)
+		if (json_tok_cstrdup(d, e, &s) < 0)
 			goto bad_str;
 		if (ids_push(ids, n, &cap, s) < 0)
 			goto oom;
@@ -294,7 +277,7 @@ static int arg_signum(const struct celery_control_args *a, const char *name,
 		return 0;
 	}
 	if (k == JSON_K_STRING)
-		tok_cstr(d, t, &s); /* a NUL inside: not a name (NULL) */
+		json_tok_cstrdup(d, t, &s); /* a NUL inside: not a name (NULL) */
 	k = pyrepr_signum(s, why);
 	free(s);
 	if (k < 0)
@@ -491,7 +474,7 @@ void celery_control_hello(struct buf *body,
 			double when = st->now;
 
 			if (json_kind(d, e) != JSON_K_STRING ||
-			    tok_cstr(d, e, &s) < 0)
+			    json_tok_cstrdup(d, e, &s) < 0)
 				continue;
 			if (k == JSON_K_OBJECT)
 				entry_time(d, json_skip(d, e), &when);
@@ -987,7 +970,7 @@ void celery_control_rate_limit(struct buf *body,
 	t = arg_tok(a, "rate_limit");
 	k = t >= 0 ? json_kind(d, t) : JSON_K_NULL;
 	if (k == JSON_K_STRING) {
-		if (tok_cstr(d, t, &text) < 0 ||
+		if (json_tok_cstrdup(d, t, &text) < 0 ||
 		    celery_control_rate(text, &v, &why) < 0) {
 			free(text);
 			body_why(body, &why);

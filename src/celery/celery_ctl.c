@@ -27,23 +27,6 @@ int celery_ctl_channel(struct buf *out, int db)
 
 /* ---- requests --------------------------------------------------------- */
 
-/* Copy string token t into *out (malloc'd); the fields become C strings
- * and reply_to's names Redis keys, so an embedded NUL is refused. */
-static int tok_cstr(const struct json_doc *d, int t, char **out)
-{
-	size_t n;
-
-	*out = NULL;
-	if (json_tok_strdup(d, t, out, &n, NULL, 0) < 0)
-		return -1;
-	if (strlen(*out) != n) {
-		free(*out);
-		*out = NULL;
-		return -1;
-	}
-	return 0;
-}
-
 /* Optional string member: absent or null leaves *out NULL. */
 static int opt_str(const struct json_doc *d, int obj, const char *key,
 		   char **out, char *err, size_t errlen)
@@ -52,7 +35,7 @@ static int opt_str(const struct json_doc *d, int obj, const char *key,
 
 	if (t < 0 || json_kind(d, t) == JSON_K_NULL)
 		return 0;
-	if (json_kind(d, t) != JSON_K_STRING || tok_cstr(d, t, out) < 0) {
+	if (json_kind(d, t) != JSON_K_STRING || json_tok_cstrdup(d, t, out) < 0) {
 		errmsg_set(err, errlen, "'%s' must be a string without NUL", key);
 		return -1;
 	}
@@ -82,7 +65,7 @@ static int parse_body(char *body, size_t len, struct celery_ctl_request *req,
 	}
 	t = json_obj_get(d, 0, "method");
 	if (t < 0 || json_kind(d, t) != JSON_K_STRING ||
-	    tok_cstr(d, t, &req->method) < 0) {
+	    json_tok_cstrdup(d, t, &req->method) < 0) {
 		errmsg_set(err, errlen, "'method' missing or not a string");
 		return -1;
 	}

@@ -986,3 +986,18 @@ fail:
 	json_doc_free(&doc);
 	return -1;
 }
+
+int json_tok_cstrdup(const struct json_doc *doc, int i, char **out)
+{
+	size_t n;
+
+	*out = NULL;
+	if (json_tok_strdup(doc, i, out, &n, NULL, 0) < 0)
+		return -1;
+	if (strlen(*out) != n) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}

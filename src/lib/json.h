@@ -104,6 +104,9 @@ int json_tok_unescape(const struct json_doc *doc, int i, struct buf *out,
  * (*out; NULL on error). *outlen (may be NULL) gets the length. */
 int json_tok_strdup(const struct json_doc *doc, int i, char **out,
 		    size_t *outlen, char *err, size_t errlen);
+/* The same for text that becomes a C string (ids, names, Redis keys): an
+ * embedded NUL is refused. 0, or -1 with *out NULL. */
+int json_tok_cstrdup(const struct json_doc *doc, int i, char **out);
 /* Integer token -> int64. Returns 0, JSON_ERR (not a number),
  * JSON_ENONFINITE, JSON_EFRAC (has '.', 'e' or 'E'), JSON_ERANGE. */
 int json_tok_int64(const struct json_doc *doc, int i, int64_t *out,
