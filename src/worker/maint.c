@@ -123,36 +123,44 @@ static void on_len_reply(struct redis_conn *c, struct resp_value *r, const char 
 	(void)c, (void)err;
 	if (!r || r->type != RESP_INTEGER)
 		return;
-	w->lens[ref->idx] = (long)r->integer;
-	int nq = w->cfg->n_queues;
-	if (ref->idx == 4 * nq) {
+	if (ref->idx == LENS_DEAD) {
+		w->lens[LENS_DEAD] = (long)r->integer;
 		metrics_set(&w->metrics, METRIC_DEAD_LETTER_LENGTH, NULL, NULL, (double)r->integer);
-	} else {
-		int q = ref->idx / 4;
-		long total = w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3];
-		metrics_set(&w->metrics, METRIC_QUEUE_LENGTH, w->cfg->queues[q], NULL, (double)total);
+		return;
+	}
+	/* add/cancel_consumer since the sample was sent: the index may name
+	 * another queue now; the next sample (5 s) describes the new set. */
+	if (ref->gen != w->queues_gen)
+		return;
+	w->lens[ref->idx] = (long)r->integer;
+	int k = ref->idx / 4;
+	if (ref->idx % 4 == 3) {
+		/* The last of the queue's four replies: its depth is whole. */
+		w->lens_gen = w->queues_gen;
+		metrics_set(&w->metrics, METRIC_QUEUE_LENGTH, w->queues[k], NULL,
+			    (double)worker_queue_depth(w, k));
 	}
 }
 
-/* Queue and dead-letter lengths for the metrics, one pipelined round. */
+/* Lengths of the queues consumed now (TRYON_QUEUES and add_consumer's)
+ * and of the dead-letter list for the metrics, one pipelined round. */
 static void sample_lengths(struct worker *w)
 {
-	int nq = w->cfg->n_queues;
-	for (int q = 0; q < nq; q++) {
+	for (int k = 0; k < w->n_queues; k++) {
 		for (int step = 0; step < 4; step++) {
 			struct buf list;
 			buf_init(&list);
-			kombu_priority_list(&list, w->cfg->queues[q], step * 3);
+			kombu_priority_list(&list, w->queues[k], step * 3);
 			const char *argv[] = { "LLEN", list.data };
 			size_t lens[] = { 4, list.len };
-			w->len_refs[4 * q + step] = (struct len_ref){ w, 4 * q + step };
-			redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * q + step], 0, 2, argv, lens);
+			w->len_refs[4 * k + step] = (struct len_ref){ w, 4 * k + step, w->queues_gen };
+			redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * k + step], 0, 2, argv, lens);
 			buf_free(&list);
 		}
 	}
-	w->len_refs[4 * nq] = (struct len_ref){ w, 4 * nq };
+	w->len_refs[LENS_DEAD] = (struct len_ref){ w, LENS_DEAD, w->queues_gen };
 	const char *argv[] = { "LLEN", TRYON_DEAD_LIST };
-	redis_conn_command(w->cmd, on_len_reply, &w->len_refs[4 * nq], 0, 2, argv, NULL);
+	redis_conn_command(w->cmd, on_len_reply, &w->len_refs[LENS_DEAD], 0, 2, argv, NULL);
 }
 
 static void on_cluster_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)

@@ -78,19 +78,14 @@ const char *ops_readiness_name(enum ops_readiness r)
 	return (unsigned)r < sizeof readiness_names / sizeof readiness_names[0] ? readiness_names[r] : "unknown";
 }
 
-/* Messages waiting at the last sample (maint.c samples the configured
- * queues every 5 s) in the queues we consume now: one given up by
- * cancel_consumer is not ours to take. */
+/* Messages waiting at the last sample (maint.c samples the queues we
+ * consume now every 5 s): one given up by cancel_consumer is not ours to
+ * take, one added by add_consumer is. */
 static long queued_messages(const struct worker *w)
 {
 	long n = 0;
-	for (int q = 0; q < w->cfg->n_queues; q++) {
-		int consumed = 0;
-		for (int k = 0; k < w->n_queues && !consumed; k++)
-			consumed = !strcmp(w->queues[k], w->cfg->queues[q]);
-		for (int step = 0; consumed && step < 4; step++)
-			n += w->lens[4 * q + step] > 0 ? w->lens[4 * q + step] : 0;
-	}
+	for (int k = 0; k < w->n_queues; k++)
+		n += worker_queue_depth(w, k);
 	return n;
 }
 
@@ -244,11 +239,11 @@ static void health_json(struct worker *w, struct buf *b)
 		first = 0;
 	}
 	buf_append_str(b, "}, \"queues\": {");
-	for (int q = 0; q < w->cfg->n_queues; q++) {
-		if (q)
+	for (int k = 0; k < w->n_queues; k++) {
+		if (k)
 			buf_append_str(b, ", ");
-		json_write_cstr(b, w->cfg->queues[q]);
-		buf_printf(b, ": %ld", w->lens[4 * q] + w->lens[4 * q + 1] + w->lens[4 * q + 2] + w->lens[4 * q + 3]);
+		json_write_cstr(b, w->queues[k]);
+		buf_printf(b, ": %ld", worker_queue_depth(w, k));
 	}
 	buf_append_str(b, "}, \"models\": {");
 	for (int m = 0; m < TRYON_N_MODELS; m++) {
@@ -282,7 +277,7 @@ static void health_json(struct worker *w, struct buf *b)
 		buf_printf(b, "%s\"%s\": %lu", l ? ", " : "", tryon_limit_name(l), w->tryon.limit_refusals[l]);
 	buf_append_str(b, "}");
 	buf_printf(b, "}, \"dead_letters\": %ld, \"cache\": %s, \"processed\": %ld, \"last_error\": ",
-		   w->lens[4 * w->cfg->n_queues], w->cfg->cache_url ? "\"configured\"" : "\"off\"", w->processed);
+		   w->lens[LENS_DEAD], w->cfg->cache_url ? "\"configured\"" : "\"off\"", w->processed);
 	json_write_cstr(b, w->last_error);
 	buf_append_str(b, "}\n");
 }
@@ -304,11 +299,9 @@ static void operator_page(struct worker *w, int json, struct httpd_response *r)
 		page_render_json(rows, n, &r->body);
 		return;
 	}
-	for (int q = 0; q < w->cfg->n_queues; q++) {
-		queues[q].name = w->cfg->queues[q];
-		queues[q].depth = 0;
-		for (int step = 0; step < 4; step++)
-			queues[q].depth += w->lens[4 * q + step] > 0 ? w->lens[4 * q + step] : 0;
+	for (int k = 0; k < w->n_queues; k++) {
+		queues[k].name = w->queues[k];
+		queues[k].depth = worker_queue_depth(w, k);
 	}
 	for (int m = 0; m < TRYON_N_MODELS; m++) {
 		enum breaker_state bs = tryon_state_breaker(&w->tryon, m);
@@ -326,7 +319,7 @@ static void operator_page(struct worker *w, int json, struct httpd_response *r)
 		.readiness = ops_readiness_name(ops_readiness(w, clock_mono(), NULL, 0)),
 		.now = clock_wall(), .uptime = clock_wall() - w->started_wall,
 		.busy = w->busy, .slots = w->concurrency > 0 ? w->concurrency : w->n_slots,
-		.queues = queues, .n_queues = w->cfg->n_queues, .endpoints = eps, .n_endpoints = TRYON_N_MODELS,
+		.queues = queues, .n_queues = w->n_queues, .endpoints = eps, .n_endpoints = TRYON_N_MODELS,
 		.cluster_sampled = w->cluster_sampled, .spend_today = w->cluster_spend_today,
 		.cache_hits = tryon_state_cache(&w->tryon, TRYON_CACHE_HIT), .cache_lookups = lookups,
 		.refresh = 10, .rows = rows, .n_rows = n,

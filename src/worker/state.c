@@ -120,3 +120,13 @@ void worker_note_error(struct worker *w, const char *what, const char *why)
 	isotime_format_utc(clock_wall(), ts, sizeof ts);
 	snprintf(w->last_error, sizeof w->last_error, "%s %s: %.200s", ts, what, why ? why : "");
 }
+
+long worker_queue_depth(const struct worker *w, int k)
+{
+	long n = 0;
+	if (w->lens_gen != w->queues_gen || k < 0 || k >= w->n_queues)
+		return 0;
+	for (int step = 0; step < 4; step++)
+		n += w->lens[4 * k + step] > 0 ? w->lens[4 * k + step] : 0;
+	return n;
+}

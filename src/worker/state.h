@@ -30,6 +30,7 @@
 #define IDLE_BLOCK_SECONDS "0.25"  /* BRPOPLPUSH timeout on the head list */
 #define MAX_REVOKED 10000          /* revoked ids remembered (Celery keeps 50,000 for 3 h) */
 #define MAX_SLOTS 1024             /* pool_grow's ceiling (TRYON_CONCURRENCY's too) */
+#define LENS_DEAD (CONFIG_MAX_QUEUES * 4) /* lens[] index of the dead-letter list */
 
 /* A message we hold. Owned by exactly one place at a time: a fetch batch,
  * the ready or ETA list, a slot, or a finish. */
@@ -185,10 +186,14 @@ struct worker {
 		long in_hand, started, processed;   /* last round's counts, to see a take */
 		int logged;            /* verdict last logged (enum ops_readiness) */
 	} readiness;
-	/* Sampled for /metrics and /health: lengths of each queue's four
-	 * priority lists (index 4 * q + step) and of the dead-letter list. */
-	struct len_ref { struct worker *w; int idx; } len_refs[CONFIG_MAX_QUEUES * 4 + 1];
+	/* Sampled for /metrics and /health: lengths of the four priority
+	 * lists of each queue consumed now (queues[k], index 4 * k + step;
+	 * add_consumer's queues too) and of the dead-letter list (LENS_DEAD).
+	 * The queue part describes queues[] only while lens_gen == queues_gen:
+	 * read it through worker_queue_depth. */
+	struct len_ref { struct worker *w; int idx; unsigned gen; } len_refs[CONFIG_MAX_QUEUES * 4 + 1];
 	long lens[CONFIG_MAX_QUEUES * 4 + 1];
+	unsigned lens_gen;
 	char last_error[300];
 	struct tryon_state tryon;  /* breakers, backup latency, spend */
 	struct recent recent;      /* the last try-ons, for the operator page */
@@ -221,4 +226,7 @@ void revoked_add(struct worker *w, const char *id, double at);
 
 /* Remember the last thing that went wrong, for GET /health. */
 void worker_note_error(struct worker *w, const char *what, const char *why);
+/* Messages waiting in queues[k] (all four priority lists) at the last
+ * sample; 0 until the queues consumed now have been sampled. */
+long worker_queue_depth(const struct worker *w, int k);
 #endif

@@ -310,6 +310,36 @@ def test_add_and_cancel_consumer(s):
                                              "positional argument: 'queue'\")"}, got
 
 
+@time_limit(90)
+def test_added_queue_is_measured_in_health_and_metrics(s):
+    """Issue 14: the queue lengths behind /metrics, /health and the stall
+    check were sampled for TRYON_QUEUES only, so a queue taken on with
+    add_consumer had no depth anywhere (and a cancelled one kept counting)."""
+    import urllib.request
+    from itest import free_port
+
+    def get(path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+            return resp.read().decode()
+
+    port = free_port()
+    r, env, app = setup(s, TRYON_CONCURRENCY="1", TRYON_HTTP_ADDR=f"127.0.0.1:{port}")
+    w = Worker(s, env)
+    assert ours(s, r, "control", "add_consumer", "extra_q") == {"ok": "add consumer extra_q"}
+    # The one slot is busy, so what is sent to extra_q waits there.
+    busy = app.send_task("tryon.test.sleep", args=[8], queue="tryon_queue")
+    wait_for(lambda: started(w, busy.id), 10, "the sleep to start")
+    for i in range(3):
+        app.send_task("tryon.test.echo", args=[i], queue="extra_q")
+    wait_for(lambda: json.loads(get("/health"))["queues"].get("extra_q") == 3, 15,
+             "/health to show extra_q with 3 waiting")
+    assert 'celery_queue_length{queue_name="extra_q"} 3' in get("/metrics")
+    assert ours(s, r, "control", "cancel_consumer", "extra_q") == {"ok": "no longer consuming from extra_q"}
+    wait_for(lambda: "extra_q" not in json.loads(get("/health"))["queues"], 10,
+             "/health to drop the cancelled queue")
+    assert busy.get(timeout=20) == 8
+
+
 # -- limits ----------------------------------------------------------------------
 
 @time_limit(120)
