@@ -50,7 +50,12 @@ UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNIT_BINS = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS = $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-FUZZ_TIME ?= 20
+# make fuzz: each target until FUZZ_RUNS runs (issue 14's goal) or FUZZ_TIME
+# seconds, FUZZ_JOBS at a time, inputs up to FUZZ_MAXLEN bytes (docs/BUILD.md).
+FUZZ_RUNS ?= 10000000
+FUZZ_TIME ?= 3600
+FUZZ_JOBS ?= $(shell nproc)
+FUZZ_MAXLEN ?= 1024
 # Tests of modules beyond the pure set name them here (host objects, built
 # like the pure ones). Modules that use libcurl's URL API link Debian's
 # libcurl (same upstream version, 7.88.1) so they run under the sanitizers.
@@ -140,7 +145,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $$(addprefix $(BUILD)/fuzzobj/,$$(addsuffix .o,$
 
 fuzz-build: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
-	tests/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BINS)
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_JOBS=$(FUZZ_JOBS) FUZZ_MAXLEN=$(FUZZ_MAXLEN) \
+		tests/run-fuzz.sh $(FUZZ_TIME) $(FUZZ_BINS)
 
 # The chaos run by hand: 10,000 tasks through SIGKILLs and a Redis restart
 # (CI runs 1,000 as part of make test).

@@ -1,25 +1,65 @@
 #!/bin/sh
-# run-fuzz.sh SECONDS FUZZER...: runs each libFuzzer target for a bounded
-# time on its own corpus directory (build/fuzz/corpus-NAME, not committed)
-# and prints "N passed, N failed" (a target passes when it found nothing).
+# run-fuzz.sh SECONDS FUZZER...: runs each libFuzzer target on its own
+# corpus directory (corpus-NAME beside the fuzzer, not committed) until it
+# has made FUZZ_RUNS runs (0: no count goal) or SECONDS have passed,
+# FUZZ_JOBS targets at a time, inputs of at most FUZZ_MAXLEN bytes (0:
+# libFuzzer's own default). Prints each target's runs and rate, marks a
+# target that stopped on time short of FUZZ_RUNS, and ends with
+# "N passed, N failed": a target passes when it found nothing (a count
+# short of the goal is reported, not failed: it depends on the machine).
 set -u
 secs=$1; shift
-pass=0 fail=0
-for f in "$@"; do
-	[ -x "$f" ] || continue
+runs_goal=${FUZZ_RUNS:-0}
+jobs=${FUZZ_JOBS:-1}
+maxlen=${FUZZ_MAXLEN:-0}
+pass=0 fail=0 short=0
+
+one() {  # one target; writes its verdict line to $dir/$name.verdict
+	f=$1
 	name=$(basename "$f")
 	dir=$(dirname "$f")     # corpora and logs beside the fuzzer (its BUILD)
 	corpus=$dir/corpus-$name
 	mkdir -p "$corpus"
-	if "$f" -max_total_time="$secs" -print_final_stats=1 "$corpus" >"$dir/$name.log" 2>&1; then
+	set -- -max_total_time="$secs" -print_final_stats=1
+	[ "$runs_goal" -gt 0 ] && set -- "$@" -runs="$runs_goal"
+	[ "$maxlen" -gt 0 ] && set -- "$@" -max_len="$maxlen"
+	start=$(date +%s)
+	if "$f" "$@" "$corpus" >"$dir/$name.log" 2>&1; then
+		took=$(( $(date +%s) - start ))
+		[ "$took" -gt 0 ] || took=1
 		runs=$(LC_ALL=C sed -n 's/^stat::number_of_executed_units: *//p' "$dir/$name.log" | tail -n 1)
-		echo "ok   $name: ${runs:-?} runs in ${secs}s"
-		pass=$((pass + 1))
+		runs=${runs:-0}
+		note=""
+		[ "$runs_goal" -gt 0 ] && [ "$runs" -lt "$runs_goal" ] && note=" (short of $runs_goal)"
+		echo "ok   $name: $runs runs in ${took}s, $((runs / took))/s$note" >"$dir/$name.verdict"
 	else
-		echo "FAIL $name (log: $dir/$name.log)"
-		tail -n 30 "$dir/$name.log"
-		fail=$((fail + 1))
+		{ echo "FAIL $name (log: $dir/$name.log)"; tail -n 30 "$dir/$name.log"; } >"$dir/$name.verdict"
 	fi
+}
+
+batch=""
+n=0
+flush() {
+	wait
+	for f in $batch; do
+		v=$(dirname "$f")/$(basename "$f").verdict
+		cat "$v"
+		case $(head -c 4 "$v") in
+		"ok  ") pass=$((pass + 1)); grep -q "short of" "$v" && short=$((short + 1)) ;;
+		*) fail=$((fail + 1)) ;;
+		esac
+		rm -f "$v"
+	done
+	batch="" n=0
+}
+for f in "$@"; do
+	[ -x "$f" ] || continue
+	one "$f" &
+	batch="$batch $f"
+	n=$((n + 1))
+	[ "$n" -ge "$jobs" ] && flush
 done
+flush
+[ "$runs_goal" -gt 0 ] && echo "($short of $((pass + fail)) short of $runs_goal runs)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -45,7 +45,7 @@ fi
 if [ "$what" = fuzz ] || [ "$what" = all ]; then
 	# A bounded smoke run of every fuzzer (make fuzz runs them longer).
 	echo "== fuzz (${TRYON_FUZZ_SECONDS:-10}s each)"
-	tests/run-fuzz.sh "${TRYON_FUZZ_SECONDS:-10}" build/fuzz/fuzz_* >"$log" 2>&1
+	FUZZ_JOBS=$(nproc) tests/run-fuzz.sh "${TRYON_FUZZ_SECONDS:-10}" build/fuzz/fuzz_* >"$log" 2>&1
 	cat "$log"
 	count fuzz
 fi

@@ -132,7 +132,7 @@ static int parse_text(const char *body, size_t n, struct celery_ctl_request *r)
 	return rc;
 }
 
-static void exercise_request(const struct celery_ctl_request *r)
+static void exercise_request(const struct celery_ctl_request *r, unsigned pick)
 {
 	static const char *const takers[] = {
 		"revoke", "terminate", "hello", "query_task", "stats", "nope",
@@ -245,8 +245,11 @@ static void exercise_request(const struct celery_ctl_request *r)
 		REQUIRE(celery_ctl_reply_list(&list, r) == -1 && list.len == 0);
 	}
 	celery_ctl_action_free(&act);
-	/* the same arguments read by every method that takes some */
-	for (i = 0; i < sizeof takers / sizeof takers[0]; i++) {
+	/* the same arguments read by one method that takes some, picked by
+	 * the input's last byte (all 23 per input made this target 20 times
+	 * slower than the others, short of 10^7 runs in `make fuzz`) */
+	i = pick % (sizeof takers / sizeof takers[0]);
+	{
 		struct celery_ctl_request alias = *r;
 
 		alias.method = (char *)takers[i];
@@ -357,22 +360,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct celery_ctl_request r;
 	char err[256], *text;
 
+	unsigned pick = size ? data[size - 1] : 0;
+
 	if (celery_ctl_parse(js, size, 1 << 20, &r, err, sizeof err) == 0)
-		exercise_request(&r);
+		exercise_request(&r, pick);
 	celery_ctl_request_free(&r);
 
 	if (parse_text(js, size, &r) == 0)
-		exercise_request(&r);
+		exercise_request(&r, pick);
 	celery_ctl_request_free(&r);
 
 	text = malloc(size + 1);
 	memcpy(text, data, size);
 	text[size] = '\0';
 	exercise_rate(text);
-	if (size < 4096) {
+	/* The event builders and the glob matcher take one input in four
+	 * each (by the last byte): with both on every input this target ran
+	 * at a third of its speed. */
+	if (size < 4096 && pick % 4 == 0)
 		exercise_events(text, size ? data[0] : 0);
+	if (size < 4096 && pick % 4 == 1)
 		exercise_glob(text, size);
-	}
 	free(text);
 	return 0;
 }
