@@ -284,9 +284,12 @@ void control_on_message(struct redis_conn *c, struct resp_value *msg, void *arg)
 	int ns = w->n_slots, n_active = 0, n_ready = 0, n_eta = 0;
 	struct celery_ctl_task *active = calloc((size_t)ns + 1, sizeof *active);
 	struct celery_ctl_task *reserved = calloc((size_t)w->n_ready + 1, sizeof *reserved);
-	struct celery_ctl_task *scheduled = calloc((size_t)w->n_eta + 1, sizeof *scheduled);
+	int n_view = 0;
+	for (struct msg *m = w->parked_view; m; m = m->next)
+		n_view++;
+	struct celery_ctl_task *scheduled = calloc((size_t)w->n_eta + (size_t)n_view + 1, sizeof *scheduled);
 	int64_t *pids = calloc((size_t)ns + 1, sizeof *pids);
-	size_t n_bodies = (size_t)ns + (size_t)w->n_ready + (size_t)w->n_eta + 1, nb = 0;
+	size_t n_bodies = (size_t)ns + (size_t)w->n_ready + (size_t)w->n_eta + (size_t)n_view + 1, nb = 0;
 	struct celery_body *bodies = calloc(n_bodies, sizeof *bodies);
 	const char *const *names = tasks_registered(w->cfg);
 	size_t n_names = 0;
@@ -304,6 +307,10 @@ void control_on_message(struct redis_conn *c, struct resp_value *msg, void *arg)
 	for (struct msg *m = w->ready; reserved && bodies && m; m = m->next)
 		fill_ctl_task(&reserved[n_ready++], &bodies[nb++], m, 0, 0);
 	for (struct msg *m = w->eta; scheduled && bodies && m; m = m->next)
+		fill_ctl_task(&scheduled[n_eta++], &bodies[nb++], m, 0, 0);
+	/* Then the earliest parked ones (in Redis past MAX_HELD_ETA), as last
+	 * read back: still ours, due later than those in memory. */
+	for (struct msg *m = w->parked_view; scheduled && bodies && m; m = m->next)
 		fill_ctl_task(&scheduled[n_eta++], &bodies[nb++], m, 0, 0);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);

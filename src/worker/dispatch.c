@@ -264,32 +264,9 @@ static void decide(struct worker *w, struct msg *m)
  * be held (it is in our held set again: the reconcile requeues it). */
 static int unparked(struct worker *w, const struct resp_value *tag, const struct resp_value *value)
 {
-	size_t off, len;
-	char *ex = NULL, *rk = NULL, err[256];
-	struct msg *m;
-
-	if (!resp_cstr(tag) || !resp_str(value, NULL) ||
-	    kombu_unacked_parse(value->str, value->len, &off, &len, &ex, &rk, err, sizeof err) < 0)
+	struct msg *m = msg_from_unacked(tag, value, (size_t)w->cfg->max_message_bytes);
+	if (!m)
 		return -1;
-	free(ex);
-	if (!(m = calloc(1, sizeof *m)) || !(m->raw = malloc(len + 1))) {
-		free(m);
-		free(rk);
-		return -1;
-	}
-	memcpy(m->raw, value->str + off, len);
-	m->raw[len] = '\0';
-	m->raw_len = len;
-	m->recorded = 1;
-	m->received_at = clock_wall();
-	if (celery_envelope_parse(m->raw, m->raw_len, (size_t)w->cfg->max_message_bytes, &m->env, err, sizeof err) < 0 ||
-	    !m->env.delivery_tag || strcmp(m->env.delivery_tag, tag->str) || !m->env.task || !m->env.task_id) {
-		free(rk);
-		msg_free(m);
-		return -1;
-	}
-	m->queue = strdup(rk ? rk : m->env.routing_key ? m->env.routing_key : "");
-	free(rk);
 	log_debug("eta.unparked", "id=%s", m->env.task_id);
 	decide(w, m);
 	return 0;

@@ -368,6 +368,7 @@ out:
 		nx = m->next, msg_free(m);
 	for (struct msg *m = w.eta, *nx; m; m = nx)
 		nx = m->next, msg_free(m);
+	msgs_free(w.parked_view);
 	buf_free(&w.inflight_key);
 	buf_free(&w.held_key);
 	buf_free(&w.alive_key);

@@ -190,6 +190,57 @@ static void sample_cluster(struct worker *w)
 	redis_conn_command(w->cache, on_cluster_reply, w, 0, 6, argv, NULL);
 }
 
+static void on_parked_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct worker *w = arg;
+	(void)c, (void)err;
+	if (!r || r->type != RESP_ARRAY)
+		return;   /* a wrong-typed key or a lost reply: keep the last view */
+	struct msg *head = NULL, **tail = &head;
+	for (size_t i = 0; i + 1 < r->n_elems; i += 2) {
+		struct msg *m = msg_from_unacked(r->elems[i], r->elems[i + 1], (size_t)w->cfg->max_message_bytes);
+		if (m)
+			*tail = m, tail = &m->next;
+	}
+	msgs_free(w->parked_view);
+	w->parked_view = head;
+}
+
+/* The earliest parked messages with their unacked values, for `inspect
+ * scheduled` (only while something is parked: usually nothing is). Read
+ * only; a value over the message size limit is left out, not read. */
+static void sample_parked(struct worker *w)
+{
+	static const char lua[] =
+		"if redis.call('TYPE', KEYS[1])['ok'] ~= 'zset' or redis.call('TYPE', KEYS[2])['ok'] ~= 'hash' then\n"
+		"  return {}\n"
+		"end\n"
+		"local out, max = {}, tonumber(ARGV[2])\n"
+		"for _, tag in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)) do\n"
+		"  if redis.call('HSTRLEN', KEYS[2], tag) <= max then\n"
+		"    local v = redis.call('HGET', KEYS[2], tag)\n"
+		"    if v then out[#out + 1] = tag; out[#out + 1] = v end\n"
+		"  end\n"
+		"end\n"
+		"return out\n";
+	char n[16], max[32];
+	struct buf key;
+
+	if (w->n_parked == 0) {
+		msgs_free(w->parked_view);
+		w->parked_view = NULL;
+		return;
+	}
+	buf_init(&key);
+	kombu_node_key(&key, "parked", w->cfg->hostname);
+	snprintf(n, sizeof n, "%d", PARKED_VIEW_MAX);
+	snprintf(max, sizeof max, "%lld", (long long)w->cfg->max_message_bytes + 4096);
+	const char *argv[] = { "EVAL", lua, "2", key.data, KOMBU_UNACKED, n, max };
+	if (key.data)
+		redis_conn_command(w->cmd, on_parked_reply, w, 0, 7, argv, NULL);
+	buf_free(&key);
+}
+
 /* Heartbeat, score renewal and the maintenance child, on their timers. */
 void maint_tick(struct worker *w, double now)
 {
@@ -202,6 +253,7 @@ void maint_tick(struct worker *w, double now)
 		redis_conn_command(w->cmd, NULL, NULL, 0, 3, sadd, NULL);
 		sample_lengths(w);
 		sample_cluster(w);
+		sample_parked(w);
 		w->next_heartbeat = now + 5;
 	}
 	if (now >= w->next_renew) {

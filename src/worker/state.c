@@ -7,6 +7,8 @@
 
 #include "lib/clock.h"
 #include "lib/isotime.h"
+#include "celery/kombu.h"
+#include "redis/resp.h"
 
 void msg_free(struct msg *m)
 {
@@ -16,6 +18,43 @@ void msg_free(struct msg *m)
 	celery_envelope_free(&m->env);
 	free(m->queue);
 	free(m);
+}
+
+void msgs_free(struct msg *m)
+{
+	for (struct msg *nx; m; m = nx)
+		nx = m->next, msg_free(m);
+}
+
+struct msg *msg_from_unacked(const struct resp_value *tag, const struct resp_value *value, size_t max_bytes)
+{
+	size_t off, len;
+	char *ex = NULL, *rk = NULL, err[256];
+	struct msg *m;
+
+	if (!resp_cstr(tag) || !resp_str(value, NULL) ||
+	    kombu_unacked_parse(value->str, value->len, &off, &len, &ex, &rk, err, sizeof err) < 0)
+		return NULL;
+	free(ex);
+	if (!(m = calloc(1, sizeof *m)) || !(m->raw = malloc(len + 1))) {
+		free(m);
+		free(rk);
+		return NULL;
+	}
+	memcpy(m->raw, value->str + off, len);
+	m->raw[len] = '\0';
+	m->raw_len = len;
+	m->recorded = 1;
+	m->received_at = clock_wall();
+	if (celery_envelope_parse(m->raw, m->raw_len, max_bytes, &m->env, err, sizeof err) < 0 ||
+	    !m->env.delivery_tag || strcmp(m->env.delivery_tag, tag->str) || !m->env.task || !m->env.task_id) {
+		free(rk);
+		msg_free(m);
+		return NULL;
+	}
+	m->queue = strdup(rk ? rk : m->env.routing_key ? m->env.routing_key : "");
+	free(rk);
+	return m;
 }
 
 void msgs_ready_push(struct worker *w, struct msg *m)

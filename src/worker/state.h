@@ -31,6 +31,7 @@
 #define MAX_REVOKED 10000          /* revoked ids remembered (Celery keeps 50,000 for 3 h) */
 #define MAX_SLOTS 1024             /* pool_grow's ceiling (TRYON_CONCURRENCY's too) */
 #define LENS_DEAD (CONFIG_MAX_QUEUES * 4) /* lens[] index of the dead-letter list */
+#define PARKED_VIEW_MAX 100        /* parked messages `inspect scheduled` shows */
 
 /* A message we hold. Owned by exactly one place at a time: a fetch batch,
  * the ready or ETA list, a slot, or a finish. */
@@ -150,6 +151,10 @@ struct worker {
 	/* ETA messages beyond MAX_HELD_ETA wait in our parked set in Redis
 	 * (dispatch.c). n_parked: as far as we know, -1 unknown. */
 	int n_parked, parking, unparking;
+	/* The earliest parked messages (at most PARKED_VIEW_MAX), read back by
+	 * maint.c every 5 s while any are parked, so that `inspect scheduled`
+	 * lists them after the ones in memory. Owned; NULL when none. */
+	struct msg *parked_view;
 	double started_wall;
 	long processed;            /* messages ended after a child or a parent answer */
 	long started_count;        /* tasks started ("processed" in Celery's heartbeat) */
@@ -210,6 +215,12 @@ struct worker {
 
 /* Free m and everything it owns; accepts NULL. */
 void msg_free(struct msg *m);
+/* A held message rebuilt from its delivery tag and kombu's unacked value
+ * (an unparked or parked message): envelope parsed within max_bytes, the
+ * tag must match. NULL when it cannot be (garbled, too big, no memory). */
+struct msg *msg_from_unacked(const struct resp_value *tag, const struct resp_value *value, size_t max_bytes);
+/* Free a list of messages linked by next. */
+void msgs_free(struct msg *m);
 
 /* The ready list (FIFO) and the ETA list (sorted by eta). Take ownership. */
 void msgs_ready_push(struct worker *w, struct msg *m);

@@ -196,6 +196,33 @@ def test_eta_flood_beyond_the_cap_is_parked_and_runs_on_time(s):
     assert len(log_lines(w)) < 40, log_lines(w)[-20:]
 
 
+@time_limit(120)
+def test_inspect_scheduled_lists_parked_eta_messages(s):
+    """`celery inspect scheduled` lists what waits in memory and, after it,
+    the earliest parked ones (up to 100): a task parked in Redis is still
+    this node's scheduled task, and the app developer sees it."""
+    r, env, app = setup(s)
+    c = r.client(4)
+    w = Worker(s, env)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    held = send_eta(app, 1000, now + datetime.timedelta(hours=1), "held")
+    parked = send_eta(app, 20, now + datetime.timedelta(hours=2), "parked")
+    wait_for(lambda: c.zcard(PARKED) == 20, 30, "20 parked")
+
+    def scheduled():
+        rep = app.control.inspect(destination=[NODE], timeout=5).scheduled() or {}
+        return rep.get(NODE) or []
+    wait_for(lambda: len(scheduled()) == 1020, 20, "1,020 scheduled", interval=1)
+    got = scheduled()
+    ids = [e["request"]["id"] for e in got]
+    assert set(ids[:1000]) == {t.id for t in held}
+    assert set(ids[1000:]) == {t.id for t in parked}
+    assert all(e["eta"].startswith((now + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H")) for e in got[1000:])
+    assert got[1000]["request"]["args"] and got[1000]["request"]["args"][0].startswith("parked")
+    assert app.send_task("tryon.test.echo", args=["now"], queue="tryon_queue").get(timeout=10) == ["now"]
+    assert w.proc.alive()
+
+
 @time_limit(150)
 def test_parked_eta_messages_are_recovered_on_restart_and_by_another_node(s):
     r, env, app = setup(s, TRYON_CONCURRENCY=2)
