@@ -132,10 +132,17 @@ static const char drop_inflight_lua[] = LUA_PRELUDE
 
 /* KEYS: unacked, unacked_index, held set, result key ('' if none), target list ('' if none).
  * ARGV: delivery_tag, meta JSON ('' = store nothing), result expiry (s),
- *       result db (-1 = same db), broker db, action, message to push.
+ *       result db (-1 = same db), broker db, action, message to push,
+ *       and optionally 'any' (below).
  * action: 'ack' | 'lpush' | 'rpush' | 'none'. The result is written first
- * and never over a stored SUCCESS (as Celery 5.2.6); then, only if we still
- * hold the message (HDEL == 1), the ack and the push happen. Returns
+ * and never over a stored SUCCESS (as Celery 5.2.6); then, only if the tag
+ * is still in the given held set (SREM == 1) and still recorded (HDEL ==
+ * 1), the ack and the push happen. The held-set test matters when a node
+ * was cut off and comes back: another node has meanwhile requeued the
+ * message under the same tag, and a third may hold it now; the late node
+ * must neither delete that holder's unacked entry nor push a copy. 'any'
+ * skips the test, for recovery of tags that are in no held set (parked,
+ * or restored by visibility timeout with the holder unknown). Returns
  * {stored, held}. The script selects the broker DB back itself, so it does
  * not matter whether the server keeps a script's SELECT local to it. The
  * broker keys' types are checked before anything is written, so a
@@ -168,9 +175,11 @@ static const char finish_lua[] = LUA_PRELUDE
 	"end\n"
 	"local held = 0\n"
 	"if ARGV[6] ~= 'none' then\n"
-	"  held = redis.call('HDEL', KEYS[1], ARGV[1])\n"
-	"  redis.call('ZREM', KEYS[2], ARGV[1])\n"
-	"  redis.call('SREM', KEYS[3], ARGV[1])\n"
+	"  local ours = redis.call('SREM', KEYS[3], ARGV[1]) == 1 or ARGV[8] == 'any'\n"
+	"  if ours then\n"
+	"    held = redis.call('HDEL', KEYS[1], ARGV[1])\n"
+	"    redis.call('ZREM', KEYS[2], ARGV[1])\n"
+	"  end\n"
 	"  if held == 1 and ARGV[6] == 'lpush' then redis.call('LPUSH', KEYS[5], ARGV[7])\n"
 	"  elseif held == 1 and ARGV[6] == 'rpush' then redis.call('RPUSH', KEYS[5], ARGV[7]) end\n"
 	"end\n"
@@ -305,7 +314,7 @@ static const char *const shas[SCRIPT_COUNT] = {
 	"ff4ae04cdf9d0587ddc233797560054cfbefd5ba",
 	"6a214e153a41990ebdc7540b54b99e62945996b4",
 	"3cf1cc893a9ff99c81eb87ada445d5cdb0a9a826",
-	"a08f27af43550207117520297b10453040d2c3be",
+	"7719670f684f70693477e471ad8805a9087a8206",
 	"d97b47d2cba686ed0cae28bdca406ff0c81968f9",
 	"375fe1e143d547408f651971e81437c621368bea",
 	"8678e9ec4843e17e5c6dba50b86c7ad3b0f91767",

@@ -110,9 +110,12 @@ static int target_queue(struct redis_conn *c, const char *exchange, const char *
 }
 
 /* Requeue one recorded message (tag, its unacked value) to the front of its
- * queue, removing it from unacked/unacked_index/held atomically. */
-static int requeue_recorded(struct redis_conn *c, int broker_db, const char *held_key, const char *tag,
-			    const char *value, size_t vlen, int count_delivery, int *counter)
+ * queue, removing it from unacked/unacked_index/held atomically. in_held:
+ * the tag was found in held_key, and is requeued only if it is still there
+ * (not finished or requeued meanwhile by its holder or another node); 0 for
+ * tags in no held set (parked, or the holder unknown). */
+static int requeue_tag(struct redis_conn *c, int broker_db, const char *held_key, int in_held, const char *tag,
+		       const char *value, size_t vlen, int count_delivery, int *counter)
 {
 	struct celery_envelope env;
 	char err[256];
@@ -137,9 +140,9 @@ static int requeue_recorded(struct redis_conn *c, int broker_db, const char *hel
 	snprintf(bdb, sizeof bdb, "%d", broker_db);
 	const char *keys[] = { KOMBU_UNACKED, KOMBU_UNACKED_INDEX, held_key, "", target.data };
 	size_t klens[] = { strlen(KOMBU_UNACKED), strlen(KOMBU_UNACKED_INDEX), strlen(held_key), 0, target.len };
-	const char *args[] = { tag, "", "0", "-1", bdb, "rpush", msg.data };
-	size_t alens[] = { strlen(tag), 0, 1, 2, strlen(bdb), 5, msg.len };
-	struct resp_value *r = scripts_call_sync(c, SCRIPT_FINISH, T, 5, keys, klens, 7, args, alens, err, sizeof err);
+	const char *args[] = { tag, "", "0", "-1", bdb, "rpush", msg.data, in_held ? "held" : "any" };
+	size_t alens[] = { strlen(tag), 0, 1, 2, strlen(bdb), 5, msg.len, in_held ? 4 : 3 };
+	struct resp_value *r = scripts_call_sync(c, SCRIPT_FINISH, T, 5, keys, klens, 8, args, alens, err, sizeof err);
 	long long held = 0;
 	if (resp_int(resp_elem(r, 1), &held) == 0 && held == 1) {
 		log_info("broker.recovered", "id=%s queue=%s from=unacked deliveries=%lld",
@@ -286,8 +289,8 @@ static int recover_parked(struct redis_conn *c, const struct config *cfg, int br
 			rc = -1;
 			continue;
 		}
-		if (pair_kind(r) == 1 && requeue_recorded(c, broker_db, held->data, tag, r->elems[1]->str,
-							  r->elems[1]->len, 0, &st->parked) < 0)
+		if (pair_kind(r) == 1 && requeue_tag(c, broker_db, held->data, 0, tag, r->elems[1]->str,
+						     r->elems[1]->len, 0, &st->parked) < 0)
 			rc = -1;
 		resp_value_free(r);
 		/* Requeued, dead-lettered or gone: it is parked no more. */
@@ -349,8 +352,8 @@ int recovery_node(struct redis_conn *c, const struct config *cfg, int broker_db,
 		struct resp_value *r = unacked_get(c, cfg, held.data, tag, st);
 		int k = pair_kind(r);
 		if (k == 1) {
-			if (requeue_recorded(c, broker_db, held.data, tag, r->elems[1]->str, r->elems[1]->len,
-					     count_delivery, &st->held) < 0)
+			if (requeue_tag(c, broker_db, held.data, 1, tag, r->elems[1]->str, r->elems[1]->len,
+					count_delivery, &st->held) < 0)
 				rc = -1;
 		} else if (k == -2) {
 			/* In the held set but not recorded: a leftover. */
@@ -477,8 +480,8 @@ int recovery_restore_visible(struct redis_conn *c, const struct config *cfg, int
 		struct resp_value *r = unacked_get(c, cfg, nobody, tag, st);
 		int k = pair_kind(r);
 		if (k == 1) {
-			if (requeue_recorded(c, broker_db, nobody, tag, r->elems[1]->str, r->elems[1]->len, 0,
-					     &st->restored) < 0)
+			if (requeue_tag(c, broker_db, nobody, 0, tag, r->elems[1]->str, r->elems[1]->len, 0,
+					&st->restored) < 0)
 				rc = -1;
 		} else if (k == -2) {
 			resp_value_free(redis_sync_callv(c, T, err, sizeof err, "ZREM", KOMBU_UNACKED_INDEX, tag, NULL));

@@ -223,6 +223,41 @@ def test_inspect_scheduled_lists_parked_eta_messages(s):
     assert w.proc.alive()
 
 
+@time_limit(90)
+def test_late_finish_of_a_node_back_from_silence_leaves_the_rerun_alone(s):
+    """Issue 12 (found by the network-namespace test): node A holds a task
+    and goes silent; B recovers it (same delivery tag) and runs it again.
+    When A comes back its FINISH must not delete B's unacked entry (nor
+    push a copy): B still holds the task, and if B died now it must still
+    be recoverable. The first SUCCESS stays the result."""
+    import signal
+    r, env, app = setup(s, TRYON_CONCURRENCY=1)
+    c = r.client(4)
+    a = Worker(s, dict(env, TRYON_HOSTNAME="celery@h2-a"), name="a")
+    t = app.send_task("tryon.test.sleep", args=[6], queue="tryon_queue")
+    wait_for(lambda: re.search(rf"event=task.started \S+ id={t.id}", a.log()), 10, "A to start it")
+    tag = list(c.hkeys("unacked"))[0]
+    b = Worker(s, dict(env, TRYON_HOSTNAME="celery@h2-b"), name="b")
+    os.kill(a.proc.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: re.search(rf"event=task.started \S+ id={t.id}", b.log()), 45,
+                 "B to recover and rerun it", interval=0.2)
+        assert c.sismember("tryon-worker.held.celery@h2-b", tag)
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    wait_for(lambda: r.client(5).get(f"celery-task-meta-{t.id}"), 10, "A's result")
+    first = r.client(5).get(f"celery-task-meta-{t.id}")
+    assert "task.succeeded" not in b.log()           # B still runs it
+    assert c.hexists("unacked", tag), "A's late FINISH deleted B's unacked entry"
+    assert c.sismember("tryon-worker.held.celery@h2-b", tag)
+    assert c.llen("tryon_queue") == 0                # and pushed no copy
+    assert t.get(timeout=20) == 6
+    wait_for(lambda: "task.succeeded" in b.log(), 15, "B to finish")
+    wait_for(lambda: c.hlen("unacked") == 0, 5, "B's ack")
+    assert r.client(5).get(f"celery-task-meta-{t.id}") == first
+    assert c.scard("tryon-worker.held.celery@h2-a") == 0 and c.scard("tryon-worker.held.celery@h2-b") == 0
+
+
 @time_limit(150)
 def test_parked_eta_messages_are_recovered_on_restart_and_by_another_node(s):
     r, env, app = setup(s, TRYON_CONCURRENCY=2)
