@@ -20,7 +20,8 @@ one() {  # one target; writes its verdict line to $dir/$name.verdict
 	dir=$(dirname "$f")     # corpora and logs beside the fuzzer (its BUILD)
 	corpus=$dir/corpus-$name
 	mkdir -p "$corpus"
-	set -- -max_total_time="$secs" -print_final_stats=1
+	# crash, leak, timeout and slow-unit files beside the log, not in the cwd
+	set -- -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="$dir/$name-"
 	[ "$runs_goal" -gt 0 ] && set -- "$@" -runs="$runs_goal"
 	[ "$maxlen" -gt 0 ] && set -- "$@" -max_len="$maxlen"
 	start=$(date +%s)
