@@ -1,7 +1,9 @@
 /* fal: the queue API client (see fal.h). Every HTTP request is bounded by
- * the caller's timeout; answers are parsed by fal_parse.c and never trusted
- * beyond what is checked: URLs must stay on the queue host before the key
- * goes to them, and a result URL must pass cachekey_validate_result. */
+ * the caller's timeout (a status stream by its idle limit and the call's
+ * life); answers are parsed by fal_parse.c and never trusted beyond what is
+ * checked: URLs must stay on the queue host before the key goes to them,
+ * and a result URL must pass cachekey_validate_result. A stream event and
+ * a polled status go through the same apply_status. */
 #include "tryon/fal.h"
 
 #include <stdarg.h>
@@ -10,7 +12,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <time.h>
+
 #include "lib/buf.h"
+#include "lib/log.h"
 #include "tryon/cachekey.h"
 #include "tryon/fal_parse.h"
 #include "version.h"
@@ -20,6 +25,9 @@
 #define FAL_SMALL_RESPONSE (64u << 10)
 #define FAL_RESULT_RESPONSE (2u << 20)
 #define FAL_CONNECT_MS 3000L
+#define FAL_STREAM_IDLE_S 40L      /* silence that breaks a stream (fal: a comment every 15 s) */
+#define FAL_STREAM_PENDING (64u << 10)
+#define FAL_STREAM_FIRST_MS 1000L  /* longest wait for a new stream's first event */
 
 const char *fal_class_name(enum fal_class c)
 {
@@ -59,6 +67,21 @@ enum fal_class fal_classify_http(long status)
 	return FAL_PERMANENT;
 }
 
+/* Close the call's stream, if any, and take it off its client's watch list. */
+static void stream_stop(struct fal_call *call)
+{
+	if (call->stream) {
+		http_stream_close(call->stream);
+		free(call->stream);
+		call->stream = NULL;
+	}
+	if (call->watcher)
+		for (int i = 0; i < FAL_WATCH_MAX; i++)
+			if (call->watcher->watch[i] == call)
+				call->watcher->watch[i] = NULL;
+	call->watcher = NULL;
+}
+
 int fal_client_init(struct fal_client *fc, const struct trust_store *trust, const char *base,
 		    const char *key, double poll_max, char *err, size_t errlen)
 {
@@ -70,6 +93,7 @@ int fal_client_init(struct fal_client *fc, const struct trust_store *trust, cons
 		return -1;
 	}
 	fc->key = key;
+	fc->stream = 1;
 	fc->poll_max = poll_max > FAL_POLL_FIRST ? poll_max : FAL_POLL_FIRST;
 	fc->base = strdup(base);
 	size_t klen = strlen(key);
@@ -98,6 +122,15 @@ void fal_client_free(struct fal_client *fc)
 {
 	if (!fc)
 		return;
+	for (int i = 0; i < FAL_WATCH_MAX; i++)
+		if (fc->watch[i])
+			stream_stop(fc->watch[i]);
+	if (fc->n.submits + fc->n.polls + fc->n.streams + fc->n.results + fc->n.cancels)
+		log_info("fal.requests", "submits=%u polls=%u streams=%u stream_events=%u stream_fallbacks=%u "
+			 "results=%u cancels=%u connects=%u tls_offered=%u tls_resumed=%u tcp_ms=%.3f tls_ms=%.3f",
+			 fc->n.submits, fc->n.polls, fc->n.streams, fc->n.stream_events, fc->n.stream_fallbacks,
+			 fc->n.results, fc->n.cancels, fc->http.stats.connects, fc->http.stats.offered, fc->http.stats.resumed,
+			 fc->http.stats.connect_seconds * 1000, fc->http.stats.tls_seconds * 1000);
 	http_client_free(&fc->http);
 	if (fc->auth) {
 		/* The header holds the key: do not leave it in freed memory. */
@@ -121,6 +154,7 @@ void fal_call_free(struct fal_call *call)
 {
 	if (!call)
 		return;
+	stream_stop(call);
 	free(call->request_id);
 	free(call->status_url);
 	free(call->response_url);
@@ -169,6 +203,7 @@ static void call_fail(const struct fal_client *fc, struct fal_call *call, enum f
 		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 			*p = '?';
 	scrub(fc, call->err);
+	stream_stop(call);
 	call->phase = FAL_FAILED;
 	call->cls = cls;
 	call->finished_at = now;
@@ -297,6 +332,7 @@ enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const ch
 		call_fail(fc, call, FAL_TRANSIENT, now, "out of memory");
 		goto out;
 	}
+	fc->n.submits++;
 	enum http_outcome o = http_perform(&fc->http, &rq, &rs, url_err, sizeof url_err);
 	double after = now + rs.seconds;
 	if (o != HTTP_OK) {
@@ -335,7 +371,8 @@ enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const ch
 	}
 	call->phase = FAL_IN_QUEUE;
 	call->poll_gap = FAL_POLL_FIRST;
-	call->next_poll = after + call->poll_gap;
+	/* A stream is opened at once: it reports every change as it happens. */
+	call->next_poll = fc->stream && !fc->stream_refused ? after : after + call->poll_gap;
 out:
 	buf_free(&rs.body);
 	buf_free(&url);
@@ -360,6 +397,7 @@ static void fetch_result(struct fal_client *fc, struct fal_call *call, long time
 	struct http_request rq = fal_request("GET", call->response_url, hdrs, timeout_ms, FAL_RESULT_RESPONSE);
 
 	buf_init(&rs.body);
+	fc->n.results++;
 	enum http_outcome o = http_perform(&fc->http, &rq, &rs, err, sizeof err);
 	double after = now + rs.seconds;
 	if (o == HTTP_ERR_TOO_BIG) {
@@ -396,12 +434,183 @@ static void fetch_result(struct fal_client *fc, struct fal_call *call, long time
 	} else {
 		call->result_url = url;
 		url = NULL;
+		stream_stop(call);
 		call->phase = FAL_SUCCEEDED;
 		call->finished_at = after;
 	}
 	free(url);
 out:
 	buf_free(&rs.body);
+}
+
+/* What a status says, applied: the same for a polled answer and a stream
+ * event. COMPLETED leads to the result GET. */
+static void apply_status(struct fal_client *fc, struct fal_call *call, enum fal_status_kind st,
+			 long timeout_ms, double now)
+{
+	if (st == FAL_STATUS_IN_QUEUE) {
+		call->phase = FAL_IN_QUEUE;
+		call->poll_errors = 0;
+	} else if (st == FAL_STATUS_IN_PROGRESS) {
+		if (!call->started_at)
+			call->started_at = now;
+		call->phase = FAL_IN_PROGRESS;
+		call->poll_errors = 0;
+	} else if (st == FAL_STATUS_COMPLETED) {
+		if (!call->started_at)
+			call->started_at = now;
+		call->poll_errors = 0;
+		/* Success or failure is decided by the result GET's status
+		 * (a failed request still reads COMPLETED, with "error"). */
+		fetch_result(fc, call, timeout_ms, now);
+	} else {
+		poll_error(fc, call, now, "unknown status");
+	}
+}
+
+/* {status_url}/stream?logs=0 (a query in status_url stays after the path). */
+static int stream_url(const struct fal_call *call, struct buf *url)
+{
+	const char *q = strchr(call->status_url, '?');
+	size_t path = q ? (size_t)(q - call->status_url) : strlen(call->status_url);
+	buf_printf(url, "%.*s/stream?%s%slogs=0", (int)path, call->status_url, q ? q + 1 : "", q ? "&" : "");
+	return url->failed ? -1 : 0;
+}
+
+/* Is a complete event with data waiting, or is the answer no stream? */
+static int stream_ready(const struct http_stream *s, void *arg)
+{
+	char ev[256];
+	size_t off = 0, used, n;
+	const char *ctype;
+	(void)arg;
+	long st = http_stream_status(s, &ctype);
+	if (st && (st != 200 || !ctype || strncasecmp(ctype, "text/event-stream", 17)))
+		return 1;   /* refused: stream_read falls back at once */
+	while (off < s->data.len) {
+		int k = fal_sse_next(s->data.data + off, s->data.len - off, &used, ev, sizeof ev, &n);
+		if (k < 0)
+			return 1;   /* larger than ev: certainly data */
+		if (k == 0)
+			return 0;
+		if (n)
+			return 1;
+		off += used;
+	}
+	return 0;
+}
+
+/* Open the call's status stream and wait up to timeout_ms (at most
+ * FAL_STREAM_FIRST_MS) for its first event. 0 open (its answer is in, or
+ * it ended), -1 not possible or silent (the call polls). */
+static int stream_start(struct fal_client *fc, struct fal_call *call, long timeout_ms)
+{
+	char err[200];
+	const char *hdrs[] = { fc->auth, "Accept: text/event-stream", NULL };
+	struct buf url;
+	int slot = -1;
+
+	for (int i = 0; i < FAL_WATCH_MAX && slot < 0; i++)
+		if (!fc->watch[i])
+			slot = i;
+	buf_init(&url);
+	call->stream = slot >= 0 && stream_url(call, &url) == 0 ? calloc(1, sizeof *call->stream) : NULL;
+	if (!call->stream) {
+		buf_free(&url);
+		return -1;
+	}
+	struct http_request rq = fal_request("GET", url.data, hdrs, timeout_ms, FAL_STREAM_PENDING);
+	rq.timeout_ms = -1;   /* it lives as long as the call; idle limit below */
+	int rc = http_stream_open(&fc->http, call->stream, &rq, FAL_STREAM_IDLE_S, err, sizeof err);
+	buf_free(&url);
+	if (rc < 0) {
+		free(call->stream);
+		call->stream = NULL;
+		return -1;
+	}
+	fc->n.streams++;
+	fc->watch[slot] = call;
+	call->watcher = fc;
+	/* fal sends the current status at once; a stream that says nothing
+	 * for a second is of no use (and must not hold up the job's timers). */
+	if (!http_stream_wait(call->stream, timeout_ms < FAL_STREAM_FIRST_MS ? timeout_ms : FAL_STREAM_FIRST_MS,
+			      stream_ready, NULL) && !call->stream->done) {
+		log_info("fal.stream_broken", "endpoint=%s why=\"no first event\"", call->endpoint);
+		call->stream_broken = 1;
+		fc->n.stream_fallbacks++;
+		stream_stop(call);
+		return -1;
+	}
+	return 0;
+}
+
+enum stream_read { STREAM_GO_ON, STREAM_DONE, STREAM_FALL_BACK };
+
+/* Apply what the stream brought. STREAM_GO_ON: still watching; DONE: the
+ * call finished (or failed); FALL_BACK: refused or broken, poll now. */
+static enum stream_read stream_read(struct fal_client *fc, struct fal_call *call, long timeout_ms, double now)
+{
+	struct http_stream *s = call->stream;
+	const char *ctype;
+	size_t used, n;
+	int k;
+	/* Not on the stack: the result GET below runs deep in curl and BearSSL,
+	 * and every stack page a job child touches is its own. */
+	static char ev[FAL_SSE_DATA_MAX];
+
+	http_client_run(&fc->http, 0);
+	s->fresh = 0;
+	long st = http_stream_status(s, &ctype);
+	if (st == 0 && !s->done)
+		return STREAM_GO_ON;
+	if (st != 200 || !ctype || strncasecmp(ctype, "text/event-stream", 17)) {
+		/* Not offered (or not this way): polling tells the rest,
+		 * including what a 401 or 404 means for the call. */
+		if (st >= 400 && st < 500 && st != 408 && st != 429)
+			fc->stream_refused = 1;
+		char ct[48];
+		snprintf(ct, sizeof ct, "%s", ctype ? ctype : "-");
+		for (char *c = ct; *c; c++)
+			if (*c <= ' ' || *c > '~' || *c == '"' || *c == '\\')
+				*c = '?';
+		log_info("fal.stream_refused", "endpoint=%s status=%ld content_type=%s%s%s", call->endpoint, st, ct,
+			 s->done && s->outcome != HTTP_OK ? " error=" : "",
+			 s->done && s->outcome != HTTP_OK ? http_outcome_name(s->outcome) : "");
+		goto fall_back;
+	}
+	while ((k = fal_sse_next(s->data.data, s->data.len, &used, ev, sizeof ev, &n)) == 1) {
+		buf_consume(&s->data, used);
+		enum fal_status_kind kind;
+		if (!n || fal_parse_status(ev, n, &kind, &call->queue_position) < 0 || kind == FAL_STATUS_UNKNOWN)
+			continue;   /* not a status: nothing fal documents */
+		fc->n.stream_events++;
+		if (kind == FAL_STATUS_COMPLETED) {
+			/* fal ends the body after COMPLETED: when its end is in,
+			 * the connection goes back to the pool for the result. */
+			if (!s->done)
+				http_client_run(&fc->http, 0);
+			stream_stop(call);
+			apply_status(fc, call, kind, timeout_ms, now);
+			return STREAM_DONE;
+		}
+		apply_status(fc, call, kind, timeout_ms, now);
+	}
+	if (k < 0) {
+		log_info("fal.stream_broken", "endpoint=%s why=\"event larger than %u bytes\"", call->endpoint,
+			 FAL_SSE_DATA_MAX);
+		goto fall_back;
+	}
+	if (s->done) {
+		log_info("fal.stream_broken", "endpoint=%s why=\"%s\"", call->endpoint,
+			 s->outcome == HTTP_OK ? "ended before COMPLETED" : http_outcome_name(s->outcome));
+		goto fall_back;
+	}
+	return STREAM_GO_ON;
+fall_back:
+	call->stream_broken = 1;
+	fc->n.stream_fallbacks++;
+	stream_stop(call);
+	return STREAM_FALL_BACK;
 }
 
 enum fal_phase fal_poll(struct fal_client *fc, struct fal_call *call, long timeout_ms, double now)
@@ -413,6 +622,20 @@ enum fal_phase fal_poll(struct fal_client *fc, struct fal_call *call, long timeo
 
 	if (call->phase != FAL_IN_QUEUE && call->phase != FAL_IN_PROGRESS)
 		return call->phase;
+	if (!call->stream && fc->stream && !fc->stream_refused && !call->stream_broken)
+		stream_start(fc, call, timeout_ms);
+	if (call->stream) {
+		enum stream_read r = stream_read(fc, call, timeout_ms, now);
+		if (r != STREAM_FALL_BACK) {
+			double beat = fc->poll_max > FAL_STREAM_HEARTBEAT ? fc->poll_max : FAL_STREAM_HEARTBEAT;
+			if (call->phase == FAL_IN_QUEUE || call->phase == FAL_IN_PROGRESS)
+				call->next_poll = now + beat;
+			return call->phase;
+		}
+		/* Polling takes over at once, from the first gap. */
+		call->poll_gap = FAL_POLL_FIRST;
+	}
+	fc->n.polls++;
 	buf_init(&url);
 	buf_init(&rs.body);
 	buf_printf(&url, "%s%slogs=0", call->status_url, strchr(call->status_url, '?') ? "&" : "?");
@@ -449,25 +672,7 @@ enum fal_phase fal_poll(struct fal_client *fc, struct fal_call *call, long timeo
 		poll_error(fc, call, after, "status is not JSON");
 		goto next;
 	}
-	if (st == FAL_STATUS_IN_QUEUE) {
-		call->phase = FAL_IN_QUEUE;
-		call->poll_errors = 0;
-	} else if (st == FAL_STATUS_IN_PROGRESS) {
-		if (!call->started_at)
-			call->started_at = after;
-		call->phase = FAL_IN_PROGRESS;
-		call->poll_errors = 0;
-	} else if (st == FAL_STATUS_COMPLETED) {
-		if (!call->started_at)
-			call->started_at = after;
-		call->poll_errors = 0;
-		/* Success or failure is decided by the result GET's status
-		 * (a failed request still reads COMPLETED, with "error"). */
-		fetch_result(fc, call, timeout_ms - (long)(rs.seconds * 1000), after);
-		goto next;
-	} else {
-		poll_error(fc, call, after, "unknown status");
-	}
+	apply_status(fc, call, st, timeout_ms - (long)(rs.seconds * 1000), after);
 next:
 	if (call->phase == FAL_IN_QUEUE || call->phase == FAL_IN_PROGRESS) {
 		call->next_poll = after + call->poll_gap;
@@ -481,15 +686,37 @@ out:
 	return call->phase;
 }
 
+void fal_wait(struct fal_client *fc, double now, double until)
+{
+	double d = until - now;
+
+	if (d <= 0)
+		return;
+	if (!http_client_streaming(&fc->http)) {
+		struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) };
+		nanosleep(&ts, NULL);   /* a signal (the soft-limit alarm) ends it */
+		return;
+	}
+	if (http_client_run(&fc->http, (long)(d * 1000) + 1) <= 0)
+		return;
+	for (int i = 0; i < FAL_WATCH_MAX; i++) {
+		struct fal_call *c = fc->watch[i];
+		if (c && c->stream && c->stream->fresh && c->next_poll > now)
+			c->next_poll = now;
+	}
+}
+
 long fal_cancel(struct fal_client *fc, struct fal_call *call, long timeout_ms)
 {
 	char err[256];
 	const char *hdrs[] = { fc->auth, "Accept: application/json", NULL };
 	struct http_response rs;
 
+	stream_stop(call);
 	if (call->cancel_sent || !call->cancel_url)
 		return call->cancel_status;
 	call->cancel_sent = 1;
+	fc->n.cancels++;
 	struct http_request rq = fal_request("PUT", call->cancel_url, hdrs, timeout_ms, FAL_SMALL_RESPONSE);
 	buf_init(&rs.body);
 	if (http_perform(&fc->http, &rq, &rs, err, sizeof err) == HTTP_OK)

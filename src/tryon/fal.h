@@ -1,9 +1,12 @@
 /* fal: a client for fal.ai's queue API (submit, status, result, cancel) over
- * http.c, one request at a time, never blocking longer than the timeout the
- * caller passes. One fal_call is one model request; the caller (tryon.c)
- * drives several at once by polling each in turn. Owns the Authorization
- * header (wiped on free); no error text or log line it makes ever holds the
- * key. No clock: callers pass now (CLOCK_MONOTONIC seconds). */
+ * http.c, never blocking longer than the timeout the caller passes. One
+ * fal_call is one model request; the caller (tryon.c) drives several at
+ * once by polling each in turn and waiting in fal_wait. A call watches its
+ * status on fal's status stream (server-sent events) while the server
+ * offers it, and falls back to polling when the stream is refused or
+ * breaks. Owns the Authorization header (wiped on free); no error text or
+ * log line it makes ever holds the key. No clock: callers pass now
+ * (CLOCK_MONOTONIC seconds). */
 #ifndef TRYON_FAL_H
 #define TRYON_FAL_H
 #include <stddef.h>
@@ -27,8 +30,25 @@ enum fal_phase {
 	FAL_FAILED        /* cls and err set */
 };
 
+#define FAL_STREAM_HEARTBEAT 1.0   /* s: longest gap between visits of a streamed call */
+#define FAL_WATCH_MAX 4    /* calls of one client with a stream open at once */
+
+struct fal_call;
+
+/* Requests sent to fal by one client (a job), for the one log line at
+ * fal_client_free and the tests. */
+struct fal_counts {
+	unsigned submits, polls, streams, results, cancels;
+	unsigned stream_events;      /* status events read from streams */
+	unsigned stream_fallbacks;   /* streams refused or broken: polling took over */
+};
+
 struct fal_client {
 	struct http_client http;
+	int stream;           /* watch calls on the status stream (default 1; 0: poll) */
+	int stream_refused;   /* the server refused it: this client polls */
+	struct fal_call *watch[FAL_WATCH_MAX];  /* calls with a stream open */
+	struct fal_counts n;
 	char *base;           /* owned copy of FAL_QUEUE_URL, no trailing '/' */
 	size_t origin_len;    /* length of "scheme://authority" within base */
 	char *auth;           /* owned "Authorization: Key ..."; wiped on free */
@@ -59,6 +79,9 @@ struct fal_call {
 	int resumed;              /* taken over from a recorded request (fal_resume) */
 	double retry_after;       /* submit answered 429: seconds to wait (Retry-After), else 0 */
 	long cancel_status;       /* its HTTP status (202, 400, 404; 0 none) */
+	struct http_stream *stream;   /* owned; the open status stream, or NULL */
+	struct fal_client *watcher;   /* borrowed; the client whose watch list has it */
+	int stream_broken;        /* its stream failed once: this call polls */
 };
 
 /* Set up the client. base and key are copied/borrowed as noted in the
@@ -91,14 +114,27 @@ enum fal_phase fal_submit(struct fal_client *fc, struct fal_call *call, const ch
 int fal_resume(struct fal_client *fc, struct fal_call *call, const char *request_id, const char *status_url,
 	       const char *response_url, const char *cancel_url, double accepted_at, double now);
 
-/* One status GET; when it says COMPLETED, the result GET, which decides:
+/* Learn the call's status: from its status stream (GET {status_url}/stream;
+ * the first call opens it and waits up to timeout_ms, at most 1 s, for its
+ * first event, so that the phase is the server's afterwards), or by one
+ * status GET when the stream was refused, silent or broke (the call then
+ * polls to its end; a refusal makes every call of this client poll). When it says COMPLETED, the result GET decides:
  * SUCCEEDED with result_url (images[0].url, a valid URL), or FAILED with
  * the class of its HTTP status. Three failed polls in a row fail the call as
- * TRANSIENT. Sets next_poll (the gap starts at 50 ms and doubles up to
- * poll_max). Only for IN_QUEUE / IN_PROGRESS calls. */
+ * TRANSIENT. Sets next_poll: polled, the gap starts at 50 ms and doubles up
+ * to poll_max; streamed, FAL_STREAM_HEARTBEAT later (or poll_max if
+ * longer), or at once when fal_wait sees news, so that a caller renewing a
+ * lease at each poll still does so at least that often. Only for
+ * IN_QUEUE / IN_PROGRESS calls. */
 enum fal_phase fal_poll(struct fal_client *fc, struct fal_call *call, long timeout_ms, double now);
 
-/* PUT cancel_url, best effort, once per call; does not change the phase.
+/* Wait until `until` (monotonic seconds; now is the time of the call) or
+ * until a watched call's stream has news (its next_poll becomes now), or a
+ * signal. Without open streams, a plain sleep. */
+void fal_wait(struct fal_client *fc, double now, double until);
+
+/* PUT cancel_url, best effort, once per call; closes its stream; does not
+ * change the phase.
  * Returns the HTTP status, or 0 if it could not be sent. */
 long fal_cancel(struct fal_client *fc, struct fal_call *call, long timeout_ms);
 

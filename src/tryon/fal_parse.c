@@ -159,3 +159,61 @@ void fal_parse_error_detail(const char *body, size_t len, char *out, size_t outl
 	free(type);
 	json_doc_free(&d);
 }
+
+/* The end of the line starting at p[i]: *eol is where it ends, *next where
+ * the next one starts; 0 when its end is not in the buffer yet (a CR at
+ * the very end may still be followed by its LF). */
+static int sse_line(const char *p, size_t len, size_t i, size_t *eol, size_t *next)
+{
+	for (size_t k = i; k < len; k++) {
+		if (p[k] == '\n') {
+			*eol = k;
+			*next = k + 1;
+			return 1;
+		}
+		if (p[k] == '\r') {
+			if (k + 1 == len)
+				return 0;
+			*eol = k;
+			*next = k + 1 + (p[k + 1] == '\n');
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int fal_sse_next(const char *p, size_t len, size_t *used, char *out, size_t outlen, size_t *outn)
+{
+	size_t i = 0, n = 0, eol, next;
+	int lines = 0;
+
+	*used = 0;
+	*outn = 0;
+	out[0] = '\0';
+	if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3))
+		i = 3;
+	while (sse_line(p, len, i, &eol, &next)) {
+		if (eol == i) {              /* blank line: the event is complete */
+			*used = next;
+			*outn = n;
+			out[n] = '\0';
+			return 1;
+		}
+		size_t flen = eol - i;
+		if (flen >= 4 && !memcmp(p + i, "data", 4) && (flen == 4 || p[i + 4] == ':')) {
+			size_t v = i + 4 + (flen > 4);
+			if (v < eol && p[v] == ' ')
+				v++;
+			size_t add = (eol - v) + (lines > 0);
+			if (n + add + 1 > outlen)
+				return -1;
+			if (lines > 0)
+				out[n++] = '\n';
+			memcpy(out + n, p + v, eol - v);
+			n += eol - v;
+			lines++;
+		}
+		i = next;
+	}
+	return 0;
+}

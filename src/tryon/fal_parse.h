@@ -1,5 +1,6 @@
 /* fal_parse: the model API's JSON answers (submit, status, result and error
- * bodies) turned into plain values. Pure: no I/O, no clock, no logging; it
+ * bodies) and its status stream's server-sent events turned into plain
+ * values. Pure: no I/O, no clock, no logging; it
  * does not decide which URLs may receive the key (fal.c does) nor whether a
  * result URL is acceptable (cachekey_validate_result does). Every result is
  * a fresh copy; nothing points into the body, which may be any bytes. */
@@ -49,4 +50,18 @@ int fal_parse_result(const char *body, size_t len, char **url, size_t *ulen);
  * error_type, as ": msg [type]"; else "" (never raw HTML). out is always
  * NUL-terminated when outlen > 0. */
 void fal_parse_error_detail(const char *body, size_t len, char *out, size_t outlen);
+
+/* Server-sent events (the status stream, GET {status_url}/stream): the
+ * longest data an event may carry (a status without logs is ~300 bytes). */
+#define FAL_SSE_DATA_MAX (4u << 10)
+
+/* The first complete event in p[0..len): an event ends at a blank line;
+ * lines end with CRLF, LF or CR. Its data lines ("data:" with one optional
+ * space after the colon) are joined with '\n' into out[0..*outn),
+ * NUL-terminated; comments (":..."), other fields and a leading byte order
+ * mark are skipped. Returns 1 with *used (bytes through the blank line) and
+ * *outn (0 for an event without data: skip it), 0 when no event is complete
+ * yet (nothing used), -1 when its data does not fit outlen - 1 (the stream
+ * is unusable). outlen must be at least 1. */
+int fal_sse_next(const char *p, size_t len, size_t *used, char *out, size_t outlen, size_t *outn);
 #endif

@@ -941,7 +941,8 @@ static const char *run_models(struct job *j, int *soft)
 		}
 		if (due && due->call.next_poll < wake)
 			wake = due->call.next_poll;
-		sleep_until(wake);
+		/* Status streams wake it early (the due call's next_poll). */
+		fal_wait(&j->fal, now, wake);
 	}
 }
 
@@ -962,6 +963,9 @@ static void model_phase(struct job *j, struct buf *out)
 		fail(j, "RuntimeError", "builtins", msg, 1, out);
 		return;
 	}
+	/* The previous job's TLS session with the queue host: an abbreviated
+	 * handshake instead of a full one (lib/http.h). */
+	http_client_share_sessions(&j->fal.http, j->ctx->tls_sessions);
 	j->fal_ready = 1;
 	j->phase = "model";
 	resume_recorded(j);

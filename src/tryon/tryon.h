@@ -5,6 +5,7 @@
 #include "celery/celery_msg.h"
 #include "config.h"
 #include "lib/buf.h"
+#include "lib/http.h"
 #include "lib/trust.h"
 #include "tryon/tryon_state.h"
 
@@ -12,6 +13,7 @@
 struct tryon_ctx {
 	const struct config *cfg;
 	const struct trust_store *trust;
+	struct http_tls_cache *tls_sessions; /* shared with the other jobs, or NULL */
 	const struct celery_envelope *env;   /* task id, retries, time limits */
 	struct tryon_hints hints;            /* breaker gates, observed latencies */
 };

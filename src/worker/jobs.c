@@ -48,7 +48,8 @@ static int job_main(void *arg, int record_fd)
 	struct slot *s = w->child_slot;
 	struct buf out;
 	struct task_ctx ctx = {
-		.cfg = w->cfg, .trust = w->ts, .env = &s->msg->env, .started_at = w->started_wall,
+		.cfg = w->cfg, .trust = w->ts, .tls_sessions = w->tls_sessions, .env = &s->msg->env,
+		.started_at = w->started_wall,
 		.slots_busy = w->busy, .slots_total = w->concurrency,
 		.hints = s->hints,
 	};

@@ -79,6 +79,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	ratelimit_init(&w.finish_log, 10, 3);
 	w.cfg = cfg;
 	w.ts = ts;
+	w.tls_sessions = http_tls_cache_new();   /* NULL: every job makes a full handshake */
 	w.started_wall = clock_wall();
 	tryon_state_init(&w.tryon, cfg);
 	w.tryon.on_call = ops_on_model_call;
@@ -369,6 +370,7 @@ out:
 	for (struct msg *m = w.eta, *nx; m; m = nx)
 		nx = m->next, msg_free(m);
 	msgs_free(w.parked_view);
+	http_tls_cache_free(w.tls_sessions);
 	buf_free(&w.inflight_key);
 	buf_free(&w.held_key);
 	buf_free(&w.alive_key);

@@ -13,6 +13,7 @@
 #include "celery/celery_msg.h"
 #include "config.h"
 #include "lib/buf.h"
+#include "lib/http.h"
 #include "lib/ratelimit.h"
 #include "lib/tokenbucket.h"
 #include "lib/trust.h"
@@ -107,6 +108,7 @@ static inline struct task_limit *task_limit_find(const struct task_limit *v, int
 struct worker {
 	const struct config *cfg;
 	const struct trust_store *ts;
+	struct http_tls_cache *tls_sessions;  /* owned: made before the first job forks */
 	struct redis_url broker_url, result_url, cache_url;
 	int same_server;           /* results live on the broker's server */
 	struct redis_conn *consume, *cmd, *results, *pubsub, *cache;

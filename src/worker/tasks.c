@@ -203,7 +203,8 @@ void tasks_run(const struct task_ctx *ctx, struct buf *out)
 	if (!strcmp(t, TASK_HEALTH_CHECK)) {
 		run_health_check(ctx, out);
 	} else if (!strcmp(t, TASK_VIRTUAL_TRYON)) {
-		struct tryon_ctx tc = { ctx->cfg, ctx->trust, ctx->env, ctx->hints };
+		struct tryon_ctx tc = { .cfg = ctx->cfg, .trust = ctx->trust, .tls_sessions = ctx->tls_sessions,
+					.env = ctx->env, .hints = ctx->hints };
 		tryon_run(&tc, &body, out);
 	} else if (!ctx->cfg->enable_test_tasks) {
 		record_failure(out, "NotRegistered", "celery.exceptions", t, 0);

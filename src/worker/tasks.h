@@ -6,6 +6,7 @@
 #ifndef TRYON_TASKS_H
 #define TRYON_TASKS_H
 #include "lib/buf.h"
+#include "lib/http.h"
 #include "celery/celery_msg.h"
 #include "config.h"
 #include "lib/trust.h"
@@ -18,6 +19,7 @@
 struct task_ctx {
 	const struct config *cfg;
 	const struct trust_store *trust;
+	struct http_tls_cache *tls_sessions; /* TLS sessions the jobs share, or NULL */
 	const struct celery_envelope *env;
 	double started_at;          /* wall clock of the worker's start */
 	int slots_busy, slots_total;

@@ -27,6 +27,21 @@ Control API (no auth, JSON), for tests:
 Modes: ok, status:NNN, ingress:NNN, drop, hang, hang_submit, in_queue, error,
 malformed, huge, no_images, fail_n:N:MODE.
 
+The status stream (SSE, as fal documents it: one `data:` event with the
+status JSON at once and at every change, a comment line as keepalive, the
+body ended right after the COMPLETED event), per endpoint config, read when
+the stream is opened:
+  "stream": "on"         (default)
+  "stream": "off"        the stream is not offered: answered with
+                         "stream_off_code" (default 404, {"detail": "Not Found"})
+  "stream": "break"      after "stream_break_after" events (default 1) the
+                         connection is closed mid-body (no final chunk)
+  "stream_keepalive": s  seconds between keepalive comments (default 1;
+                         fal sends one every 15 s)
+Stream opens count in status_polls (each is one status request) and in
+status_streams; events sent in stream_events, breaks in stream_breaks,
+refusals in stream_refused.
+
 Probabilistic faults, per endpoint config, applied to submits whose mode is
 "ok" (an explicit mode or a pending fail_n wins):
   "submit_error_rate": p   the submit is answered with error_code (5xx):
@@ -155,6 +170,7 @@ class Req:
         self.drawn = False              # its fate came from the probabilistic faults
         self.cfg = cfg
         self.expiry_counted = False     # request_timeouts_expired counted once
+        self.changed = threading.Event()  # set by a cancel: streams look at once
 
     def span(self):
         """(start, end, error code or None): IN_PROGRESS is [start, end);
@@ -227,7 +243,9 @@ class State:
                                       "cancels_in_queue", "cancels_in_progress",
                                       "cancels_completed", "fetched",
                                       "throttled", "fault_errors", "fault_hangs",
-                                      "fault_submit_errors")}
+                                      "fault_submit_errors", "status_streams",
+                                      "stream_events", "stream_breaks",
+                                      "stream_refused")}
             self.n = {"auth_failures": 0, "not_found": 0,
                       "method_not_allowed": 0, "connections": 0,
                       "handshake_failures": 0}
@@ -243,7 +261,9 @@ class State:
                 "fail_left": 0, "fail_mode": None,
                 "error_rate": 0.0, "hang_rate": 0.0, "submit_error_rate": 0.0, "delay_range": None,
                 "queue_time_range": None, "error_delay_range": None, "seed": None,
-                "retry_after": None, "max_in_progress": None, "limit_scope": "endpoint"}
+                "retry_after": None, "max_in_progress": None, "limit_scope": "endpoint",
+                "stream": "on", "stream_break_after": 1, "stream_off_code": 404,
+                "stream_keepalive": 1.0}
 
     def set_config(self, doc):
         ep = doc.get("endpoint")
@@ -294,6 +314,19 @@ class State:
             cfg["max_in_progress"] = int(doc["max_in_progress"])
             if cfg["max_in_progress"] < 0:
                 raise ValueError("max_in_progress must be >= 0")
+        if "stream" in doc:
+            if doc["stream"] not in ("on", "off", "break"):
+                raise ValueError('stream must be "on", "off" or "break"')
+            cfg["stream"] = doc["stream"]
+        for k in ("stream_break_after", "stream_off_code"):
+            if k in doc:
+                cfg[k] = int(doc[k])
+                if cfg[k] < 0:
+                    raise ValueError(k + " must be >= 0")
+        if "stream_keepalive" in doc:
+            cfg["stream_keepalive"] = float(doc["stream_keepalive"])
+            if not cfg["stream_keepalive"] > 0:
+                raise ValueError("stream_keepalive must be > 0")
         if "limit_scope" in doc:
             if doc["limit_scope"] not in ("endpoint", "account"):
                 raise ValueError('limit_scope must be "endpoint" or "account"')
@@ -731,37 +764,71 @@ class Handler(BaseHTTPRequestHandler):
                     self.server.state.note_expiry(req)
         return doc
 
+    def stream_cfg(self, req):
+        """The endpoint's config as it is now (so a test can switch the
+        stream off or on for requests already submitted), else req's."""
+        st = self.server.state
+        with st.lock:
+            return st.configs.get(req.endpoint) or st.configs.get("*") or req.cfg
+
     def stream(self, req, logs):
-        """SSE: one `data:` event per status change; ends at COMPLETED."""
+        """SSE: one `data:` event at once and one per status change, sent
+        when the change happens (no polling lag); ends at COMPLETED, the
+        final chunk in the same write as the last event."""
+        st = self.server.state
+        cfg = self.stream_cfg(req)
+        if cfg["stream"] == "off":
+            st.bump("stream_refused", req.endpoint)
+            return self.send(cfg["stream_off_code"], {"detail": "Not Found"})
+        st.bump("status_streams", req.endpoint)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("x-fal-request-id", req.id)
         self.end_headers()
+        self.wfile.flush()
 
-        def chunk(data):
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        def chunk(data, last=False):
+            self.wfile.write(b"%x\r\n%s\r\n%s" % (len(data), data, b"0\r\n\r\n" if last else b""))
             self.wfile.flush()
 
-        last, last_write = None, 0.0
+        keepalive = cfg["stream_keepalive"]
+        last, last_write, events = None, time.monotonic(), 0
         while not STOP.is_set():
+            if cfg["stream"] == "break" and events >= cfg["stream_break_after"]:
+                st.bump("stream_breaks", req.endpoint)
+                self.log_message('"%s" stream broken after %d events', self.requestline, events)
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
             doc = self.status_doc(req, logs)
             key = (doc["status"], doc.get("queue_position"))
             now = time.monotonic()
             if key != last:
-                chunk(b"data: " + json.dumps(doc).encode() + b"\n\n")
+                done = doc["status"] == "COMPLETED"
+                chunk(b"data: " + json.dumps(doc).encode() + b"\n\n", last=done)
+                st.bump("stream_events", req.endpoint)
+                events += 1
                 last, last_write = key, now
-            elif now - last_write >= 1.0:   # keepalive, detects gone clients
+                if done:
+                    return
+                continue
+            if now - last_write >= keepalive:   # also detects gone clients
                 chunk(b": keepalive\n\n")
                 last_write = now
-            if doc["status"] == "COMPLETED":
-                break
-            STOP.wait(0.05)
-        if STOP.is_set():
-            self.close_connection = True
-            return
-        self.wfile.write(b"0\r\n\r\n")
+            # Sleep until the next change is due (its span says when), the
+            # next keepalive, or a cancel; queue positions move with other
+            # requests, so look at least every 0.25 s.
+            start, end, _ = req.span()
+            nxt = min([t for t in (start, end) if t > now] or [INF])
+            wait = min(nxt - now + 0.0005, last_write + keepalive - now, 0.25)
+            if wait > 0:
+                req.changed.wait(wait)
+        self.close_connection = True
 
     def cancel(self, req):
         st = self.server.state
@@ -773,6 +840,7 @@ class Handler(BaseHTTPRequestHandler):
                 # queued: removed at once; in progress: this app honours it
                 req.cancelled_at = now
                 req.cancel_kind = state.lower()      # in_queue | in_progress
+                req.changed.set()
             kind = "cancels_" + (state.lower() if state != "COMPLETED" else "completed")
             c = st.c[kind]
             c[req.endpoint] = c.get(req.endpoint, 0) + 1
@@ -864,6 +932,15 @@ class StandinServer(ThreadingHTTPServer):
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
+            # A TLS close without close_notify makes OpenSSL drop the
+            # session from the server's cache; real front ends keep it, so
+            # that a client's next connection resumes it (an abbreviated
+            # handshake). The client has gone by now: this does not wait.
+            try:
+                tls.settimeout(0.2)
+                tls.unwrap()
+            except (OSError, ValueError):
+                pass
             try:
                 tls.close()
             except OSError:

@@ -269,6 +269,60 @@ def suite(s, ctx, full):
     check("SSE stream ends with COMPLETED", code == 200 and events
           and events[-1]["status"] == "COMPLETED"
           and h.get("Content-Type") == "text/event-stream", [e["status"] for e in events])
+    check("SSE stream: IN_QUEUE, IN_PROGRESS, COMPLETED in order",
+          [e["status"] for e in events] == ["IN_QUEUE", "IN_PROGRESS", "COMPLETED"],
+          [e["status"] for e in events])
+
+    # Each event leaves when its change happens (no polling lag): read the
+    # stream line by line and time the COMPLETED event against the span.
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "queue_time": 0, "delay": 0.3})
+    s0 = ctl("GET", "stats")[1]
+    _, sub, _ = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    t_sub = time.monotonic()
+    req = urllib.request.Request(sub["status_url"] + "/stream?logs=0")
+    req.add_header("Authorization", "Key " + KEY)
+    arrivals = []
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+        for line in r:
+            if line.startswith(b"data: "):
+                arrivals.append((json.loads(line[6:])["status"], time.monotonic() - t_sub))
+    done_at = [t for st_, t in arrivals if st_ == "COMPLETED"]
+    check("SSE stream: COMPLETED sent within 25 ms of the model's end",
+          done_at and 0.3 - 0.01 <= done_at[0] <= 0.3 + 0.025, arrivals)
+    s1 = ctl("GET", "stats")[1]
+    delta = lambda k: s1[k].get(PRIMARY, 0) - s0[k].get(PRIMARY, 0)
+    check("SSE stream: counted as one status request, one stream, two events",
+          (delta("status_polls"), delta("status_streams"), delta("stream_events")) == (1, 1, 2),
+          (delta("status_polls"), delta("status_streams"), delta("stream_events")))
+
+    # Switched off: refused like an unknown route; polling still works.
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "delay": 0.05, "stream": "off"})
+    _, sub, _ = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    code, raw, h = call("GET", sub["status_url"] + "/stream?logs=0", ctx=ctx)
+    check("stream off -> 404 JSON, counted as refused",
+          code == 404 and json.loads(raw) == {"detail": "Not Found"}
+          and ctl("GET", "stats")[1]["stream_refused"].get(PRIMARY) == 1, (code, raw[:80]))
+    doc, _ = poll_until_completed(sub["status_url"], ctx)
+    check("stream off -> status polls still answer", doc and doc["status"] == "COMPLETED", doc)
+
+    # Broken: the connection closes mid-body after one event, no final chunk.
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok", "delay": 0.5, "stream": "break",
+                           "stream_break_after": 1})
+    _, sub, _ = jcall("POST", base + "/" + PRIMARY, BODY, ctx=ctx)
+    req = urllib.request.Request(sub["status_url"] + "/stream?logs=0")
+    req.add_header("Authorization", "Key " + KEY)
+    got, t_open = [], time.monotonic()
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            for line in r:   # http.client may end a cut chunked body quietly
+                if line.startswith(b"data: "):
+                    got.append(json.loads(line[6:])["status"])
+    except (http.client.IncompleteRead, ConnectionError, ssl.SSLError, OSError):
+        pass
+    check("stream break -> one event, then the body ends before COMPLETED",
+          got == ["IN_PROGRESS"] and time.monotonic() - t_open < 0.4
+          and ctl("GET", "stats")[1]["stream_breaks"].get(PRIMARY) == 1, got)
+    ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ok"})
 
     # --- ingress, drop, hang_submit, response_path ------------------------
     ctl("POST", "config", {"endpoint": PRIMARY, "mode": "ingress:502"})
