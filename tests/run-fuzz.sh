@@ -38,29 +38,33 @@ one() {  # one target; writes its verdict line to $dir/$name.verdict
 	fi
 }
 
-batch=""
-n=0
-flush() {
-	wait
-	for f in $batch; do
-		v=$(dirname "$f")/$(basename "$f").verdict
-		cat "$v"
-		case $(head -c 4 "$v") in
-		"ok  ") pass=$((pass + 1)); grep -q "short of" "$v" && short=$((short + 1)) ;;
-		*) fail=$((fail + 1)) ;;
-		esac
-		rm -f "$v"
-	done
-	batch="" n=0
-}
+# FUZZ_JOBS lanes, each running its share of the targets one after the
+# other (target k goes to lane k mod FUZZ_JOBS); verdicts in target order.
+targets=""
 for f in "$@"; do
-	[ -x "$f" ] || continue
-	one "$f" &
-	batch="$batch $f"
-	n=$((n + 1))
-	[ "$n" -ge "$jobs" ] && flush
+	[ -x "$f" ] && [ -f "$f" ] && targets="$targets $f"
 done
-flush
+lane=0
+while [ "$lane" -lt "$jobs" ]; do
+	(
+		k=0
+		for f in $targets; do
+			[ $((k % jobs)) -eq "$lane" ] && one "$f"
+			k=$((k + 1))
+		done
+	) &
+	lane=$((lane + 1))
+done
+wait
+for f in $targets; do
+	v=$(dirname "$f")/$(basename "$f").verdict
+	cat "$v"
+	case $(head -c 4 "$v") in
+	"ok  ") pass=$((pass + 1)); grep -q "short of" "$v" && short=$((short + 1)) ;;
+	*) fail=$((fail + 1)) ;;
+	esac
+	rm -f "$v"
+done
 [ "$runs_goal" -gt 0 ] && echo "($short of $((pass + fail)) short of $runs_goal runs)"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
