@@ -568,6 +568,28 @@ int json_tok_streq(const struct json_doc *doc, int i, const char *s)
 	if (json_kind(doc, i) != JSON_K_STRING)
 		return 0;
 	t = &doc->toks[i];
+	/* An escape is longer than what it stands for, so the decoded text
+	 * is never longer than the raw one: most keys are told apart by
+	 * length alone, and a raw text of s's length matches only byte for
+	 * byte (for ASCII s without a backslash; otherwise the loop below
+	 * decodes). */
+	{
+		const char *raw = doc->js + t->start;
+		size_t rawlen = (size_t)(t->end - t->start), k;
+
+		if (rawlen < slen)
+			return 0;
+		if (rawlen == slen) {
+			if (memcmp(raw, s, slen) != 0)
+				return 0;
+			for (k = 0; k < slen && (unsigned char)s[k] < 0x80 && s[k] != '\\'; k++)
+				;
+			if (k == slen)
+				return 1;
+		} else if (!memchr(raw, '\\', rawlen)) {
+			return 0;
+		}
+	}
 	p = t->start;
 	while (p < t->end) {
 		char u8[4];

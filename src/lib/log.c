@@ -5,6 +5,8 @@
  * add a field or a line. */
 #include "lib/log.h"
 
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -238,6 +240,38 @@ size_t log_vformat(char *out, size_t outlen, const char *fmt, va_list ap)
 		memcpy(spec, start, sl);
 		spec[sl] = '\0';
 		int w = -1;
+		if (sl <= 4 && (conv == 'd' || conv == 'i' || conv == 'u') && lng >= 0 && lng <= 3) {
+			/* Plain %d %ld %lld %zu ... (no flags, width or precision:
+			 * then sl is 2 + the length letters): digits by hand, as
+			 * printf would write them, without printf's cost. */
+			size_t want = 2 + (size_t)(lng == 2 ? 2 : lng ? 1 : 0);
+			if (sl == want) {
+				unsigned long long u;
+				int neg = 0;
+				if (conv == 'u')
+					u = lng == 2 ? va_arg(ap, unsigned long long)
+					    : lng == 1 ? va_arg(ap, unsigned long)
+					    : lng == 3 ? va_arg(ap, size_t) : va_arg(ap, unsigned);
+				else {
+					long long v = lng == 2 ? va_arg(ap, long long)
+						      : lng == 1 ? va_arg(ap, long)
+						      : lng == 3 ? (long long)va_arg(ap, ssize_t) : va_arg(ap, int);
+					neg = v < 0;
+					u = neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+				}
+				char dig[24];
+				int k = 0;
+				do
+					dig[k++] = (char)('0' + u % 10);
+				while ((u /= 10) && k < (int)sizeof dig);
+				if (neg && j + 1 < outlen)
+					out[j++] = '-';
+				while (k > 0 && j + 1 < outlen)
+					out[j++] = dig[--k];
+				out[j] = '\0';
+				continue;
+			}
+		}
 #define FMT_ARG(T) (has_w && has_p ? (w = snprintf(tmp, sizeof tmp, spec, width, prec, va_arg(ap, T))) \
 		     : has_w ? (w = snprintf(tmp, sizeof tmp, spec, width, va_arg(ap, T)))            \
 		     : has_p ? (w = snprintf(tmp, sizeof tmp, spec, prec, va_arg(ap, T)))             \
@@ -333,6 +367,8 @@ static size_t append_escaped(char *line, size_t size, size_t n, const char *text
 	return n;
 }
 
+static void emit(enum log_level level, const char *line, size_t n);
+
 void log_plain(enum log_level level, const char *fmt, ...)
 {
 	char line[2048];
@@ -347,8 +383,114 @@ void log_plain(enum log_level level, const char *fmt, ...)
 		n = (size_t)snprintf(line, sizeof line, "<%d>", level_prio[level]);
 	n = append_escaped(line, sizeof line, n, body);
 	line[n++] = '\n';
+	emit(LOG_LEVEL_ERROR, line, n);   /* never held: start-up errors */
+}
+
+/* -- output: one write per line, or per loop round while held ------------- */
+
+/* At most PIPE_BUF bytes: a write of that size to a pipe is atomic, so a
+ * child's line never lands inside a batch of the parent's (stderr is often a
+ * pipe to journald or a container runtime). */
+static char held_buf[PIPE_BUF];
+/* The small state written after start-up, in one 64-byte block: a forked
+ * child that writes it (at_fork_child, the time stamp) copies one page, not
+ * several. */
+static struct {
+	size_t held_len;          /* bytes in held_buf */
+	int held;                 /* log_hold(1) in this process */
+	time_t last_sec;          /* the second time_text was formatted for */
+	size_t time_len;
+	char time_text[32];       /* "time=YYYY-MM-DDTHH:MM:SS" */
+} st __attribute__((aligned(64))) = { .last_sec = (time_t)-1 };
+
+void log_flush(void)
+{
+	size_t off = 0;
+
+	while (off < st.held_len) {
+		ssize_t w = write(STDERR_FILENO, held_buf + off, st.held_len - off);
+		if (w <= 0)
+			break;   /* stderr gone: nothing better to do with the lines */
+		off += (size_t)w;
+	}
+	st.held_len = 0;
+}
+
+/* fork: the parent's held lines go out first (in order, once), and the
+ * child starts with none held: it writes its own lines at once. */
+static void at_fork_child(void)
+{
+	st.held_len = 0;
+	st.held = 0;
+}
+
+void log_hold(int on)
+{
+	static int registered;
+
+	if (on && !registered)
+		registered = pthread_atfork(log_flush, NULL, at_fork_child) == 0;
+	if (!on || !registered)
+		log_flush();
+	st.held = on && registered;
+}
+
+/* One whole line out: at once, or appended to the held lines (whole lines
+ * only, so the write that flushes them never splits one). Warnings and
+ * errors are not held: they go out at once, after what was held before
+ * them, so a crash right after one still leaves it in the log. */
+static void emit(enum log_level level, const char *line, size_t n)
+{
+	if (st.held && level > LOG_LEVEL_WARN) {
+		if (st.held_len + n > sizeof held_buf)
+			log_flush();
+		if (n <= sizeof held_buf) {
+			memcpy(held_buf + st.held_len, line, n);
+			st.held_len += n;
+			return;
+		}
+	}
+	if (st.held_len)
+		log_flush();
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;
+}
+
+/* "time=YYYY-MM-DDTHH:MM:SS" of the current second, formatted once per
+ * second (strftime and gmtime_r cost more than the rest of a line). */
+static size_t time_prefix(char *out, size_t size)
+{
+	struct timeval tv;
+	size_t len;
+
+	gettimeofday(&tv, NULL);
+	if (tv.tv_sec != st.last_sec) {
+		struct tm tm;
+		gmtime_r(&tv.tv_sec, &tm);
+		st.time_len = strftime(st.time_text, sizeof st.time_text, "time=%Y-%m-%dT%H:%M:%S", &tm);
+		st.last_sec = tv.tv_sec;
+	}
+	len = st.time_len;
+	if (len + 7 > size)
+		return 0;
+	memcpy(out, st.time_text, len);
+	int ms = (int)(tv.tv_usec / 1000);
+	out[len] = '.';
+	out[len + 1] = (char)('0' + ms / 100);
+	out[len + 2] = (char)('0' + ms / 10 % 10);
+	out[len + 3] = (char)('0' + ms % 10);
+	out[len + 4] = 'Z';
+	out[len + 5] = ' ';
+	return len + 6;
+}
+
+static size_t put_cstr(char *line, size_t size, size_t n, const char *s)
+{
+	size_t k = strlen(s);
+	if (k > size - n - 1)
+		k = size - n - 1;
+	memcpy(line + n, s, k);
+	return n + k;
 }
 
 void log_event(enum log_level level, const char *event, const char *fields, ...)
@@ -364,23 +506,18 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
 	log_vformat(body, sizeof body, fields, ap);
 	va_end(ap);
 
-	if (log_journal) {
+	if (log_journal)
 		n = (size_t)snprintf(line, sizeof line, "<%d>", level_prio[level]);
-	} else {
-		struct timeval tv;
-		struct tm tm;
-		gettimeofday(&tv, NULL);
-		gmtime_r(&tv.tv_sec, &tm);
-		n = strftime(line, sizeof line, "time=%Y-%m-%dT%H:%M:%S", &tm);
-		n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ ",
-				      (long)(tv.tv_usec / 1000));
-	}
-	n += (size_t)snprintf(line + n, sizeof line - n, "level=%s event=%s%s",
-			      level_names[level], event, body[0] ? " " : "");
+	else
+		n = time_prefix(line, sizeof line);
+	n = put_cstr(line, sizeof line, n, "level=");
+	n = put_cstr(line, sizeof line, n, level_names[level]);
+	n = put_cstr(line, sizeof line, n, " event=");
+	n = put_cstr(line, sizeof line, n, event);
+	if (body[0])
+		n = put_cstr(line, sizeof line, n, " ");
 	/* Escape control characters so that one event stays one line. */
 	n = append_escaped(line, sizeof line, n, body);
 	line[n++] = '\n';
-	/* One write per line keeps lines whole when children log too. */
-	ssize_t w = write(STDERR_FILENO, line, n);
-	(void)w;
+	emit(level, line, n);
 }

@@ -2,7 +2,8 @@
  *   level=info event=worker.ready key=value ...
  * with a time stamp first unless journald adds its own (JOURNAL_STREAM set,
  * then a syslog <N> priority prefix instead). The level and mode are set at
- * start-up by main (log_init); they are this module's only state. Callers
+ * start-up by main (log_init); besides them this module keeps only the
+ * lines held for one loop round (log_hold). Callers
  * never pass secrets: URLs go through redis_url_redact first. */
 #ifndef TRYON_LOG_H
 #define TRYON_LOG_H
@@ -29,6 +30,14 @@ int log_enabled(enum log_level level);
  * one event is always one line. */
 void log_event(enum log_level level, const char *event, const char *fields, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Held mode (the worker loop, for the span of one round between polls):
+ * info and debug lines collect in a PIPE_BUF (4 KiB) buffer and go out in
+ * one write, atomic on a pipe so no child's line lands inside it, at
+ * log_flush, log_hold(0), a warning or error (written at once, after them)
+ * or when the buffer is full. Lines stay whole and in order.
+ * fork flushes them first (pthread_atfork) and the child holds none. */
+void log_hold(int on);
+void log_flush(void);
 /* A line that is not an event (an invalid configuration at start-up),
  * written whatever the threshold: "text" on stderr, prefixed "<N>" in
  * journal mode so journald files it at the level's priority (err for

@@ -33,7 +33,12 @@ static void esc(struct buf *out, const char *s)
 
 void page_url_set(struct page_url *u, const char *s, size_t n)
 {
-	memset(u, 0, sizeof *u);
+	/* Fields one by one, not a memset: the row is rewritten on every
+	 * try-on (every cache hit), and text is 2 KB of which one NUL counts. */
+	u->text[0] = 0;
+	u->len = 0;
+	u->data_uri = 0;
+	u->cut = 0;
 	if (!s)
 		return;
 	u->len = n;

@@ -522,11 +522,20 @@ static int size_add(size_t *total, size_t n)
 	return 0;
 }
 
+/* "$<n>\r\n": digits by hand, as snprintf("%c%zu\r\n") writes them (it
+ * cost ~9 % of the parent's instructions per cache hit). */
 static void write_header(struct buf *out, char prefix, size_t n)
 {
 	char tmp[32];
-	int k = snprintf(tmp, sizeof tmp, "%c%zu\r\n", prefix, n);
-	buf_append(out, tmp, (size_t)k);
+	int k = (int)sizeof tmp;
+
+	tmp[--k] = '\n';
+	tmp[--k] = '\r';
+	do
+		tmp[--k] = (char)('0' + n % 10);
+	while ((n /= 10) && k > 1);
+	tmp[--k] = prefix;
+	buf_append(out, tmp + k, sizeof tmp - (size_t)k);
 }
 
 static void write_arg(struct buf *out, const char *p, size_t n)

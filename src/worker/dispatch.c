@@ -56,6 +56,18 @@ struct lookup {
 	struct tryon_args args;    /* decoded once, owned (the operator page's row) */
 };
 
+/* The single-flight lock and wake keys of a try-on that will run in a
+ * child (the job and jobs_release_lock use them): set only once it is
+ * known not to be a cache hit, which never needs them. */
+static void note_run_keys(struct msg *m, const struct tryon_args *args)
+{
+	char key[CACHEKEY_KEY_SIZE], lock[CACHEKEY_LOCK_SIZE];
+
+	tryon_keys_compute(args, key, lock);
+	snprintf(m->lock_key, sizeof m->lock_key, "%s", lock);
+	ledger_key(m->wake_key, LEDGER_WAKE_PREFIX, key);
+}
+
 static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
 {
 	struct lookup *l = arg;
@@ -68,6 +80,7 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 	w->n_lookups--;
 	if (w->draining || !r || r->type != RESP_BULK ||
 	    cachekey_validate_result(r->str, r->len, why, sizeof why) < 0) {
+		note_run_keys(m, &l->args);
 		tryon_args_free(&l->args);
 		free(l);
 		if (w->draining)
@@ -92,8 +105,8 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 				   .result_repr = repr.data, .runtime = runtime, .path = "cache" };
 	outcome_decide(&facts, &o);
 	recent_note(&w->recent, &(struct recent_end){ .env = &m->env, .args = &l->args, .at = clock_wall(),
-		    .outcome = o.name, .path = "cache", .runtime = runtime, .result_json = value.data,
-		    .result_len = value.len });
+		    .outcome = o.name, .path = "cache", .runtime = runtime, .result_url = r->str,
+		    .result_url_len = r->len });
 	finish_end(w, m, -1, &o, &d);
 	buf_free(&value);
 	buf_free(&repr);
@@ -138,11 +151,8 @@ static int tryon_admit(struct worker *w, struct msg *m)
 		return 1;
 	}
 	if (st == TRYON_ARGS_OK) {
-		/* Kept so the lock can be released if the job dies. */
-		char key[CACHEKEY_KEY_SIZE], lock[CACHEKEY_LOCK_SIZE];
-		tryon_keys_compute(&args, key, lock);
-		snprintf(m->lock_key, sizeof m->lock_key, "%s", lock);
-		ledger_key(m->wake_key, LEDGER_WAKE_PREFIX, key);
+		char key[CACHEKEY_KEY_SIZE];
+		tryon_keys_compute(&args, key, NULL);
 		struct lookup *l = w->cache && redis_conn_is_ready(w->cache) ? malloc(sizeof *l) : NULL;
 		if (l) {
 			*l = (struct lookup){ w, m, clock_mono(), args };
@@ -155,6 +165,8 @@ static int tryon_admit(struct worker *w, struct msg *m)
 				free(l);
 			}
 		}
+		if (!taken)   /* it runs in a child: kept so the lock can be released if the job dies */
+			note_run_keys(m, &args);
 	}
 	tryon_args_free(&args);
 	return taken;

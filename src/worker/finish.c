@@ -355,13 +355,28 @@ static void on_settle_reply(struct redis_conn *c, struct resp_value *r, const ch
 	backoff_reset(&f->retry);
 }
 
+/* v in decimal into out (at least 16 bytes): the steps run per message,
+ * and snprintf costs more than the rest of building their arguments. */
+static void int_text(char *out, long v)
+{
+	char d[24];
+	int k = 0;
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+
+	do
+		d[k++] = (char)('0' + u % 10);
+	while ((u /= 10) && k < 20);
+	if (v < 0)
+		*out++ = '-';
+	while (k > 0)
+		*out++ = d[--k];
+	*out = 0;
+}
+
 static void db_args(const struct worker *w, char rdb[16], char bdb[16])
 {
-	if (w->same_server && w->result_url.db != w->broker_url.db)
-		snprintf(rdb, 16, "%d", w->result_url.db);
-	else
-		snprintf(rdb, 16, "-1");
-	snprintf(bdb, 16, "%d", w->broker_url.db);
+	int_text(rdb, w->same_server && w->result_url.db != w->broker_url.db ? w->result_url.db : -1);
+	int_text(bdb, w->broker_url.db);
 }
 
 static void step_store(struct worker *w, struct finish *f, const char *meta_key, const char *expires)
@@ -425,8 +440,15 @@ static void finish_step(struct worker *w, struct finish *f)
 
 	if (f->busy || f->phase == FINISH_DONE || !backoff_ready(&f->retry, clock_mono()))
 		return;
-	snprintf(meta_key, sizeof meta_key, "celery-task-meta-%s", f->msg->env.task_id ? f->msg->env.task_id : "");
-	snprintf(expires, sizeof expires, "%d", w->cfg->result_expires);
+	static const char prefix[] = "celery-task-meta-";
+	const char *id = f->msg->env.task_id ? f->msg->env.task_id : "";
+	size_t n = strlen(id);
+	if (n > sizeof meta_key - sizeof prefix)
+		n = sizeof meta_key - sizeof prefix;   /* as snprintf cut it */
+	memcpy(meta_key, prefix, sizeof prefix - 1);
+	memcpy(meta_key + sizeof prefix - 1, id, n);
+	meta_key[sizeof prefix - 1 + n] = 0;
+	int_text(expires, w->cfg->result_expires);
 	if (f->phase == FINISH_STORE)
 		step_store(w, f, meta_key, expires);
 	else

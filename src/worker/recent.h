@@ -28,6 +28,8 @@ struct recent_end {
 	double runtime;                /* s; < 0 unknown */
 	const char *result_json;       /* the stored result, JSON (a URL string on success) */
 	size_t result_len;
+	const char *result_url;        /* or the URL itself, not JSON (the cache-hit path: no re-parse) */
+	size_t result_url_len;
 	const char *extra_json;        /* the child's record "extra" */
 	size_t extra_len;
 	const char *exc_type;          /* failure: the exception type ... */

@@ -103,6 +103,36 @@ def process_tree(root):
     return out
 
 
+def child_breakdown(root):
+    """Where one job child's memory goes: its PSS and private bytes by
+    mapping (heap and anonymous maps: curl, BearSSL and our buffers; the
+    binary's pages; the stack), from /proc/PID/smaps of the newest child."""
+    kids = [p for p in process_tree(root) if p != root]
+    if not kids:
+        return None
+    pid = max(kids)
+    out = {}
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            name = None
+            for line in f:
+                parts = line.split()
+                if "-" in parts[0] and len(parts) >= 5 and not parts[0].endswith(":"):
+                    path = parts[5] if len(parts) > 5 else ""
+                    name = ("heap" if path in ("[heap]", "") else "stack" if path == "[stack]"
+                            else "binary" if "tryon-worker" in path else "other")
+                    out.setdefault(name, {"pss": 0, "private": 0, "shared": 0})
+                elif parts[0] in ("Pss:", "Private_Clean:", "Private_Dirty:", "Shared_Clean:",
+                                  "Shared_Dirty:") and name:
+                    kb = int(parts[1]) * 1024
+                    key = "pss" if parts[0] == "Pss:" else "private" if "Private" in parts[0] \
+                        else "shared"
+                    out[name][key] += kb
+    except OSError:
+        return None
+    return out
+
+
 def cpu_split(root):
     """CPU seconds of a tree split into the root process (parent_*) and
     everything else (children_*: live descendants + what the root reaped)."""
@@ -242,8 +272,11 @@ class Tryon:
     name = "tryon-worker"
     ready_mark = "event=worker.ready"
 
-    def __init__(self, bench, **extra_env):
+    def __init__(self, bench, binary=None, name=None, **extra_env):
         self.bench = bench
+        self.binary = binary
+        if name:
+            self.name = name
         self.extra_env = extra_env
 
     def start(self, slots, **env_over):
@@ -256,7 +289,7 @@ class Tryon:
                              TRYON_HOSTNAME="bench@localhost")
         env.update({k: str(v) for k, v in {**self.extra_env, **env_over}.items()})
         t = time.monotonic()
-        p = b.s.start("tryon-worker", [lib.BINARY, "worker"], env=env)
+        p = b.s.start("tryon-worker", [self.binary or lib.BINARY, "worker"], env=env)
         return Running(self, p, t, slots)
 
 
@@ -327,6 +360,13 @@ class Bench:
         self.results = {"mode": "smoke" if self.smoke else "full"}
         self.checks = []
         self.ours = Tryon(self)
+        self.before = None
+        if getattr(args, "before", None):
+            # another build (the one before a change), measured in the same
+            # run for the before/after table: a private copy too
+            copy = os.path.join(self.s.tmp, "tryon-worker-before")
+            shutil.copy2(args.before, copy)
+            self.before = Tryon(self, binary=copy, name="tryon-worker (before)")
         self.py = Baseline(self)
         self.rng = random.Random(7)
         self._envelopes = {}
@@ -389,13 +429,18 @@ class Bench:
     def results_count(self):
         return self.rc(RESULT_DB).dbsize()
 
-    def check_results(self, ids, sample=200):
-        """Every sampled task finished with SUCCESS and the expected URL."""
+    def check_results(self, ids, sample=200, allow_missing=False):
+        """Every sampled task finished with SUCCESS and the expected URL.
+        allow_missing: a run the time box ended may have left a task
+        unfinished (Python's prefork pool sometimes holds one prefetched
+        message for seconds): no result is then not a wrong result."""
         c = self.rc(RESULT_DB)
         picks = ids if len(ids) <= sample else self.rng.sample(ids, sample)
         bad = []
         for tid, want in picks:
             raw = c.get("celery-task-meta-" + tid)
+            if not raw and allow_missing:
+                continue
             meta = json.loads(raw) if raw else {}
             if meta.get("status") != "SUCCESS" or (want is not None and meta.get("result") != want):
                 bad.append((tid, meta.get("status"), str(meta.get("result"))[:200]))
@@ -470,8 +515,10 @@ class Bench:
              "start_to_first_result_s": first[0] - w.started, "commands": cmds,
              # FIFO: the first 90% of what finished are surely done
              "task": task,
+             "unfinished": n - final,
              "bad": self.check_results([(tid, cached_url(i) if task == TASK else list(pair(i)))
-                                        for tid, i in ids[:int(final * 0.9)]])}
+                                        for tid, i in ids[:int(final * 0.9)]],
+                                       allow_missing=final < n and contender is self.py)}
         log(f"throughput {contender.name}{'' if task == TASK else ' ' + task} c={slots}: {r['rate']:.0f} tasks/s over {dn} tasks "
             f"in {dt:.1f}s{' (TIME BOX)' if r['timeboxed'] else ''}; CPU/task: parent "
             f"{cpu['parent_user'] + cpu['parent_sys']:.0f} us, children "
@@ -505,6 +552,10 @@ class Bench:
 
         for c in ours_slots:
             point("ours", self.ours, c, secs, 2000)
+        if self.before:
+            res["before"] = []
+            for c in ([32] if self.smoke else [4, 128]):
+                point("before", self.before, c, secs, 2000)
         for c in py_slots:
             point("python", self.py, c, secs, 200 * min(c, 2))
         # anatomy: the same worker running a task that forks and answers but
@@ -512,7 +563,7 @@ class Bench:
         if not self.smoke:
             res["ours_echo"] = []
             point("ours_echo", self.ours, 32, secs, 2000, task=ECHO, TRYON_ENABLE_TEST_TASKS="1")
-        for r in res["ours"] + res["python"] + res.get("ours_echo", []):
+        for r in res["ours"] + res["python"] + res.get("ours_echo", []) + res.get("before", []):
             self.check(f"throughput {r['contender']} {r['task']} c={r['slots']}: results correct",
                        not r["bad"], str(r["bad"][:3]))
             self.check(f"throughput {r['contender']} {r['task']} c={r['slots']}: > 0 tasks/s",
@@ -577,6 +628,7 @@ class Bench:
              "p99_ms": pct(lat, 99) * 1e3, "max_ms": max(lat) * 1e3,
              "mean_ms": statistics.mean(lat) * 1e3, "samples_ms": sorted(x * 1e3 for x in lat),
              "send_task_p50_ms": pct(client, 50) * 1e3,
+             "after_send_p10_ms": pct(lat_pushed, 10) * 1e3,
              "after_send_p50_ms": pct(lat_pushed, 50) * 1e3,
              "after_send_p99_ms": pct(lat_pushed, 99) * 1e3}
         log(f"latency {contender.name} c={slots} @{rate}/s: p50 {r['p50_ms']:.2f} ms p99 "
@@ -584,14 +636,55 @@ class Bench:
             f"itself p50 {r['send_task_p50_ms']:.2f} ms, after it p50 {r['after_send_p50_ms']:.2f} ms")
         return r
 
+    def ping_floor(self, n):
+        """The physical floor of a cache hit's latency: the round trip of
+        one PING on the same connection type (loopback TCP, AUTH), as
+        redis-benchmark measures it (-c 1: one request at a time), and as
+        redis-py sees it (what the listener and the Celery client use).
+        A cache hit needs at least three such round trips after the pop
+        (RECORD, GET, FINISH)."""
+        out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(self.redis.port),
+                              "-a", self.redis.password, "-c", "1", "-n", str(n), "-t", "ping",
+                              "--csv"], capture_output=True, text=True, timeout=120).stdout
+        rows = [line.replace('"', "").split(",") for line in out.splitlines()]
+        head = next((r for r in rows if r and r[0] == "test"), None)
+        mbulk = next((r for r in rows if r and r[0] == "PING_MBULK"), None)
+        r = {}
+        if head and mbulk:
+            d = dict(zip(head, mbulk))
+            r = {"ping_p50_ms": float(d["p50_latency_ms"]), "ping_p99_ms": float(d["p99_latency_ms"]),
+                 "ping_rps": float(d["rps"])}
+        c = self.rc(BROKER_DB)
+        c.ping()
+        rtts = []
+        for _ in range(min(n, 2000)):
+            t = time.monotonic()
+            c.ping()
+            rtts.append(time.monotonic() - t)
+        r["redis_py_ping_p50_ms"] = pct(rtts, 50) * 1e3
+        r["redis_py_ping_p99_ms"] = pct(rtts, 99) * 1e3
+        if "ping_p50_ms" in r:
+            r["three_rtt_ms"] = 3 * r["ping_p50_ms"]
+        log(f"latency floor: PING round trip p50 {r.get('ping_p50_ms', float('nan')):.3f} ms "
+            f"(redis-benchmark -c 1), {r['redis_py_ping_p50_ms']:.3f} ms from redis-py; "
+            f"three round trips {r.get('three_rtt_ms', float('nan')):.3f} ms")
+        return r
+
     def bench_latency(self):
         self.fill_cache()
         rate = 50
         n = 30 if self.smoke else 1500
-        res = {"ours": self.latency_run(self.ours, 4, rate, n),
+        res = {"floor": self.ping_floor(2000 if self.smoke else 20000),
+               "ours": self.latency_run(self.ours, 4, rate, n),
                "python": self.latency_run(self.py, 4, rate, n)}
+        if self.before:
+            res["before"] = self.latency_run(self.before, 4, rate, n)
         self.results["latency"] = res
+        self.check("latency: PING floor measured", res["floor"].get("ping_p50_ms", 0) > 0,
+                   str(res["floor"]))
         for k, r in res.items():
+            if k == "floor":
+                continue
             self.check(f"latency {k}: every task succeeded and was seen", r["success"] == n,
                        f"{r['success']}/{n}")
             self.check(f"latency {k}: p50 <= p99 <= max, > 0",
@@ -705,6 +798,7 @@ class Bench:
         self.publish(msgs)
         ramp, peak, threads = None, 0, 0
         samples = []
+        child = None
         while time.monotonic() < t0 + model_time * 0.85:
             sub, res, _, _ = self.standin_totals()
             fly = sub - res
@@ -713,6 +807,8 @@ class Bench:
             if fly >= slots and ramp is None:
                 ramp = time.monotonic() - t0
             if ramp is not None:
+                if not samples:
+                    child = child_breakdown(w.pid)
                 samples.append((fly, tree_memory(w.pid)))
                 if len(samples) >= 4:
                     break
@@ -731,7 +827,8 @@ class Bench:
         r = {"contender": contender.name, "slots": slots, "model_time_s": model_time,
              "in_flight": max(s[0] for s in samples), "ramp_s": ramp, "all_done_s": done_s,
              "idle": idle, "loaded": mem, "standin_threads": threads, "bad": bad[:5],
-             "listen_overflows": drops, "per_job_pss_total": mem["pss"] / max(1, slots),
+             "listen_overflows": drops, "child_breakdown": child,
+             "per_job_pss_total": mem["pss"] / max(1, slots),
              "per_job_rss_total": mem["rss"] / max(1, slots),
              "per_job_rss": (mem["rss"] - idle["rss"]) / max(1, slots),
              "per_job_pss": (mem["pss"] - idle["pss"]) / max(1, slots)}
@@ -744,9 +841,12 @@ class Bench:
 
     def bench_inflight(self):
         t = 2.0 if self.smoke else 15.0
-        ours = [32] if self.smoke else [4, 32, 64, 200]
+        ours = [32] if self.smoke else [4, 32, 64, 200, 1000]
         py = [4] if self.smoke else [4, 32, 64, 200]
-        res = {"ours": [self.inflight_run(self.ours, c, t) for c in ours],
+        # 1,000 take ~9 s to start here (TLS handshakes with the Python
+        # stand-in on 2 cores): a model time of 20 s holds them all, still
+        # under the 25 s soft limit.
+        res = {"ours": [self.inflight_run(self.ours, c, t if c < 1000 else 20.0) for c in ours],
                "python": [self.inflight_run(self.py, c, t) for c in py]}
         self.results["inflight"] = res
         for r in res["ours"] + res["python"]:
@@ -1205,6 +1305,9 @@ def main():
     ap.add_argument("--standin-as-is", action="store_true",
                     help="run tests/lib/fal_standin.py as it is (no TCP_NODELAY: every request "
                          "~44 ms; listen backlog 5)")
+    ap.add_argument("--before", default=None, metavar="BINARY",
+                    help="also measure this build (throughput at 4 and 128 slots, latency) "
+                         "for the before/after table")
     ap.add_argument("--listen", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--report", default=None, metavar="RESULTS_JSON",
                     help="only regenerate the report and plots from a results file")
@@ -1265,6 +1368,7 @@ def main():
         b.check("report written", False, repr(e)[:300])
     elapsed = time.monotonic() - t0
     if args.smoke:
+        direction_checks(b)
         b.check("smoke run under 60 s", elapsed < 60, f"{elapsed:.1f} s")
     passed = sum(1 for c in b.checks if c[1])
     nfail = len(b.checks) - passed
@@ -1274,6 +1378,48 @@ def main():
     print(f"bench: {elapsed:.1f} s")
     print(f"{passed} passed, {nfail} failed")
     return 0 if nfail == 0 else 1
+
+
+# The direction of each goal of issue 15, as a ratio against the Python
+# baseline measured in the same smoke run, with thresholds far below the
+# goals (short runs on a shared 2-core machine are noisy): a regression by
+# a large factor fails `make test`, noise does not.
+SMOKE_DIRECTION = {
+    "throughput": 2.0,      # ours c=32 / Python -c 4 (goal at 4 slots: 20x)
+    "latency_min": 1.1,     # Python / ours, enqueue -> result visible, the best of 30
+                            # (robust to a load burst; both include send_task's own ~1 ms;
+                            # the figure from send_task's return can be < 0 and is not used)
+    "idle_pss": 40.0,       # Python / ours (goal: 250x)
+    "inflight_pss": 20.0,   # Python / ours, tree PSS per try-on in flight
+}
+
+
+def direction_checks(b):
+    r = b.results
+
+    def ratio_check(name, num, den, floor):
+        if num is None or den is None or den <= 0:
+            b.check(f"direction {name}: measured", False, f"{num} / {den}")
+            return
+        x = num / den
+        b.check(f"direction {name}: {x:.1f}x >= {floor:g}x", x >= floor, "")
+
+    tp = r.get("throughput") or {}
+    o = max((p["rate"] for p in tp.get("ours", [])), default=None)
+    p = max((q["rate"] for q in tp.get("python", [])), default=None)
+    ratio_check("throughput (ours / Python)", o, p, SMOKE_DIRECTION["throughput"])
+    lat = r.get("latency") or {}
+    if "ours" in lat and "python" in lat:
+        ratio_check("latency, best of the run (Python / ours)", min(lat["python"]["samples_ms"]),
+                    min(lat["ours"]["samples_ms"]), SMOKE_DIRECTION["latency_min"])
+    idle = r.get("idle") or {}
+    if "ours" in idle and "python" in idle:
+        ratio_check("idle PSS (Python / ours)", idle["python"]["pss"], idle["ours"]["pss"],
+                    SMOKE_DIRECTION["idle_pss"])
+    fl = r.get("inflight") or {}
+    if fl.get("ours") and fl.get("python"):
+        ratio_check("PSS per in-flight try-on (Python / ours)", fl["python"][0]["per_job_pss_total"],
+                    fl["ours"][0]["per_job_pss_total"], SMOKE_DIRECTION["inflight_pss"])
 
 
 def importable(mod):

@@ -474,8 +474,29 @@ static void test_object_set(void)
 	CHECK(set_is("{\"a\": 1}", a, 0, "1", NULL));
 }
 
+/* json_tok_streq's fast paths (length, then bytes) agree with decoding:
+ * escapes, a key that is the raw text of an escape, non-ASCII. */
+static void test_streq_fast(void)
+{
+	struct json_doc d;
+	const char *js = "[\"task\", \"ta\\u0073k\", \"a\\\\n\", \"a\\n\", \"caf\xc3\xa9\", \"tas\"]";
+
+	CHECK(json_parse(&d, js, strlen(js), 0, NULL, 0) == 0);
+	CHECK(json_tok_streq(&d, 1, "task"));
+	CHECK(!json_tok_streq(&d, 1, "tas"));
+	CHECK(!json_tok_streq(&d, 1, "tasks"));
+	CHECK(json_tok_streq(&d, 2, "task"));          /* escaped, longer raw */
+	CHECK(json_tok_streq(&d, 3, "a\\n"));          /* raw a\\n is a, backslash, n */
+	CHECK(!json_tok_streq(&d, 4, "a\\n"));         /* raw a\n is a, newline: same length as s */
+	CHECK(json_tok_streq(&d, 4, "a\n"));
+	CHECK(json_tok_streq(&d, 5, "caf\xc3\xa9"));
+	CHECK(!json_tok_streq(&d, 6, "task"));
+	json_doc_free(&d);
+}
+
 int main(void)
 {
+	RUN(test_streq_fast);
 	RUN(test_grammar_accepts);
 	RUN(test_grammar_rejects);
 	RUN(test_depth_limit);

@@ -1,8 +1,15 @@
 /* test_log: the escaping of log values (src/lib/log.c log_value_n,
  * log_quote, log_format): no value can add a field or a line, trusted
- * layout (numbers, caller quotes, appended fields) is kept. Needs lib/log
+ * layout (numbers, caller quotes, appended fields) is kept; held lines
+ * (log_hold) come out whole and in order. Needs lib/log
  * (UNIT_MODS_test_log). */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "lib/log.h"
@@ -69,9 +76,69 @@ static void test_format(void)
 	CHECK(strlen(small) < sizeof small);
 }
 
+/* The integer conversions log_vformat writes by hand (plain %d %i %u
+ * %ld %lld %lu %llu %zu %zd) give what snprintf gives, extremes included;
+ * with flags or a width they still go through snprintf. */
+static void test_integers(void)
+{
+	char b[256], want[256];
+
+	log_format(b, sizeof b, "a=%d b=%d c=%i d=%u e=%ld f=%lld g=%llu h=%zu i=%zd j=%lu", INT_MIN, INT_MAX, 0,
+		   UINT_MAX, LONG_MIN, LLONG_MIN, ULLONG_MAX, SIZE_MAX, (ssize_t)-1, 0UL);
+	snprintf(want, sizeof want, "a=%d b=%d c=%i d=%u e=%ld f=%lld g=%llu h=%zu i=%zd j=%lu", INT_MIN, INT_MAX, 0,
+		 UINT_MAX, LONG_MIN, LLONG_MIN, ULLONG_MAX, SIZE_MAX, (ssize_t)-1, 0UL);
+	CHECK(eq(b, want));
+	log_format(b, sizeof b, "a=%05d b=%-3d| c=%+d d=%hd", 42, 7, 3, (short)-2);
+	CHECK(eq(b, "a=00042 b=7  | c=+3 d=-2"));
+	/* Cut inside a number: still NUL-terminated, no byte past the end. */
+	char small[8];
+	memset(small, 'x', sizeof small);
+	CHECK(log_format(small, sizeof small, "n=%lld", 123456789012LL) == 7);
+	CHECK(eq(small, "n=12345"));
+}
+
+/* Held mode: info lines wait for log_flush, in order and whole; a warning
+ * goes out at once, after the lines held before it; log_hold(0) flushes. */
+static void test_hold(void)
+{
+	int fds[2], saved = dup(STDERR_FILENO);
+	char got[4096];
+	ssize_t n;
+
+	CHECK(pipe(fds) == 0);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	dup2(fds[1], STDERR_FILENO);
+	log_init(LOG_LEVEL_INFO, 1);     /* journal mode: no time stamp to compare */
+	log_hold(1);
+	log_info("t.one", "n=%d", 1);
+	log_info("t.two", "n=%d", 2);
+	CHECK(read(fds[0], got, sizeof got) < 0);       /* nothing written yet */
+	log_flush();
+	n = read(fds[0], got, sizeof got - 1);
+	got[n > 0 ? n : 0] = 0;
+	CHECK(eq(got, "<6>level=info event=t.one n=1\n<6>level=info event=t.two n=2\n"));
+	log_info("t.three", "n=%d", 3);
+	log_warn("t.four", "n=%d", 4);
+	n = read(fds[0], got, sizeof got - 1);
+	got[n > 0 ? n : 0] = 0;
+	CHECK(eq(got, "<6>level=info event=t.three n=3\n<4>level=warn event=t.four n=4\n"));
+	log_info("t.five", "n=%d", 5);
+	log_hold(0);
+	log_info("t.six", "n=%d", 6);
+	n = read(fds[0], got, sizeof got - 1);
+	got[n > 0 ? n : 0] = 0;
+	CHECK(eq(got, "<6>level=info event=t.five n=5\n<6>level=info event=t.six n=6\n"));
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	RUN(test_value);
 	RUN(test_format);
+	RUN(test_integers);
+	RUN(test_hold);
 	return harness_report();
 }
