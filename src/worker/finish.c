@@ -351,6 +351,17 @@ static void on_settle_reply(struct redis_conn *c, struct resp_value *r, const ch
 		step_failed(c, f, "finish.retry", r, err);
 		return;
 	}
+	/* FINISH answers {stored, held}: held 0 means the message was no
+	 * longer ours (another node recovered it while we were cut off, or
+	 * the reconcile requeued it), so nothing was acked or pushed; worth a
+	 * line, since the task may now be running elsewhere. */
+	long long held = 1, stored = 0;
+	if (f->msg->recorded && r->type == RESP_ARRAY &&
+	    resp_int(resp_elem(r, 1), &held) == 0 && held == 0) {
+		resp_int(resp_elem(r, 0), &stored);
+		log_info("finish.not_held", "id=%s stored=%lld note=\"no longer ours: nothing acked or pushed\"",
+			 f->msg->env.task_id ? f->msg->env.task_id : "-", stored);
+	}
 	f->phase = FINISH_DONE;
 	backoff_reset(&f->retry);
 }

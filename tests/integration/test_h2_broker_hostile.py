@@ -251,6 +251,8 @@ def test_late_finish_of_a_node_back_from_silence_leaves_the_rerun_alone(s):
     assert c.hexists("unacked", tag), "A's late FINISH deleted B's unacked entry"
     assert c.sismember("tryon-worker.held.celery@h2-b", tag)
     assert c.llen("tryon_queue") == 0                # and pushed no copy
+    wait_for(lambda: re.search(rf"event=finish.not_held id={t.id} stored=1 ", a.log()), 5,
+             "A to log that the message was no longer its own")
     assert t.get(timeout=20) == 6
     wait_for(lambda: "task.succeeded" in b.log(), 15, "B to finish")
     wait_for(lambda: c.hlen("unacked") == 0, 5, "B's ack")
