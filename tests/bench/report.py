@@ -24,7 +24,8 @@ GOALS = {
     "idle": 250.0,            # baseline / ours (first round: 50)
     "inflight_bytes": 1e9,    # 200 in flight under 1 GB (first round)
     "inflight1000_pss": 512 * 1024 * 1024,   # 1,000 in flight under 512 MB PSS
-    "miss_p50_ms": 100.0,
+    "miss_p50_ms": 10.0,   # issue 15 (the first round: 100)
+    "miss_p99_ms": 30.0,
     "startup": 20.0,          # baseline / ours
 }
 
@@ -275,17 +276,18 @@ def summary(res):
     miss = res.get("miss")
     if miss and "ours" in miss and "python" in miss:
         o, p = miss["ours"], miss["python"]
-        for q in ("p50", "p99"):
-            ok = o[q + "_ms"] <= GOALS["miss_p50_ms"] if q == "p50" else None
+        # Issue 15: at most 10 ms added at p50 and 30 ms at p99.
+        for q, limit in (("p50", GOALS["miss_p50_ms"]), ("p99", GOALS["miss_p99_ms"])):
             rows.append((f"Cache miss: latency added over the model time, {q} (ms)",
                          fmt(o[q + "_ms"]), fmt(p[q + "_ms"]),
                          ratio(p[q + "_ms"] / o[q + "_ms"]) if o[q + "_ms"] > 0 else "",
-                         "≤ 100 ms" if q == "p50" else "", verdict(ok) if q == "p50" else ""))
+                         f"≤ {limit:g} ms", verdict(o[q + "_ms"] <= limit)))
         if "ours_poll_100ms" in miss:
             o2 = miss["ours_poll_100ms"]
             rows.append(("… with TRYON_MODEL_POLL_INTERVAL=0.1 (p50 / p99, ms)",
-                         f"{fmt(o2['p50_ms'])} / {fmt(o2['p99_ms'])}", "", "", "≤ 100 ms",
-                         verdict(o2["p50_ms"] <= GOALS["miss_p50_ms"])))
+                         f"{fmt(o2['p50_ms'])} / {fmt(o2['p99_ms'])}", "", "",
+                         f"≤ {GOALS['miss_p50_ms']:g} / {GOALS['miss_p99_ms']:g} ms",
+                         verdict(o2["p50_ms"] <= GOALS["miss_p50_ms"] and o2["p99_ms"] <= GOALS["miss_p99_ms"])))
     st = res.get("startup")
     if st:
         o, p = st["ours"], st["python"]
