@@ -615,8 +615,15 @@ def main():
         s = Standin(tmp, "wronghost", ca("wronghost.pem"), ca("wronghost.key"))
         servers.append(s)
         expect_tls_failure("wrong-host cert fails verification", s.port, ctx)
-        _, st, _ = jcall("GET", s.base + "/_standin/stats", key=None,
-                         ctx=_no_hostname_ctx(ca("ca.pem")))
+        # The stand-in counts the failure in its connection thread, which
+        # may not have run yet when the client has already given up.
+        deadline = time.monotonic() + 5
+        while True:
+            _, st, _ = jcall("GET", s.base + "/_standin/stats", key=None,
+                             ctx=_no_hostname_ctx(ca("ca.pem")))
+            if (st and st["handshake_failures"] >= 1) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         check("stand-in saw the failed handshake", st and st["handshake_failures"] >= 1, st)
     except Exception as e:
         check("self-check ran without exception", False, repr(e))
