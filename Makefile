@@ -33,7 +33,7 @@ STAMP     = $(VENDOR)/.stamp
 # headers. Unit tests and fuzzers link them from one archive each, built once
 # with the host compiler and sanitizers.
 PURE_lib    = buf errmsg json base64 isotime pyrepr ratelimit tokenbucket
-PURE_redis  = resp scripts_lua
+PURE_redis  = resp scripts_lua sentinel resp_fifo redis_cmd
 PURE_celery = celery_msg celery_ctl celery_inspect celery_control_cmds celery_events exitclass kombu record outcome
 PURE_tryon  = breaker cachekey tryon_args fal_parse plan latency ledger_record
 PURE_worker = outcome

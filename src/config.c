@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "redis/redis_url.h"
@@ -87,10 +88,80 @@ static int get_bool(const char *name, int *out, char *err, size_t errlen)
 	return 0;
 }
 
-static int url_scheme_ok(const char *name, const char *url, char *err, size_t errlen)
+/* Append "&key=value" (or "?" first) with value %-encoded. */
+static int append_param(char **url, const char *key, const char *value)
 {
+	static const char hex[] = "0123456789ABCDEF";
+	const char *last = strrchr(*url, ';');
+	char sep = strchr(last ? last : *url, '?') ? '&' : '?';
+	size_t n = strlen(*url), need = n + strlen(key) + 3 * strlen(value) + 3;
+	char *s = malloc(need), *o;
+
+	if (!s)
+		return -1;
+	memcpy(s, *url, n);
+	o = s + n;
+	*o++ = sep;
+	o += sprintf(o, "%s=", key);
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			*o++ = (char)*p;
+		} else {
+			*o++ = '%';
+			*o++ = hex[*p >> 4];
+			*o++ = hex[*p & 15];
+		}
+	}
+	*o = '\0';
+	explicit_bzero(*url, n);
+	free(*url);
+	*url = s;
+	return 0;
+}
+
+/* Celery's sentinel list carries no master name, sentinel password or TLS
+ * switch (those are transport options in Python); ours come from
+ * TRYON_SENTINEL_*, added to the URL as query parameters so that every
+ * module that parses the URL (worker, children, client, doctor) sees them. */
+static int sentinel_params(const char *name, char **url, char *err, size_t errlen)
+{
+	const char *master = env("TRYON_SENTINEL_MASTER"), *pw = env("TRYON_SENTINEL_PASSWORD");
+	int tls = 0;
+
+	if (get_bool("TRYON_SENTINEL_TLS", &tls, err, errlen) < 0)
+		return -1;
+	if ((master && append_param(url, "master_name", master) < 0) ||
+	    (pw && append_param(url, "sentinel_password", pw) < 0) ||
+	    (tls && append_param(url, "sentinel_tls", "1") < 0)) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Validate a URL; sentinel and (with wait, for the broker and results)
+ * WAIT parameters are added to it first. */
+static int url_scheme_ok(const char *name, char **urlp, const struct config *wait, char *err,
+			 size_t errlen)
+{
+	const char *url = *urlp;
+	char num[16];
+
+	if (!strncasecmp(url, "sentinel://", 11) && sentinel_params(name, urlp, err, errlen) < 0)
+		return -1;
+	if (wait && wait->broker_wait_replicas > 0) {
+		snprintf(num, sizeof num, "%d", wait->broker_wait_replicas);
+		int rc = append_param(urlp, "wait_replicas", num);
+		snprintf(num, sizeof num, "%d", wait->broker_wait_timeout_ms);
+		if (rc < 0 || append_param(urlp, "wait_timeout_ms", num) < 0) {
+			snprintf(err, errlen, "%s: out of memory", name);
+			return -1;
+		}
+	}
+	url = *urlp;
 	if (!strncmp(url, "redis://", 8) || !strncmp(url, "rediss://", 9) ||
-	    !strncmp(url, "unix://", 7)) {
+	    !strncmp(url, "unix://", 7) || !strncasecmp(url, "sentinel://", 11)) {
 		struct redis_url u;
 		char why[256];
 		if (redis_url_parse(url, &u, why, sizeof why) < 0) {
@@ -103,7 +174,7 @@ static int url_scheme_ok(const char *name, const char *url, char *err, size_t er
 	/* Print only the scheme: the rest may hold a password. */
 	const char *colon = strchr(url, ':');
 	int n = colon ? (int)(colon - url) : 0;
-	snprintf(err, errlen, "%s: scheme must be redis://, rediss:// or unix://, got \"%.*s\"",
+	snprintf(err, errlen, "%s: scheme must be redis://, rediss://, unix:// or sentinel://, got \"%.*s\"",
 		 name, n > 16 ? 16 : n, url);
 	return -1;
 }
@@ -151,14 +222,22 @@ int config_load(struct config *cfg, char *err, size_t errlen)
 	memset(cfg, 0, sizeof *cfg);
 	cfg->broker_url = strdup(env("CELERY_BROKER_URL") ? env("CELERY_BROKER_URL")
 				 : "redis://127.0.0.1:6379/0");
-	if (url_scheme_ok("CELERY_BROKER_URL", cfg->broker_url, err, errlen) < 0)
-		goto fail;
 	cfg->result_url = strdup(env("CELERY_RESULT_BACKEND") ? env("CELERY_RESULT_BACKEND")
-				 : cfg->broker_url);
-	if (url_scheme_ok("CELERY_RESULT_BACKEND", cfg->result_url, err, errlen) < 0)
+				 : cfg->broker_url ? cfg->broker_url : "");
+	if (!cfg->broker_url || !cfg->result_url) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (get_int("TRYON_BROKER_WAIT_REPLICAS", 0, 0, 64, &cfg->broker_wait_replicas, err, errlen) < 0 ||
+	    get_int("TRYON_BROKER_WAIT_TIMEOUT_MS", 1000, 1, 60000, &cfg->broker_wait_timeout_ms,
+		    err, errlen) < 0)
+		goto fail;
+	if (url_scheme_ok("CELERY_BROKER_URL", &cfg->broker_url, cfg, err, errlen) < 0)
+		goto fail;
+	if (url_scheme_ok("CELERY_RESULT_BACKEND", &cfg->result_url, cfg, err, errlen) < 0)
 		goto fail;
 	cfg->cache_url = dup_or_null(env("REDIS_CACHE_URL"));
-	if (cfg->cache_url && url_scheme_ok("REDIS_CACHE_URL", cfg->cache_url, err, errlen) < 0)
+	if (cfg->cache_url && url_scheme_ok("REDIS_CACHE_URL", &cfg->cache_url, NULL, err, errlen) < 0)
 		goto fail;
 	cfg->fal_key = dup_or_null(env("FAL_KEY"));
 	cfg->fal_queue_url = strdup(env("FAL_QUEUE_URL") ? env("FAL_QUEUE_URL") : "https://queue.fal.run");

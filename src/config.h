@@ -14,6 +14,11 @@ struct config {
 	char *broker_url;            /* CELERY_BROKER_URL */
 	char *result_url;            /* CELERY_RESULT_BACKEND (default: broker) */
 	char *cache_url;             /* REDIS_CACHE_URL, NULL = no cache */
+				     /* A sentinel:// URL here carries TRYON_SENTINEL_MASTER,
+					_PASSWORD and _TLS as query parameters (redis_url.h) */
+	int broker_wait_replicas;    /* TRYON_BROKER_WAIT_REPLICAS: WAIT for this many
+					replicas after RECORD and FINISH; 0 = never */
+	int broker_wait_timeout_ms;  /* TRYON_BROKER_WAIT_TIMEOUT_MS, default 1000 */
 	char *fal_key;               /* FAL_KEY, NULL if unset; never logged */
 	char *fal_queue_url;         /* FAL_QUEUE_URL: https://, or http:// only with
 					insecure_model_api */

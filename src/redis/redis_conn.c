@@ -10,24 +10,24 @@
 #include "lib/clock.h"
 #include "lib/errmsg.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "redis/redis_cmd.h"
+#include "redis/redis_sock.h"
+#include "redis/resp_fifo.h"
 #include "redis/redis_tls.h"
+#include "redis/sentinel.h"
 
 #define DEFAULT_TIMEOUT 5.0
 #define DEFAULT_HEALTH 30.0
@@ -39,16 +39,21 @@
  * while it is due: a big reply on a slow link completes, one dripped byte
  * by byte does not (issue 14). */
 #define RX_ALLOWANCE_RATE ((double)(1 << 20))
+/* A master that refused writes is back once replies come for this long
+ * without a refusal (longer than REDIS_BACKOFF_MAX_SENTINEL plus jitter). */
+#define REFUSAL_QUIET 2.5
 
 enum pending_kind {
 	PK_USER,
 	PK_AUTH,     /* connect sequence: AUTH, SELECT, or PING when neither */
 	PK_SELECT,
 	PK_HELLO,
-	PK_HEALTH    /* idle PING; any reply proves the link alive */
+	PK_HEALTH,   /* idle PING; any reply proves the link alive */
+	PK_DISCOVER, /* SENTINEL get-master-addr-by-name */
+	PK_ROLE,     /* ROLE on the master a sentinel named */
+	PK_HELD,     /* redis_conn_command_wait's command: reply kept ... */
+	PK_WAIT      /* ... until its WAIT answers, then both go to cb */
 };
-
-enum sub_kind { SK_NONE, SK_SUBSCRIBE, SK_PSUBSCRIBE, SK_UNSUBSCRIBE, SK_PUNSUBSCRIBE };
 
 struct pending {
 	redis_reply_fn cb;
@@ -56,13 +61,9 @@ struct pending {
 	double queued_at;
 	double block;
 	enum pending_kind kind;
-	enum sub_kind sub;
+	enum redis_cmd_sub sub;
 	long remaining;          /* (un)subscribe confirmations still due */
-};
-
-struct push_item {
-	struct resp_value *v;
-	struct push_item *next;
+	int want;                /* PK_WAIT: replicas asked for */
 };
 
 struct redis_conn {
@@ -80,7 +81,21 @@ struct redis_conn {
 	int fd;
 	struct addrinfo *ai;               /* current attempt's addresses */
 	struct addrinfo *ai_next;          /* next one to try */
-	char connect_err[160];             /* last per-address failure */
+	/* sentinel:// (url.n_sentinels > 0): every connect asks a sentinel
+	 * for the master (PH_SENTINEL), then connects to it and checks ROLE
+	 * (PH_MASTER); any failure starts over at the sentinels. */
+	enum { PH_DIRECT, PH_SENTINEL, PH_MASTER } phase;
+	int watch;                         /* opts.sentinel_watch */
+	int s_idx;                         /* sentinel asked now */
+	int s_good;                        /* the one that answered last: asked first */
+	int s_asked;                       /* sentinels tried this round */
+	char master_host[SENTINEL_HOST_MAX];
+	int master_port;
+	struct sentinel_track track;       /* the master last READY on */
+	double refused_at;                 /* last refused write; 0 = none lately */
+	struct resp_value *held;           /* PK_HELD's reply, until its WAIT's */
+	unsigned long wait_short;          /* WAITs that reached fewer replicas */
+	int wait_degraded;                 /* the last WAIT was short */
 	struct redis_tls *tls;             /* rediss:// only; owned */
 	struct resp_reader reader;
 	struct buf out;                    /* encoded commands; sent up to out_off */
@@ -88,8 +103,7 @@ struct redis_conn {
 
 	struct pending *q;                 /* ring of replies awaited */
 	size_t q_head, q_len, q_cap;
-	struct push_item *push_head, *push_tail;
-	size_t n_push;
+	struct resp_fifo push;              /* messages for redis_conn_push_take */
 
 	double deadline;                   /* connect timeout or backoff end */
 	double last_rx, last_tx;
@@ -123,6 +137,20 @@ static double rng_unit(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+/* Where this attempt goes: the sentinel being asked, the master it
+ * named, or the URL's own server. */
+static const char *target_host(const struct redis_conn *c)
+{
+	return c->phase == PH_SENTINEL ? c->url.sentinels[c->s_idx].host :
+	       c->phase == PH_MASTER ? c->master_host : c->url.host;
+}
+
+static int target_port(const struct redis_conn *c)
+{
+	return c->phase == PH_SENTINEL ? c->url.sentinels[c->s_idx].port :
+	       c->phase == PH_MASTER ? c->master_port : c->url.port;
 }
 
 /* ---- pending queue --------------------------------------------------- */
@@ -167,22 +195,6 @@ static void conn_set_state(struct redis_conn *c, enum redis_conn_state st)
 	log_debug("redis.state", "conn=%s url=%s from=%s to=%s", c->name, c->redacted,
 		  state_names[c->state], state_names[st]);
 	c->state = st;
-}
-
-/* Server error texts are echoed into logs and err strings; make sure none
- * can carry the password back out. */
-static void scrub_password(const struct redis_conn *c, char *s)
-{
-	const char *pw = c->url.password;
-	size_t n = pw ? strlen(pw) : 0;
-	char *p;
-
-	if (n < 3)
-		return;
-	while ((p = strstr(s, pw)) != NULL) {
-		memmove(p + 3, p + n, strlen(p + n) + 1);
-		memcpy(p, "***", 3);
-	}
 }
 
 static void conn_enter(struct redis_conn *c)
@@ -232,6 +244,8 @@ static void close_socket(struct redis_conn *c)
 	buf_init(&c->out);
 	c->out_off = 0;
 	c->in_pubsub = 0;
+	resp_value_free(c->held);
+	c->held = NULL;
 	c->gen++;
 }
 
@@ -251,6 +265,7 @@ static void fail_pending(struct redis_conn *c, const char *why)
 
 static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+static void start_connect(struct redis_conn *c, double now);
 
 static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
 {
@@ -262,13 +277,33 @@ static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->last_error, sizeof c->last_error, fmt, ap);
 	va_end(ap);
-	scrub_password(c, c->last_error);
+	redis_url_scrub(&c->url, c->last_error);
 	enum redis_conn_state was = c->state;
 	close_socket(c);
+	if (c->phase == PH_SENTINEL && c->s_asked + 1 < c->url.n_sentinels) {
+		/* Not an outage yet: the next sentinel may answer. */
+		fail_pending(c, c->last_error);
+		if (c->state == REDIS_CLOSED)
+			return;
+		c->s_asked++;
+		c->s_idx = (c->s_idx + 1) % c->url.n_sentinels;
+		start_connect(c, now);
+		return;
+	}
+	if (c->url.n_sentinels > 0) {
+		/* Every reconnect asks again, starting with the sentinel that
+		 * answered last (as redis-py moves it to the front). */
+		c->phase = PH_SENTINEL;
+		c->s_idx = c->s_good;
+		c->s_asked = 0;
+	}
 
 	double delay = c->backoff * (0.8 + 0.4 * rng_unit(&c->rng));
 	c->deadline = now + delay;
-	c->backoff = fmin(c->backoff * 2, REDIS_BACKOFF_MAX);
+	/* Sentinel-managed: a failover takes seconds, and asking sentinels is
+	 * cheap, so retry at least every REDIS_BACKOFF_MAX_SENTINEL. */
+	c->backoff = fmin(c->backoff * 2, c->url.n_sentinels ? REDIS_BACKOFF_MAX_SENTINEL
+							     : REDIS_BACKOFF_MAX);
 	log_quote(q, sizeof q, c->last_error);
 	if (c->down_logged < (c->sync ? 1 : 2)) {
 		/* Once per outage; sync callers get the message in err instead. */
@@ -285,16 +320,40 @@ static void conn_fail(struct redis_conn *c, double now, const char *fmt, ...)
 	fail_pending(c, c->last_error);
 }
 
-static void become_ready(struct redis_conn *c, double now)
+/* READY on a master a sentinel named: note a change of address. */
+static void note_master(struct redis_conn *c)
 {
-	conn_set_state(c, REDIS_READY);
-	c->backoff = REDIS_BACKOFF_MIN;
-	c->last_tx = now;
-	c->last_error[0] = '\0';
+	struct sentinel_track *t = &c->track;
+	int r = sentinel_track_note(t, c->master_host, c->master_port, clock_wall());
+
+	if (r == 2)
+		log_info("redis.master_changed", "conn=%s master_name=%s from=%s to=%s", c->name,
+			 c->url.master_name, t->previous, t->master);
+	else if (r == 1)
+		log_debug("redis.master", "conn=%s master_name=%s master=%s", c->name,
+			  c->url.master_name, t->master);
+}
+
+static void log_up(struct redis_conn *c, double now)
+{
 	if (c->down_logged) {
 		log_event(c->down_logged == 2 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "redis.up",
 			  "conn=%s url=%s down_for=%.1fs", c->name, c->redacted, now - c->down_since);
 		c->down_logged = 0;
+	}
+}
+
+static void become_ready(struct redis_conn *c, double now)
+{
+	if (c->phase == PH_MASTER)
+		note_master(c);
+	conn_set_state(c, REDIS_READY);
+	c->last_tx = now;
+	c->last_error[0] = '\0';
+	/* A master refusing writes is not back yet: keep backing off, quietly. */
+	if (c->refused_at == 0) {
+		c->backoff = REDIS_BACKOFF_MIN;
+		log_up(c, now);
 	}
 	if (c->on_ready)
 		c->on_ready(c, c->arg);
@@ -302,40 +361,14 @@ static void become_ready(struct redis_conn *c, double now)
 
 /* ---- commands -------------------------------------------------------- */
 
-static int arg_is(const char *const *argv, const size_t *lens, int i, const char *word)
-{
-	size_t n = lens ? lens[i] : strlen(argv[i]);
-
-	return n == strlen(word) && argv[i] && strncasecmp(argv[i], word, n) == 0;
-}
-
 static int queue_command(struct redis_conn *c, enum pending_kind kind, redis_reply_fn cb,
 			 void *arg, double block, int argc, const char *const *argv,
 			 const size_t *lens)
 {
-	struct pending p = { cb, arg, clock_mono(), block > 0 ? block : 0, kind, SK_NONE, 1 };
+	struct pending p = { cb, arg, clock_mono(), block > 0 ? block : 0, kind, REDIS_CMD_PLAIN, 1, 0 };
 
-	if (argc < 1 || !argv || !argv[0])
+	if (redis_cmd_classify(argc, argv, lens, &p.sub, &p.remaining) < 0)
 		return -2;
-	if (arg_is(argv, lens, 0, "subscribe"))
-		p.sub = SK_SUBSCRIBE;
-	else if (arg_is(argv, lens, 0, "psubscribe"))
-		p.sub = SK_PSUBSCRIBE;
-	else if (arg_is(argv, lens, 0, "unsubscribe"))
-		p.sub = SK_UNSUBSCRIBE;
-	else if (arg_is(argv, lens, 0, "punsubscribe"))
-		p.sub = SK_PUNSUBSCRIBE;
-	/* These change how many replies follow a command; FIFO matching
-	 * could not survive them. */
-	if (arg_is(argv, lens, 0, "monitor") || arg_is(argv, lens, 0, "hello") ||
-	    arg_is(argv, lens, 0, "reset") || arg_is(argv, lens, 0, "quit") ||
-	    arg_is(argv, lens, 0, "ssubscribe") || arg_is(argv, lens, 0, "sunsubscribe") ||
-	    (argc >= 2 && arg_is(argv, lens, 0, "client") && arg_is(argv, lens, 1, "reply")))
-		return -2;
-	if ((p.sub == SK_UNSUBSCRIBE || p.sub == SK_PUNSUBSCRIBE) && argc < 2)
-		return -2;
-	if (p.sub != SK_NONE && argc > 1)
-		p.remaining = argc - 1;
 	if (q_reserve(c) < 0)
 		return -2;
 	if (resp_write_command(&c->out, argc, argv, lens) < 0) {
@@ -359,6 +392,33 @@ int redis_conn_command(struct redis_conn *c, redis_reply_fn cb, void *arg, doubl
 	return queue_command(c, PK_USER, cb, arg, block_seconds, argc, argv, lens);
 }
 
+int redis_conn_command_wait(struct redis_conn *c, redis_reply_fn cb, void *arg, int replicas,
+			    int timeout_ms, int argc, const char *const *argv, const size_t *lens)
+{
+	char n[16], t[16];
+	const char *w[3] = { "WAIT", n, t };
+
+	if (!c || c->state != REDIS_READY)
+		return -1;
+	snprintf(n, sizeof n, "%d", replicas);
+	/* Replicas missing at the last WAIT: wait briefly, or every step on
+	 * this conn would take the whole timeout until they are back. */
+	timeout_ms = c->wait_degraded && timeout_ms > REDIS_WAIT_DEGRADED_MS ? REDIS_WAIT_DEGRADED_MS
+									     : timeout_ms;
+	snprintf(t, sizeof t, "%d", timeout_ms);
+	size_t mark = c->out.len;
+	if (queue_command(c, PK_HELD, NULL, NULL, 0, argc, argv, lens) < 0)
+		return -2;
+	/* WAIT blocks up to its timeout: that is its block time. */
+	if (queue_command(c, PK_WAIT, cb, arg, timeout_ms / 1000.0, 3, w, NULL) < 0) {
+		c->out.len = mark;   /* both or neither: take the command back */
+		c->q_len--;
+		return -2;
+	}
+	c->q[(c->q_head + c->q_len - 1) % c->q_cap].want = replicas;
+	return 0;
+}
+
 struct resp_value *redis_reply_take(struct redis_conn *c)
 {
 	struct resp_value *v = c->cur;
@@ -369,73 +429,16 @@ struct resp_value *redis_reply_take(struct redis_conn *c)
 
 /* ---- replies ---------------------------------------------------------- */
 
-static int bulk_is(const struct resp_value *v, const char *s)
-{
-	size_t n = strlen(s);
-
-	return v && (v->type == RESP_BULK || v->type == RESP_SIMPLE) && v->len == n &&
-	       strncasecmp(v->str, s, n) == 0;
-}
-
-static int is_push(const struct resp_value *v)
-{
-	if (v->type != RESP_ARRAY)
-		return 0;
-	return (v->n_elems == 3 && bulk_is(v->elems[0], "message")) ||
-	       (v->n_elems == 4 && bulk_is(v->elems[0], "pmessage"));
-}
-
-static const char *const sub_names[] = { "", "subscribe", "psubscribe", "unsubscribe", "punsubscribe" };
-
 /* Is v the confirmation a pending (un)subscribe waits for? Tracks whether
  * the server is in subscribed mode, which is what tells messages apart
  * from replies that merely look like them. */
 static int sub_confirms(struct redis_conn *c, const struct pending *p, const struct resp_value *v)
 {
-	if (p->sub == SK_NONE || v->type != RESP_ARRAY || v->n_elems != 3 ||
-	    !bulk_is(v->elems[0], sub_names[p->sub]))
-		return 0;
-	if (p->sub == SK_SUBSCRIBE || p->sub == SK_PSUBSCRIBE)
-		c->in_pubsub = 1;
-	else if (v->elems[2]->type == RESP_INTEGER && v->elems[2]->integer == 0)
-		c->in_pubsub = 0;
-	return 1;
-}
+	int r = redis_cmd_confirms(p->sub, v);
 
-static void push_queue(struct redis_conn *c, struct resp_value *v)
-{
-	struct push_item *it;
-
-	if (c->n_push >= REDIS_PUSH_QUEUE_MAX || !(it = malloc(sizeof *it))) {
-		log_warn("redis.push_dropped", "conn=%s url=%s queued=%zu", c->name, c->redacted,
-			 c->n_push);
-		resp_value_free(v);
-		return;
-	}
-	it->v = v;
-	it->next = NULL;
-	if (c->push_tail)
-		c->push_tail->next = it;
-	else
-		c->push_head = it;
-	c->push_tail = it;
-	c->n_push++;
-}
-
-static struct resp_value *push_pop(struct redis_conn *c)
-{
-	struct push_item *it = c->push_head;
-	struct resp_value *v;
-
-	if (!it)
-		return NULL;
-	c->push_head = it->next;
-	if (!c->push_head)
-		c->push_tail = NULL;
-	c->n_push--;
-	v = it->v;
-	free(it);
-	return v;
+	if (r)
+		c->in_pubsub = r == 1;
+	return r != 0;
 }
 
 static void error_text(const struct redis_conn *c, const struct resp_value *v, char *out, size_t n)
@@ -444,7 +447,29 @@ static void error_text(const struct redis_conn *c, const struct resp_value *v, c
 		snprintf(out, n, "%.*s", (int)(v->len > 200 ? 200 : v->len), v->str);
 	else
 		snprintf(out, n, "unexpected %s reply", resp_type_name(v->type));
-	scrub_password(c, out);
+	redis_url_scrub(&c->url, out);
+}
+
+/* A sentinel named the master: leave the sentinel, connect to it. */
+static void on_discover_reply(struct redis_conn *c, struct resp_value *v, double now)
+{
+	char why[220];
+	int port = 0;
+	int rc = sentinel_parse_master_addr(v, c->master_host, &port, why, sizeof why);
+
+	resp_value_free(v);
+	if (rc < 0) {
+		conn_fail(c, now, "sentinel %s:%d: %s: %s", target_host(c), target_port(c),
+			  c->url.master_name, why);
+		return;
+	}
+	log_debug("redis.discovered", "conn=%s sentinel=%s:%d master_name=%s master=%s:%d", c->name,
+		  target_host(c), target_port(c), c->url.master_name, c->master_host, port);
+	c->master_port = port;
+	c->s_good = c->s_idx;
+	close_socket(c);
+	c->phase = PH_MASTER;
+	start_connect(c, now);
 }
 
 /* Takes v. */
@@ -452,7 +477,7 @@ static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
 {
 	char text[240];
 
-	if (c->in_pubsub && is_push(v)) {
+	if (c->in_pubsub && redis_cmd_is_message(v)) {
 		if (c->on_push) {
 			struct resp_value *saved = c->cur;
 			c->cur = v;
@@ -460,7 +485,10 @@ static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
 			resp_value_free(c->cur);
 			c->cur = saved;
 		} else {
-			push_queue(c, v);
+			size_t n = c->push.n;
+			if (resp_fifo_push(&c->push, v, REDIS_PUSH_QUEUE_MAX) < 0)
+				log_warn("redis.push_dropped", "conn=%s url=%s queued=%zu", c->name,
+					 c->redacted, n);
 		}
 		return;
 	}
@@ -471,6 +499,23 @@ static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
 		return;
 	}
 	struct pending *head = q_front(c);
+	if (c->url.n_sentinels && !c->watch && (head->kind == PK_USER || head->kind == PK_HELD) &&
+	    sentinel_reply_means_failover(v)) {
+		/* Demoted or loading: the command's caller sees a connection
+		 * failure (as for a drop), and the sentinels are asked again. */
+		error_text(c, v, text, sizeof text);
+		resp_value_free(v);
+		c->refused_at = now;
+		conn_fail(c, now, "master %s cannot take writes now: %s", c->track.master, text);
+		return;
+	}
+	if (c->refused_at > 0 && now - c->refused_at > REFUSAL_QUIET && head->kind == PK_USER &&
+	    v->type != RESP_ERROR) {
+		/* No refusal for longer than the longest backoff: writes pass. */
+		c->refused_at = 0;
+		c->backoff = REDIS_BACKOFF_MIN;
+		log_up(c, now);
+	}
 	/* A reply is complete: the next one's deadline starts now. */
 	c->head_since = now;
 	c->rx_since_head = 0;
@@ -487,7 +532,10 @@ static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
 		if (v->type == RESP_ERROR) {
 			error_text(c, v, text, sizeof text);
 			resp_value_free(v);
-			if (p.kind == PK_AUTH)
+			if (p.kind == PK_AUTH && c->phase == PH_SENTINEL)
+				conn_fail(c, now, "sentinel %s:%d: AUTH failed: %s", target_host(c),
+					  target_port(c), text);
+			else if (p.kind == PK_AUTH)
 				conn_fail(c, now, "AUTH failed: %s", text);
 			else if (p.kind == PK_SELECT)
 				conn_fail(c, now, "SELECT %d failed: %s", c->url.db, text);
@@ -502,6 +550,44 @@ static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
 	case PK_HEALTH:
 		resp_value_free(v);
 		return;
+	case PK_DISCOVER:
+		on_discover_reply(c, v, now);
+		return;
+	case PK_HELD:
+		resp_value_free(c->held);
+		c->held = v;
+		return;
+	case PK_WAIT: {
+		struct resp_value *held = c->held;
+		int shortfall = redis_cmd_wait_short(v, p.want, text, sizeof text);
+		c->held = NULL;
+		resp_value_free(v);
+		c->wait_short += (unsigned long)shortfall;
+		if (shortfall != c->wait_degraded) {
+			/* Not fatal: the command ran, it may just not survive a crash.
+			 * Logged per change: while short, WAITs are brief anyway. */
+			char q[300];
+			c->wait_degraded = shortfall;
+			log_quote(q, sizeof q, text);
+			log_event(shortfall ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, shortfall ? "redis.wait_short" :
+				  "redis.wait_ok", "conn=%s url=%s wanted=%d got=%s", c->name, c->redacted, p.want, q);
+		}
+		deliver(c, p.cb, p.arg, held, held ? NULL : "no reply before WAIT");
+		return;
+	}
+	case PK_ROLE: {
+		int role = sentinel_parse_role(v);
+		resp_value_free(v);
+		if (role != 1) {
+			conn_fail(c, now, "%s:%d (named by a sentinel for %s) is not a master%s",
+				  c->master_host, c->master_port, c->url.master_name,
+				  role == 0 ? " (ROLE: replica)" : " (no usable ROLE reply)");
+			return;
+		}
+		if (c->q_len == 0 && c->state == REDIS_AUTHENTICATING)
+			become_ready(c, now);
+		return;
+	}
 	case PK_USER:
 		deliver(c, p.cb, p.arg, v, NULL);
 		return;
@@ -528,11 +614,39 @@ static void dispatch(struct redis_conn *c, double now)
 
 /* ---- connecting ------------------------------------------------------- */
 
+/* On a sentinel: AUTH with the sentinel password, then the question (a
+ * watch conn only proves the sentinel answers). */
+static int begin_sentinel(struct redis_conn *c)
+{
+	int rc = 0;
+
+	if (c->url.sentinel_password) {
+		const char *a[2] = { "AUTH", c->url.sentinel_password };
+		rc |= queue_command(c, PK_AUTH, NULL, NULL, 0, 2, a, NULL);
+	}
+	if (c->watch) {
+		const char *a[1] = { "PING" };
+		rc |= queue_command(c, PK_HELLO, NULL, NULL, 0, 1, a, NULL);
+	} else {
+		const char *a[3] = { "SENTINEL", "get-master-addr-by-name", c->url.master_name };
+		rc |= queue_command(c, PK_DISCOVER, NULL, NULL, 0, 3, a, NULL);
+	}
+	return rc;
+}
+
 static void begin_auth(struct redis_conn *c, double now)
 {
 	char dbs[16];
 	int rc = 0;
 
+	if (c->phase == PH_SENTINEL) {
+		if (begin_sentinel(c)) {
+			conn_fail(c, now, "out of memory");
+			return;
+		}
+		conn_set_state(c, REDIS_AUTHENTICATING);
+		return;
+	}
 	if (c->url.password) {
 		const char *a[3] = { "AUTH", c->url.user ? c->url.user : c->url.password,
 				     c->url.password };
@@ -545,7 +659,12 @@ static void begin_auth(struct redis_conn *c, double now)
 	}
 	/* Without AUTH or SELECT a PING proves the server answers (and does
 	 * not demand a password) before READY is reported. */
-	if (!c->url.password && !c->url.db) {
+	if (c->phase == PH_MASTER) {
+		/* The sentinel's answer may be stale (a failover under way):
+		 * only a server that says it is the master will do. */
+		const char *a[1] = { "ROLE" };
+		rc |= queue_command(c, PK_ROLE, NULL, NULL, 0, 1, a, NULL);
+	} else if (!c->url.password && !c->url.db) {
 		const char *a[1] = { "PING" };
 		rc |= queue_command(c, PK_HELLO, NULL, NULL, 0, 1, a, NULL);
 	}
@@ -565,7 +684,7 @@ static void on_connected(struct redis_conn *c, double now)
 	c->ai = c->ai_next = NULL;
 	c->last_rx = c->last_tx = now;
 	if (c->tls) {
-		if (redis_tls_begin(c->tls, c->trust, c->url.host, why, sizeof why) < 0) {
+		if (redis_tls_begin(c->tls, c->trust, target_host(c), why, sizeof why) < 0) {
 			conn_fail(c, now, "%s", why);
 			return;
 		}
@@ -575,128 +694,35 @@ static void on_connected(struct redis_conn *c, double now)
 	begin_auth(c, now);
 }
 
-static void set_sockopts(int fd)
-{
-	int one = 1, idle = 60, intvl = 10, cnt = 3;
-
-	/* Best effort: a failure here does not stop the connection. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
-}
-
-static void describe_addr(const struct sockaddr *sa, char *out, size_t n)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
-		snprintf(out, n, "%s:%u", host, ntohs(s4->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
-		snprintf(out, n, "[%s]:%u", host, ntohs(s6->sin6_port));
-	} else {
-		snprintf(out, n, "?");
-	}
-}
-
-/* Try the remaining addresses until one connects or is in progress. */
-static void try_next_addr(struct redis_conn *c, double now)
-{
-	while (c->ai_next) {
-		struct addrinfo *a = c->ai_next;
-		char where[80];
-
-		c->ai_next = a->ai_next;
-		describe_addr(a->ai_addr, where, sizeof where);
-		c->fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (c->fd < 0) {
-			snprintf(c->connect_err, sizeof c->connect_err, "socket: %s", strerror(errno));
-			continue;
-		}
-		set_sockopts(c->fd);
-		if (connect(c->fd, a->ai_addr, a->ai_addrlen) == 0) {
-			on_connected(c, now);
-			return;
-		}
-		if (errno == EINPROGRESS)
-			return;
-		snprintf(c->connect_err, sizeof c->connect_err, "connect to %s: %s", where,
-			 strerror(errno));
-		close(c->fd);
-		c->fd = -1;
-	}
-	conn_fail(c, now, "%s", c->connect_err[0] ? c->connect_err : "no address to connect to");
-}
-
-static void connect_unix(struct redis_conn *c, double now)
-{
-	struct sockaddr_un sun;
-
-	memset(&sun, 0, sizeof sun);
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, c->url.path, strlen(c->url.path) + 1);  /* length checked in new */
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		conn_fail(c, now, "socket: %s", strerror(errno));
-		return;
-	}
-	if (connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == 0) {
-		on_connected(c, now);
-		return;
-	}
-	if (errno == EINPROGRESS)
-		return;
-	/* EAGAIN here means the listen backlog is full: retry later. */
-	conn_fail(c, now, "connect to %s: %s", c->url.path, strerror(errno));
-}
-
 static void start_connect(struct redis_conn *c, double now)
 {
-	struct addrinfo hints;
-	char port[16];
+	char why[400] = "";
 	int rc;
 
 	close_socket(c);
-	c->connect_err[0] = '\0';
 	c->deadline = now + c->connect_timeout;
 	conn_set_state(c, REDIS_CONNECTING);
 	if (c->url.transport == REDIS_TRANSPORT_UNIX) {
-		connect_unix(c, now);
-		return;
+		rc = redis_sock_connect_unix(c->url.path, &c->fd, why, sizeof why);
+	} else {
+		if (redis_sock_resolve(target_host(c), target_port(c), &c->ai, why, sizeof why) < 0) {
+			conn_fail(c, now, "%s", why);
+			return;
+		}
+		c->ai_next = c->ai;
+		rc = redis_sock_connect_next(&c->ai_next, &c->fd, why, sizeof why);
 	}
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	snprintf(port, sizeof port, "%d", c->url.port);
-	rc = getaddrinfo(c->url.host, port, &hints, &c->ai);
-	if (rc == EAI_NONAME) {
-		/* Not an address literal: the one blocking step (see header). */
-		hints.ai_flags = AI_NUMERICSERV;
-		rc = getaddrinfo(c->url.host, port, &hints, &c->ai);
-	}
-	if (rc != 0) {
-		c->ai = NULL;
-		conn_fail(c, now, "cannot resolve %s: %s", c->url.host,
-			  rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		return;
-	}
-	c->ai_next = c->ai;
-	try_next_addr(c, now);
+	if (rc < 0)
+		conn_fail(c, now, "%s", why);
+	else if (rc > 0)
+		on_connected(c, now);
 }
 
 static void connect_finish(struct redis_conn *c, double now)
 {
-	int soerr = 0;
-	socklen_t len = sizeof soerr;
+	char why[400];
+	int soerr = redis_sock_finish(c->fd);
 
-	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
-		soerr = errno;
 	if (soerr == 0) {
 		on_connected(c, now);
 		return;
@@ -705,11 +731,16 @@ static void connect_finish(struct redis_conn *c, double now)
 		conn_fail(c, now, "connect to %s: %s", c->url.path, strerror(soerr));
 		return;
 	}
-	snprintf(c->connect_err, sizeof c->connect_err, "connect to %s:%d: %s", c->url.host,
-		 c->url.port, strerror(soerr));
+	snprintf(why, sizeof why, "connect to %s:%d: %s", target_host(c), target_port(c),
+		 strerror(soerr));
 	close(c->fd);
 	c->fd = -1;
-	try_next_addr(c, now);
+	/* The next address of the same host, if any. */
+	int rc = redis_sock_connect_next(&c->ai_next, &c->fd, why, sizeof why);
+	if (rc < 0)
+		conn_fail(c, now, "%s", why);
+	else if (rc > 0)
+		on_connected(c, now);
 }
 
 void redis_conn_start(struct redis_conn *c, double now)
@@ -758,43 +789,6 @@ static int feed(struct redis_conn *c, const void *p, size_t n, char *why, size_t
 	return 0;
 }
 
-/* One send or recv on the socket, EINTR retried: the bytes moved, 0 when
- * the socket would block, -1 with why set on an error or the server's EOF. */
-static ssize_t sock_send(struct redis_conn *c, const void *p, size_t n, char *why, size_t whylen)
-{
-	for (;;) {
-		ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
-		if (r > 0)
-			return r;
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		snprintf(why, whylen, "write: %s", r < 0 ? strerror(errno) : "no progress");
-		return -1;
-	}
-}
-
-static ssize_t sock_recv(struct redis_conn *c, void *p, size_t n, char *why, size_t whylen)
-{
-	for (;;) {
-		ssize_t r = recv(c->fd, p, n, 0);
-		if (r > 0)
-			return r;
-		if (r == 0) {
-			snprintf(why, whylen, "connection closed by server%s",
-				 c->state == REDIS_TLS_HANDSHAKE ? " during the TLS handshake" : "");
-			return -1;
-		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		snprintf(why, whylen, "read: %s", strerror(errno));
-		return -1;
-	}
-}
-
 /* Plain socket: write what is queued, read what is there. -1 with why set
  * on error or EOF (bytes read before it are already fed). */
 static int io_plain(struct redis_conn *c, int can_read, double now, char *why, size_t whylen)
@@ -803,14 +797,14 @@ static int io_plain(struct redis_conn *c, int can_read, double now, char *why, s
 	ssize_t n;
 
 	while (out_pending(c)) {
-		if ((n = sock_send(c, c->out.data + c->out_off, out_pending(c), why, whylen)) <= 0)
+		if ((n = redis_sock_send(c->fd, c->out.data + c->out_off, out_pending(c), why, whylen)) <= 0)
 			return n < 0 ? -1 : 0;
 		out_sent(c, (size_t)n);
 		c->last_tx = now;
 	}
 	while (can_read && budget) {
 		char tmp[16384];
-		if ((n = sock_recv(c, tmp, sizeof tmp, why, whylen)) <= 0)
+		if ((n = redis_sock_recv(c->fd, tmp, sizeof tmp, 0, why, whylen)) <= 0)
 			return n < 0 ? -1 : 0;
 		if (feed(c, tmp, (size_t)n, why, whylen) < 0)
 			return -1;
@@ -851,7 +845,7 @@ static int io_tls(struct redis_conn *c, int can_read, double now, char *why, siz
 			progress = 1;
 		}
 		if ((b = redis_tls_sendrec_buf(c->tls, &len))) {
-			if ((n = sock_send(c, b, len, why, whylen)) < 0)
+			if ((n = redis_sock_send(c->fd, b, len, why, whylen)) < 0)
 				return -1;
 			if (n > 0) {
 				redis_tls_sendrec_ack(c->tls, (size_t)n);
@@ -860,7 +854,7 @@ static int io_tls(struct redis_conn *c, int can_read, double now, char *why, siz
 			}
 		}
 		if (can_read && budget && (b = redis_tls_recvrec_buf(c->tls, &len))) {
-			if ((n = sock_recv(c, b, len, why, whylen)) < 0)
+			if ((n = redis_sock_recv(c->fd, b, len, c->state == REDIS_TLS_HANDSHAKE, why, whylen)) < 0)
 				return -1;
 			if (n > 0) {
 				redis_tls_recvrec_ack(c->tls, (size_t)n);
@@ -1049,27 +1043,8 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, si
 		errmsg_set(err, errlen, "no Redis URL");
 		return NULL;
 	}
-	if (u->transport == REDIS_TRANSPORT_UNIX) {
-		if (!u->path || !*u->path || strlen(u->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-			errmsg_set(err, errlen, "unix socket path empty or too long");
-			return NULL;
-		}
-	} else if (!u->host || !*u->host || u->port < 1 || u->port > 65535) {
-		errmsg_set(err, errlen, "Redis URL without host or port");
+	if (redis_url_check(u, o->trust != NULL, err, errlen) < 0)
 		return NULL;
-	}
-	if (u->transport == REDIS_TRANSPORT_TLS) {
-		unsigned char a[sizeof(struct in6_addr)];
-		if (!o->trust) {
-			errmsg_set(err, errlen, "rediss:// needs a trust store");
-			return NULL;
-		}
-		if (strchr(u->host, ':') || inet_pton(AF_INET, u->host, a) == 1) {
-			errmsg_set(err, errlen, "rediss:// needs a host name, not an IP address: "
-				"BearSSL verifies certificates by DNS name only");
-			return NULL;
-		}
-	}
 	c = calloc(1, sizeof *c);
 	if (!c || redis_url_copy(&c->url, u) < 0 ||
 	    (u->transport == REDIS_TRANSPORT_TLS && !(c->tls = redis_tls_new()))) {
@@ -1101,6 +1076,8 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, si
 		c->rng = 0x9E3779B97F4A7C15ULL;
 	c->backoff = REDIS_BACKOFF_MIN;
 	c->state = REDIS_DOWN;
+	c->phase = u->n_sentinels > 0 ? PH_SENTINEL : PH_DIRECT;
+	c->watch = u->n_sentinels > 0 && o->sentinel_watch;
 	resp_reader_init(&c->reader, o->limits);
 	buf_init(&c->out);
 	return c;
@@ -1115,8 +1092,7 @@ void redis_conn_free(struct redis_conn *c)
 	conn_set_state(c, REDIS_CLOSED);
 	close_socket(c);
 	fail_pending(c, "closed");
-	while (c->push_head)
-		resp_value_free(push_pop(c));
+	resp_fifo_clear(&c->push);
 	conn_leave(c);
 }
 
@@ -1196,5 +1172,27 @@ void redis_conn_abort(struct redis_conn *c, double now, const char *why)
 
 struct resp_value *redis_conn_push_take(struct redis_conn *c)
 {
-	return c ? push_pop(c) : NULL;
+	return c ? resp_fifo_pop(&c->push) : NULL;
+}
+
+/* ---- sentinel-managed connections ---------------------------------------- */
+
+const struct redis_url *redis_conn_parsed_url(const struct redis_conn *c)
+{
+	return &c->url;
+}
+
+const struct sentinel_track *redis_conn_track(const struct redis_conn *c)
+{
+	return &c->track;
+}
+
+int redis_conn_take_master_change(struct redis_conn *c)
+{
+	return c ? sentinel_track_take(&c->track) : 0;
+}
+
+unsigned long redis_conn_wait_short(const struct redis_conn *c)
+{
+	return c ? c->wait_short : 0;
 }

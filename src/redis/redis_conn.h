@@ -1,7 +1,9 @@
 /* redis_conn: owns the socket of one connection to one Redis server (TCP,
- * TLS through redis_tls, unix): connect, AUTH/SELECT, pipelined commands
- * matched to callbacks, pub/sub delivery, idle health PINGs, reconnect with
- * backoff.
+ * TLS through redis_tls, unix), or to the master a list of sentinels names:
+ * connect (discovery and ROLE check included), AUTH/SELECT, pipelined
+ * commands matched to callbacks, WAIT after a command, pub/sub delivery,
+ * idle health PINGs, reconnect with backoff. Socket calls are redis_sock's,
+ * command and reply classes redis_cmd's, sentinel replies sentinel's.
  * Driven from the owner's poll() loop; it never blocks but for getaddrinfo
  * of a host name (blocking calls are redis_sync's, built on this API). It
  * must not print, exit, keep global state, or log anything but the redacted
@@ -15,6 +17,7 @@
 #include "redis/redis_url.h"
 #include "lib/clock.h"
 #include "redis/resp.h"
+#include "redis/sentinel.h"
 #include "lib/trust.h"
 
 struct redis_conn;   /* opaque */
@@ -74,11 +77,19 @@ struct redis_conn_opts {
 	void *arg;                         /* given to on_ready and on_push */
 	uint64_t seed;                     /* backoff jitter; 0 = pid and time */
 	const struct resp_limits *limits;  /* NULL = RESP_DEFAULT_LIMITS; copied */
+	int sentinel_watch;                /* sentinel:// only: connect to a
+					      sentinel itself (AUTH with its
+					      password) and stay there, to
+					      SUBSCRIBE +switch-master */
 };
 
-/* Backoff: 100 ms doubling to 10 s, each delay jittered by +-20 %. */
+/* Backoff: 100 ms doubling to 10 s (1 s for a sentinel:// URL), each
+ * delay jittered by +-20 %. */
 #define REDIS_BACKOFF_MIN 0.1
 #define REDIS_BACKOFF_MAX 10.0
+#define REDIS_BACKOFF_MAX_SENTINEL 1.0
+/* WAIT timeout (ms) while replicas are missing (redis_conn_command_wait). */
+#define REDIS_WAIT_DEGRADED_MS 5
 /* Most pub/sub messages held for redis_conn_push_take; more are dropped. */
 #define REDIS_PUSH_QUEUE_MAX 4096
 
@@ -121,6 +132,21 @@ int redis_conn_is_ready(const struct redis_conn *c);
  * out of memory. */
 int redis_conn_command(struct redis_conn *c, redis_reply_fn cb, void *arg, double block_seconds,
 		       int argc, const char *const *argv, const size_t *lens);
+
+/* The same, followed by WAIT replicas timeout_ms on this conn (pipelined,
+ * both or neither queued): cb runs once WAIT has answered, with the
+ * command's own reply (or err as for redis_conn_command: the link failed
+ * before both replies came). A WAIT that reached fewer than replicas (or
+ * failed) is counted, not passed on; the first of a run is logged at warn
+ * (event=redis.wait_short, event=redis.wait_ok when replicas answer
+ * again), and until then this conn's WAITs use REDIS_WAIT_DEGRADED_MS, so
+ * a missing replica costs the timeout once, not on every step. For the steps whose loss a master crash must not cause
+ * (scripts.c: RECORD and FINISH with a URL's wait_replicas). Returns as
+ * redis_conn_command. */
+int redis_conn_command_wait(struct redis_conn *c, redis_reply_fn cb, void *arg, int replicas,
+			    int timeout_ms, int argc, const char *const *argv, const size_t *lens);
+/* How many of c's WAITs reached fewer replicas than asked (or failed). */
+unsigned long redis_conn_wait_short(const struct redis_conn *c);
 
 /* Inside a redis_reply_fn or redis_push_fn: take ownership of the reply
  * being delivered (free it with resp_value_free). NULL elsewhere. */
@@ -182,6 +208,27 @@ void redis_conn_sync_end(struct redis_conn *c);
  * and CLOSED, and from inside c's own callbacks. */
 void redis_conn_abort(struct redis_conn *c, double now, const char *why);
 
+/* Sentinel-managed connections (a sentinel:// URL, redis_url.h). Each
+ * connect (the first and every reconnect) asks the sentinels in turn,
+ * starting with the one that answered last, for SENTINEL
+ * get-master-addr-by-name, connects to that address, and becomes READY
+ * only once ROLE there says master (AUTH/SELECT with the URL's password
+ * and db first). A failed sentinel means the next one at once; all failing
+ * means backoff. A -READONLY, -LOADING, -MASTERDOWN or -NOREPLICAS reply
+ * to a command
+ * fails the connection like a drop (its callback and every pending one get
+ * err), so the caller's reconnect path runs, against the new master. */
+
+/* The URL c connects by (n_sentinels > 0 for a sentinel:// one); valid
+ * for c's lifetime. The password is in it: never print it. */
+const struct redis_url *redis_conn_parsed_url(const struct redis_conn *c);
+/* The master c was last READY on, how often it changed and when
+ * (sentinel.h); the owner reads it (redis_failover.h renders it). Valid for
+ * c's lifetime; all zero for other URLs. */
+const struct sentinel_track *redis_conn_track(const struct redis_conn *c);
+/* 1 once per master change (then 0 until the next): the owner's cue to
+ * re-run what it does after a failover (recovery). */
+int redis_conn_take_master_change(struct redis_conn *c);
 /* The oldest queued pub/sub message (only queued when opts.on_push is
  * NULL); the caller owns it (resp_value_free). NULL when none is queued. */
 struct resp_value *redis_conn_push_take(struct redis_conn *c);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <curl/curl.h>
 
@@ -91,27 +93,65 @@ static void wipe_free(char *s)
 	}
 }
 
+/* The parameters we read; the sentinel ones only matter for sentinel://. */
+enum { Q_DB, Q_PASSWORD, Q_USERNAME, Q_MASTER, Q_SPASSWORD, Q_STLS, Q_WAITN, Q_WAITMS, Q_N };
+
 struct query {
-	char *db;
-	char *password;
-	char *username;
+	char *v[Q_N];
 	int bad;             /* a known parameter could not be decoded */
 	const char *bad_name;
 };
 
+static const char *const query_known[Q_N] = {
+	"db", "password", "username", "master_name", "sentinel_password", "sentinel_tls",
+	"wait_replicas", "wait_timeout_ms"
+};
+
+/* "lo".."hi", digits only. */
+static int parse_bounded(const char *s, int lo, int hi, int *out)
+{
+	long v = 0;
+
+	if (!*s || strlen(s) > 6)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	if (v < lo || v > hi)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* wait_replicas and wait_timeout_ms (any scheme). */
+static int apply_wait(struct redis_url *out, const struct query *q, char *err, size_t errlen)
+{
+	out->wait_timeout_ms = REDIS_URL_WAIT_TIMEOUT_MS;
+	if (q->v[Q_WAITN] && parse_bounded(q->v[Q_WAITN], 0, REDIS_URL_MAX_WAIT, &out->wait_replicas) < 0) {
+		errmsg_set(err, errlen, "invalid Redis URL: wait_replicas must be 0..%d", REDIS_URL_MAX_WAIT);
+		return -1;
+	}
+	if (q->v[Q_WAITMS] && parse_bounded(q->v[Q_WAITMS], 1, 60000, &out->wait_timeout_ms) < 0) {
+		errmsg_set(err, errlen, "invalid Redis URL: wait_timeout_ms must be 1..60000");
+		return -1;
+	}
+	return 0;
+}
+
 static void query_free(struct query *q)
 {
-	free(q->db);
-	wipe_free(q->password);
-	free(q->username);
+	for (int k = 0; k < Q_N; k++)
+		wipe_free(q->v[k]);
 	memset(q, 0, sizeof *q);
 }
 
-/* Pick db, password and username out of a raw query string; the last
+/* Pick the known parameters out of a raw query string; the last
  * occurrence of a parameter wins. Unknown parameters are ignored. */
 static int query_parse(const char *qs, struct query *q)
 {
-	static const char *const known[] = { "db", "password", "username" };
+	const char *const *known = query_known;
 	const char *p = qs;
 
 	while (*p) {
@@ -120,7 +160,7 @@ static int query_parse(const char *qs, struct query *q)
 		const char *eq = memchr(p, '=', n);
 		size_t kn = eq ? (size_t)(eq - p) : n;
 
-		for (size_t k = 0; k < sizeof known / sizeof known[0]; k++) {
+		for (size_t k = 0; k < Q_N; k++) {
 			if (kn != strlen(known[k]) || strncmp(p, known[k], kn) != 0)
 				continue;
 			char *v = eq ? query_decode(eq + 1, n - kn - 1) : strdup("");
@@ -129,9 +169,8 @@ static int query_parse(const char *qs, struct query *q)
 				q->bad_name = known[k];
 				return -1;
 			}
-			char **slot = k == 0 ? &q->db : k == 1 ? &q->password : &q->username;
-			wipe_free(*slot);
-			*slot = v;
+			wipe_free(q->v[k]);
+			q->v[k] = v;
 		}
 		if (!amp)
 			break;
@@ -217,7 +256,10 @@ static void curl_wipe_free(char *p)
 	}
 }
 
-int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen)
+/* One URL; with sq non-NULL also sentinel:// (default port 26379), and the
+ * query's sentinel parameters are handed over into *sq. */
+static int parse_single(const char *url, struct redis_url *out, struct query *sq,
+			char *err, size_t errlen)
 {
 	char *fixed = NULL, *user = NULL, *pass = NULL, *host = NULL, *zone = NULL;
 	char *port = NULL, *path = NULL, *qs = NULL;
@@ -235,17 +277,25 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 	}
 	slen = scheme_len(url);
 	if (!slen) {
-		errmsg_set(err, errlen, "Redis URL must start with redis://, rediss:// or unix://");
+		errmsg_set(err, errlen, "Redis URL must start with redis://, rediss://, unix:// or sentinel://");
 		return -1;
 	}
-	if (slen == 5 && !strncasecmp(url, "redis", 5)) {
+	if (sq && !(slen == 8 && !strncasecmp(url, "sentinel", 8))) {
+		errmsg_set(err, errlen, "a sentinel:// list may hold only sentinel:// entries");
+		return -1;
+	} else if (slen == 5 && !strncasecmp(url, "redis", 5)) {
 		out->transport = REDIS_TRANSPORT_TCP;
 	} else if (slen == 6 && !strncasecmp(url, "rediss", 6)) {
 		out->transport = REDIS_TRANSPORT_TLS;
 	} else if (slen == 4 && !strncasecmp(url, "unix", 4)) {
 		out->transport = REDIS_TRANSPORT_UNIX;
+	} else if (sq && slen == 8 && !strncasecmp(url, "sentinel", 8)) {
+		out->transport = REDIS_TRANSPORT_TCP;
+	} else if (slen == 8 && !strncasecmp(url, "sentinel", 8)) {
+		errmsg_set(err, errlen, "a sentinel:// list may hold only sentinel:// entries");
+		return -1;
 	} else {
-		errmsg_set(err, errlen, "unsupported scheme \"%.*s\" (want redis://, rediss:// or unix://)",
+		errmsg_set(err, errlen, "unsupported scheme \"%.*s\" (want redis://, rediss://, unix:// or sentinel://)",
 			(int)slen, url);
 		return -1;
 	}
@@ -307,13 +357,13 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		if (!out->user)
 			goto oom;
 	}
-	if (q.username) {
+	if (q.v[Q_USERNAME]) {
 		if (out->user) {
 			errmsg_set(err, errlen, "invalid Redis URL: user name given twice (before @ and ?username=)");
 			goto out;
 		}
-		if (*q.username) {
-			out->user = strdup(q.username);
+		if (*q.v[Q_USERNAME]) {
+			out->user = strdup(q.v[Q_USERNAME]);
 			if (!out->user)
 				goto oom;
 		}
@@ -323,13 +373,13 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		if (!out->password)
 			goto oom;
 	}
-	if (q.password) {
+	if (q.v[Q_PASSWORD]) {
 		if (out->password) {
 			errmsg_set(err, errlen, "invalid Redis URL: password given twice (before @ and ?password=)");
 			goto out;
 		}
-		if (*q.password) {
-			out->password = strdup(q.password);
+		if (*q.v[Q_PASSWORD]) {
+			out->password = strdup(q.v[Q_PASSWORD]);
 			if (!out->password)
 				goto oom;
 		}
@@ -340,7 +390,7 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		goto out;
 	}
 
-	if (q.db && parse_db(q.db, &query_db) < 0) {
+	if (q.v[Q_DB] && parse_db(q.v[Q_DB], &query_db) < 0) {
 		errmsg_set(err, errlen, "invalid Redis URL: db must be a number 0..%d", REDIS_URL_MAX_DB);
 		goto out;
 	}
@@ -400,7 +450,7 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 			hn += zn + 1;
 		}
 		out->host[hn] = '\0';
-		out->port = 6379;
+		out->port = sq ? REDIS_SENTINEL_DEFAULT_PORT : 6379;
 		if (port) {
 			long v = strtol(port, NULL, 10);
 			if (v < 1 || v > 65535) {
@@ -425,6 +475,13 @@ int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t er
 		goto out;
 	}
 	out->db = path_db >= 0 ? path_db : query_db >= 0 ? query_db : 0;
+	if (!sq && apply_wait(out, &q, err, errlen) < 0)
+		goto out;
+	if (sq)
+		for (int k = Q_MASTER; k < Q_N; k++) {
+			sq->v[k] = q.v[k];
+			q.v[k] = NULL;
+		}
 	ret = 0;
 	goto out;
 oom:
@@ -450,10 +507,191 @@ out:
 	return ret;
 }
 
+/* A sentinel parameter seen on one entry; the same one on another entry
+ * must agree. */
+static int merge_param(struct query *all, struct query *one, int k, char *err, size_t errlen)
+{
+	if (!one->v[k])
+		return 0;
+	if (all->v[k] && strcmp(all->v[k], one->v[k]) != 0) {
+		errmsg_set(err, errlen, "invalid sentinel URL: %s given twice with different values",
+			   query_known[k]);
+		return -1;
+	}
+	if (!all->v[k]) {
+		all->v[k] = one->v[k];
+		one->v[k] = NULL;
+	}
+	return 0;
+}
+
+/* Celery's list: entries split at ';' exactly as kombu (Connection.alt)
+ * and Celery's SentinelBackend (_SERVER_URI_SEPARATOR) do. */
+static int parse_sentinel_list(const char *url, struct redis_url *out, char *err, size_t errlen)
+{
+	struct query all = { 0 };
+	char *copy = strdup(url), *save = NULL;
+	int n = 0;
+
+	memset(out, 0, sizeof *out);
+	out->sentinels = calloc(REDIS_URL_MAX_SENTINELS, sizeof *out->sentinels);
+	if (!copy || !out->sentinels) {
+		errmsg_set(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (char *e = copy;; e = NULL) {
+		struct redis_url one;
+		struct query q = { 0 };
+		/* strtok_r would skip empty entries; kombu would not. */
+		char *semi = strchr(save ? save : e, ';');
+		char *entry = save ? save : e;
+		if (semi)
+			*semi = '\0';
+		save = semi ? semi + 1 : NULL;
+		if (!*entry) {
+			errmsg_set(err, errlen, "invalid sentinel URL: empty entry in the ';'-separated list");
+			goto fail;
+		}
+		if (n == REDIS_URL_MAX_SENTINELS) {
+			errmsg_set(err, errlen, "invalid sentinel URL: more than %d sentinels",
+				   REDIS_URL_MAX_SENTINELS);
+			goto fail;
+		}
+		if (parse_single(entry, &one, &q, err, errlen) < 0) {
+			query_free(&q);
+			goto fail;
+		}
+		int bad = 0;
+		for (int k = Q_MASTER; k < Q_N && !bad; k++)
+			bad = merge_param(&all, &q, k, err, errlen) < 0;
+		query_free(&q);
+		out->sentinels[n].host = one.host;
+		out->sentinels[n].port = one.port;
+		one.host = NULL;
+		if (n == 0) {
+			out->user = one.user;
+			out->password = one.password;
+			out->db = one.db;
+			one.user = one.password = NULL;
+		}
+		n++;
+		out->n_sentinels = n;
+		redis_url_free(&one);
+		if (bad)
+			goto fail;
+		if (!save)
+			break;
+	}
+	const char *tls = all.v[Q_STLS];
+	if (tls && *tls && strcmp(tls, "0") && strcmp(tls, "1") && strcasecmp(tls, "true") &&
+	    strcasecmp(tls, "false") && strcasecmp(tls, "yes") && strcasecmp(tls, "no")) {
+		errmsg_set(err, errlen, "invalid sentinel URL: sentinel_tls must be 0 or 1");
+		goto fail;
+	}
+	out->transport = tls && (!strcmp(tls, "1") || !strcasecmp(tls, "true") || !strcasecmp(tls, "yes"))
+			 ? REDIS_TRANSPORT_TLS : REDIS_TRANSPORT_TCP;
+	const char *m = all.v[Q_MASTER] && *all.v[Q_MASTER] ? all.v[Q_MASTER] : "mymaster";
+	if (strlen(m) > 200 || strspn(m, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789-._:") != strlen(m)) {
+		errmsg_set(err, errlen, "invalid sentinel URL: master_name must be 1..200 of "
+			   "letters, digits, '-', '.', '_', ':'");
+		goto fail;
+	}
+	if (!(out->master_name = strdup(m)) || !(out->host = strdup(out->sentinels[0].host)) ||
+	    (all.v[Q_SPASSWORD] && *all.v[Q_SPASSWORD] &&
+	     !(out->sentinel_password = strdup(all.v[Q_SPASSWORD])))) {
+		errmsg_set(err, errlen, "out of memory");
+		goto fail;
+	}
+	out->port = out->sentinels[0].port;
+	if (apply_wait(out, &all, err, errlen) < 0)
+		goto fail;
+	query_free(&all);
+	explicit_bzero(copy, strlen(url));
+	free(copy);
+	errmsg_set(err, errlen, "%s", "");
+	return 0;
+fail:
+	query_free(&all);
+	if (copy) {
+		explicit_bzero(copy, strlen(url));
+		free(copy);
+	}
+	redis_url_free(out);
+	return -1;
+}
+
+int redis_url_parse(const char *url, struct redis_url *out, char *err, size_t errlen)
+{
+	if (url && scheme_len(url) == 8 && !strncasecmp(url, "sentinel", 8))
+		return parse_sentinel_list(url, out, err, errlen);
+	return parse_single(url, out, NULL, err, errlen);
+}
+
+/* Replace every copy of pw (3 bytes or longer) in s by "***". */
+static void scrub_one(char *s, const char *pw)
+{
+	size_t n = pw ? strlen(pw) : 0;
+	char *p;
+
+	if (n < 3)
+		return;
+	while ((p = strstr(s, pw)) != NULL) {
+		memmove(p + 3, p + n, strlen(p + n) + 1);
+		memcpy(p, "***", 3);
+	}
+}
+
+void redis_url_scrub(const struct redis_url *u, char *s)
+{
+	scrub_one(s, u->password);
+	scrub_one(s, u->sentinel_password);
+}
+
+static int is_ip(const char *host)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	return strchr(host, ':') || inet_pton(AF_INET, host, a) == 1;
+}
+
+int redis_url_check(const struct redis_url *u, int have_trust, char *err, size_t errlen)
+{
+	if (u->transport == REDIS_TRANSPORT_UNIX) {
+		if (!u->path || !*u->path || strlen(u->path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+			errmsg_set(err, errlen, "unix socket path empty or too long");
+			return -1;
+		}
+	} else if (!u->host || !*u->host || u->port < 1 || u->port > 65535) {
+		errmsg_set(err, errlen, "Redis URL without host or port");
+		return -1;
+	}
+	if (u->transport == REDIS_TRANSPORT_TLS) {
+		if (!have_trust) {
+			errmsg_set(err, errlen, "rediss:// needs a trust store");
+			return -1;
+		}
+		int ip = is_ip(u->host);
+		for (int i = 0; i < u->n_sentinels; i++)
+			ip |= is_ip(u->sentinels[i].host);
+		if (ip) {
+			errmsg_set(err, errlen, "rediss:// needs a host name, not an IP address: "
+				"BearSSL verifies certificates by DNS name only");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 void redis_url_free(struct redis_url *u)
 {
 	if (!u)
 		return;
+	for (int i = 0; u->sentinels && i < u->n_sentinels; i++)
+		free(u->sentinels[i].host);
+	free(u->sentinels);
+	free(u->master_name);
+	wipe_free(u->sentinel_password);
 	free(u->host);
 	free(u->path);
 	free(u->user);
@@ -467,14 +705,30 @@ int redis_url_copy(struct redis_url *dst, const struct redis_url *src)
 	dst->transport = src->transport;
 	dst->port = src->port;
 	dst->db = src->db;
+	dst->wait_replicas = src->wait_replicas;
+	dst->wait_timeout_ms = src->wait_timeout_ms;
 	if ((src->host && !(dst->host = strdup(src->host))) ||
 	    (src->path && !(dst->path = strdup(src->path))) ||
 	    (src->user && !(dst->user = strdup(src->user))) ||
-	    (src->password && !(dst->password = strdup(src->password)))) {
-		redis_url_free(dst);
-		return -1;
+	    (src->password && !(dst->password = strdup(src->password))) ||
+	    (src->master_name && !(dst->master_name = strdup(src->master_name))) ||
+	    (src->sentinel_password && !(dst->sentinel_password = strdup(src->sentinel_password))))
+		goto fail;
+	if (src->n_sentinels > 0) {
+		dst->sentinels = calloc((size_t)src->n_sentinels, sizeof *dst->sentinels);
+		if (!dst->sentinels)
+			goto fail;
+		dst->n_sentinels = src->n_sentinels;
+		for (int i = 0; i < src->n_sentinels; i++) {
+			dst->sentinels[i].port = src->sentinels[i].port;
+			if (!(dst->sentinels[i].host = strdup(src->sentinels[i].host)))
+				goto fail;
+		}
 	}
 	return 0;
+fail:
+	redis_url_free(dst);
+	return -1;
 }
 
 /* A bounded writer that silently cuts and always keeps the NUL. */
@@ -519,6 +773,53 @@ const char *redis_transport_name(enum redis_transport t)
 	return "unknown";
 }
 
+static void out_host(struct out *o, const char *host)
+{
+	if (host && strchr(host, ':')) {
+		out_str(o, "[");
+		out_enc(o, host, ":");
+		out_str(o, "]");
+	} else {
+		out_enc(o, host ? host : "", "");
+	}
+}
+
+static void redact_wait(const struct redis_url *u, struct out *o, char sep)
+{
+	char num[64];
+
+	if (u->wait_replicas > 0) {
+		snprintf(num, sizeof num, "%cwait_replicas=%d&wait_timeout_ms=%d", sep, u->wait_replicas,
+			 u->wait_timeout_ms);
+		out_str(o, num);
+	}
+}
+
+static void redact_sentinels(const struct redis_url *u, struct out *o)
+{
+	char num[32];
+
+	for (int i = 0; i < u->n_sentinels; i++) {
+		out_str(o, i ? ";sentinel://" : "sentinel://");
+		if (i == 0 && u->user) {
+			out_enc(o, u->user, "");
+			out_str(o, u->password ? ":***@" : "@");
+		} else if (i == 0 && u->password) {
+			out_str(o, ":***@");
+		}
+		out_host(o, u->sentinels[i].host);
+		snprintf(num, sizeof num, ":%d/%d", u->sentinels[i].port, u->db);
+		out_str(o, num);
+	}
+	out_str(o, "?master_name=");
+	out_enc(o, u->master_name ? u->master_name : "", "");
+	if (u->sentinel_password)
+		out_str(o, "&sentinel_password=***");
+	if (u->transport == REDIS_TRANSPORT_TLS)
+		out_str(o, "&sentinel_tls=1");
+	redact_wait(u, o, '&');
+}
+
 void redis_url_redact(const struct redis_url *u, char *buf, size_t outlen)
 {
 	struct out o = { buf, 0, outlen };
@@ -526,6 +827,10 @@ void redis_url_redact(const struct redis_url *u, char *buf, size_t outlen)
 
 	if (outlen)
 		buf[0] = '\0';
+	if (u->n_sentinels > 0) {
+		redact_sentinels(u, &o);
+		return;
+	}
 	out_str(&o, u->transport == REDIS_TRANSPORT_TLS ? "rediss://" :
 		    u->transport == REDIS_TRANSPORT_UNIX ? "unix://" : "redis://");
 	if (u->user) {
@@ -538,6 +843,7 @@ void redis_url_redact(const struct redis_url *u, char *buf, size_t outlen)
 		out_enc(&o, u->path ? u->path : "", "/");
 		snprintf(num, sizeof num, "?db=%d", u->db);
 		out_str(&o, num);
+		redact_wait(u, &o, '&');
 		return;
 	}
 	if (u->host && strchr(u->host, ':')) {
@@ -549,6 +855,7 @@ void redis_url_redact(const struct redis_url *u, char *buf, size_t outlen)
 	}
 	snprintf(num, sizeof num, ":%d/%d", u->port, u->db);
 	out_str(&o, num);
+	redact_wait(u, &o, '?');
 }
 
 void redis_url_redact_str(const char *url, char *buf, size_t outlen)

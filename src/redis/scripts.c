@@ -45,7 +45,14 @@ int scripts_call(struct redis_conn *c, enum script_id id,
 
 	if (argv && lens) {
 		int n = build_argv(argv, lens, "EVALSHA", scripts_sha(id), nkeys, keys, keylens, nargs, args, arglens, nk);
-		rc = redis_conn_command(c, cb, arg, 0, n, argv, lens);
+		const struct redis_url *u = c ? redis_conn_parsed_url(c) : NULL;
+		/* The two steps a master crash must not undo unseen (a job started,
+		 * a task reported done): with the URL's wait_replicas
+		 * (TRYON_BROKER_WAIT_REPLICAS), their reply waits for WAIT. */
+		if (u && u->wait_replicas > 0 && (id == SCRIPT_RECORD || id == SCRIPT_FINISH))
+			rc = redis_conn_command_wait(c, cb, arg, u->wait_replicas, u->wait_timeout_ms, n, argv, lens);
+		else
+			rc = redis_conn_command(c, cb, arg, 0, n, argv, lens);
 	}
 	free(argv);
 	free(lens);

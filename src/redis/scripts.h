@@ -15,8 +15,10 @@
 
 /* Load all scripts on c (pipelined SCRIPT LOAD; replies ignored). */
 void scripts_load(struct redis_conn *c);
-/* Queue an EVALSHA of script id. keys/args with explicit lengths. Returns
- * what redis_conn_command returns. */
+/* Queue an EVALSHA of script id. keys/args with explicit lengths. For
+ * SCRIPT_RECORD and SCRIPT_FINISH on a conn whose URL has wait_replicas > 0
+ * (TRYON_BROKER_WAIT_REPLICAS), a WAIT follows and cb runs once it answered
+ * (redis_conn_command_wait). Returns what redis_conn_command returns. */
 int scripts_call(struct redis_conn *c, enum script_id id,
 		 int nkeys, const char *const *keys, const size_t *keylens,
 		 int nargs, const char *const *args, const size_t *arglens,

@@ -19,6 +19,7 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/ratelimit.h"
+#include "redis/redis_failover.h"
 #include "redis/scripts.h"
 #include "version.h"
 #include "worker/control.h"
@@ -48,6 +49,32 @@ static void on_cmd_ready(struct redis_conn *c, void *arg)
 {
 	(void)arg;
 	scripts_load(c);
+}
+
+/* The sentinel watch: one connection to a sentinel, subscribed to
+ * +switch-master; a switch of our master makes every broker connection ask
+ * the sentinels again at once. */
+static void sentinel_watch_ready(struct redis_conn *c, void *arg)
+{
+	const char *argv[] = { "SUBSCRIBE", REDIS_FAILOVER_CHANNEL };
+
+	(void)arg;
+	redis_conn_command(c, NULL, NULL, 0, 2, argv, NULL);
+}
+
+static void sentinel_watch_message(struct redis_conn *c, struct resp_value *msg, void *arg)
+{
+	struct worker *w = arg;
+	double now = clock_mono();
+	int n = 0;
+
+	(void)c;
+	n += redis_failover_switch(w->consume, msg, now);
+	n += redis_failover_switch(w->cmd, msg, now);
+	n += redis_failover_switch(w->pubsub, msg, now);
+	n += redis_failover_switch(w->results, msg, now);
+	if (n)
+		log_info("broker.switch_master", "connections=%d note=\"a sentinel announced a new master\"", n);
 }
 
 static void reap_children(struct worker *w, double now)
@@ -154,6 +181,16 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	co.on_ready = control_on_pubsub_ready;
 	co.on_push = control_on_message;
 	w.pubsub = w.cmd ? redis_conn_new(&co, err, sizeof err) : NULL;
+	if (w.broker_url.n_sentinels > 0) {
+		/* Follow a failover the moment the sentinels announce it, not
+		 * when the old master's links drop (it may stay up, taking
+		 * writes the new master will never see). */
+		struct redis_conn_opts wo = { .url = &w.broker_url, .trust = ts, .name = "sentinel-watch",
+					      .connect_timeout = 5, .io_timeout = 5, .health_interval = 30,
+					      .sentinel_watch = 1, .on_ready = sentinel_watch_ready,
+					      .on_push = sentinel_watch_message, .arg = &w };
+		w.watch = redis_conn_new(&wo, err, sizeof err);
+	}
 	if (cfg->cache_url && redis_url_parse(cfg->cache_url, &w.cache_url, err, sizeof err) == 0) {
 		struct redis_conn_opts cc = { .url = &w.cache_url, .trust = ts, .name = "cache",
 					      .connect_timeout = cfg->cache_timeout, .io_timeout = cfg->cache_timeout,
@@ -209,11 +246,12 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 	if (w.results)
 		redis_conn_start(w.results, now);
 	redis_conn_start(w.pubsub, now);
+	redis_conn_start(w.watch, now);
 	if (w.cache)
 		redis_conn_start(w.cache, now);
 
 	int announced = 0;
-	struct pollfd *pfds = calloc((size_t)(6 + w.slots_cap + HTTPD_MAX_POLLFDS), sizeof *pfds);
+	struct pollfd *pfds = calloc((size_t)(7 + w.slots_cap + HTTPD_MAX_POLLFDS), sizeof *pfds);
 	if (!pfds)
 		goto out;
 	/* Info lines of one round go out in one write, just before poll
@@ -263,9 +301,9 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		/* Poll. */
 		int n = 0;
 		pfds[n++] = (struct pollfd){ .fd = w.sig_fd, .events = POLLIN };
-		struct redis_conn *conns[5] = { w.consume, w.cmd, w.results, w.pubsub, w.cache };
-		int conn_idx[5] = { -1, -1, -1, -1, -1 };
-		for (int i = 0; i < 5; i++)
+		struct redis_conn *conns[6] = { w.consume, w.cmd, w.results, w.pubsub, w.cache, w.watch };
+		int conn_idx[6] = { -1, -1, -1, -1, -1, -1 };
+		for (int i = 0; i < 6; i++)
 			if (conns[i] && redis_conn_pollfd(conns[i], &pfds[n]))
 				conn_idx[i] = n++;
 		int slot_idx0 = n;
@@ -279,7 +317,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		deadline = min_d(deadline, sdnotify_next_deadline(&w.sd));
 		if (!backoff_ready(&w.fetch_backoff, now))
 			deadline = min_d(deadline, w.fetch_backoff.until);
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			if (conns[i])
 				deadline = min_d(deadline, redis_conn_next_deadline(conns[i]));
 		deadline = jobs_next_deadline(&w, deadline);
@@ -318,10 +356,10 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 				}
 			}
 		}
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			if (conns[i])
 				redis_conn_process(conns[i], conn_idx[i] >= 0 ? pfds[conn_idx[i]].revents : 0, now);
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			if (conns[i])
 				redis_conn_tick(conns[i], now);
 		if (w.httpd)
@@ -352,6 +390,7 @@ out:
 	redis_conn_free(w.results);
 	redis_conn_free(w.pubsub);
 	redis_conn_free(w.cache);
+	redis_conn_free(w.watch);
 	redis_url_free(&w.cache_url);
 	for (int i = 0; w.revoked && i < MAX_REVOKED; i++)
 		free(w.revoked[i]);

@@ -282,6 +282,15 @@ void maint_tick(struct worker *w, double now)
 		double every = w->cfg->visibility_timeout / 4.0;
 		w->next_renew = now + (every < 60 ? every : 60);
 	}
+	/* A sentinel named a new master (redis_conn.h): the held set there
+	 * may differ from what we know (asynchronous replication), so
+	 * reconcile now, as after a lost reply; the consume connection's
+	 * reconnect has already recovered the in-flight list. */
+	if (redis_conn_take_master_change(w->cmd) | redis_conn_take_master_change(w->consume)) {
+		log_info("broker.failover", "master=%s changes=%lu note=\"reconciling held messages\"",
+			 redis_conn_track(w->cmd)->master, redis_conn_track(w->cmd)->changes);
+		w->reconcile_wanted = 1;
+	}
 	/* A reply lost or a message let go: reconcile now, not in up to 5 s
 	 * (unless the runs are failing: their backoff stands). */
 	if (w->reconcile_wanted && !w->maint_failures && w->next_maintenance > now)

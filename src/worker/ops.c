@@ -13,6 +13,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "ops/page.h"
+#include "redis/redis_failover.h"
 #include "ops/promtext.h"
 #include "version.h"
 #include "worker/fetch.h"
@@ -235,7 +236,10 @@ static void health_json(struct worker *w, struct buf *b)
 		json_write_cstr(b, redis_conn_url(conns[i]));
 		buf_append_str(b, ", \"last_error\": ");
 		json_write_cstr(b, le ? le : "");
-		buf_append_str(b, "}");
+		char sj[4096];
+		size_t sn = redis_failover_json(conns[i], sj, sizeof sj);
+		buf_printf(b, ", \"sentinel\": %s, \"wait_short\": %lu}", sn < sizeof sj ? sj : "null",
+			   redis_conn_wait_short(conns[i]));
 		first = 0;
 	}
 	buf_append_str(b, "}, \"queues\": {");

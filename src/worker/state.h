@@ -112,6 +112,7 @@ struct worker {
 	struct redis_url broker_url, result_url, cache_url;
 	int same_server;           /* results live on the broker's server */
 	struct redis_conn *consume, *cmd, *results, *pubsub, *cache;
+	struct redis_conn *watch;   /* sentinel:// broker: +switch-master, or NULL */
 	/* slots has slots_cap entries and never moves (finishes point into
 	 * it). Jobs may run in the first `concurrency` (TRYON_CONCURRENCY,
 	 * then pool_grow/pool_shrink/autoscale); n_slots >= concurrency bounds

@@ -257,6 +257,134 @@ static void test_copy_and_free(void)
 	CHECK(!strcmp(redis_transport_name(REDIS_TRANSPORT_UNIX), "unix"));
 }
 
+/* Celery's sentinel list: hosts in order, port default 26379, the master's
+ * user/password/db from the first entry (as kombu and Celery take them). */
+static void test_sentinel_list(void)
+{
+	struct redis_url u;
+	char err[256];
+
+	CHECK(redis_url_parse("sentinel://:s3cret@10.0.0.1:26380/4;sentinel://:s3cret@h2/4;"
+			      "sentinel://[::1]:26381/4", &u, err, sizeof err) == 0);
+	CHECK(u.n_sentinels == 3 && u.transport == REDIS_TRANSPORT_TCP);
+	CHECK(str_eq(u.sentinels[0].host, "10.0.0.1") && u.sentinels[0].port == 26380);
+	CHECK(str_eq(u.sentinels[1].host, "h2") && u.sentinels[1].port == 26379);
+	CHECK(str_eq(u.sentinels[2].host, "::1") && u.sentinels[2].port == 26381);
+	CHECK(str_eq(u.host, "10.0.0.1") && u.port == 26380);
+	CHECK(str_eq(u.password, "s3cret") && u.db == 4 && !u.user);
+	CHECK(str_eq(u.master_name, "mymaster") && !u.sentinel_password);
+	redis_url_free(&u);
+	CHECK(u.sentinels == NULL && u.n_sentinels == 0);
+
+	/* Later entries' password and db are ignored, as kombu ignores them. */
+	CHECK(redis_url_parse("SENTINEL://127.0.0.1:1/2;sentinel://:other@127.0.0.1:2/9",
+			      &u, err, sizeof err) == 0);
+	CHECK(u.db == 2 && !u.password && u.n_sentinels == 2);
+	redis_url_free(&u);
+
+	/* The parameters config.c adds from TRYON_SENTINEL_*. */
+	CHECK(redis_url_parse("sentinel://:pw@a:1/0;sentinel://b:2/0?master_name=m-1&"
+			      "sentinel_password=sp%26x&sentinel_tls=1", &u, err, sizeof err) == 0);
+	CHECK(str_eq(u.master_name, "m-1") && str_eq(u.sentinel_password, "sp&x"));
+	CHECK(u.transport == REDIS_TRANSPORT_TLS && str_eq(u.password, "pw"));
+	redis_url_free(&u);
+	/* The same parameter on two entries must agree. */
+	CHECK(redis_url_parse("sentinel://a/0?master_name=x;sentinel://b/0?master_name=x",
+			      &u, err, sizeof err) == 0);
+	redis_url_free(&u);
+	CHECK(fails_with("sentinel://a/0?master_name=x;sentinel://b/0?master_name=y",
+			 "master_name given twice", NULL));
+	CHECK(fails_with("sentinel://a/0;;sentinel://b/0", "empty entry", NULL));
+	CHECK(fails_with("sentinel://a/0;", "empty entry", NULL));
+	CHECK(fails_with("sentinel://:hunter22@a/0;redis://b/0", "only sentinel://", "hunter22"));
+	CHECK(fails_with("sentinel://:hunter22@a:0/0", "port", "hunter22"));
+	CHECK(fails_with("sentinel://a/0?sentinel_tls=maybe", "sentinel_tls", NULL));
+	CHECK(fails_with("sentinel://a/0?master_name=a%20b", "master_name", NULL));
+	CHECK(fails_with("sentinel://a/x", "db", NULL));
+	{
+		char big[16 * 20 + 64] = "";
+		for (int i = 0; i < REDIS_URL_MAX_SENTINELS + 1; i++)
+			strcat(big, i ? ";sentinel://h:1/0" : "sentinel://h:1/0");
+		CHECK(fails_with(big, "more than", NULL));
+	}
+	/* Not inside a redis:// URL. */
+	CHECK(redis_url_parse("redis://h/0?master_name=x", &u, err, sizeof err) == 0);
+	CHECK(u.n_sentinels == 0 && !u.master_name);
+	redis_url_free(&u);
+}
+
+static void test_sentinel_redact_copy(void)
+{
+	struct redis_url u, c;
+	char err[256], out[512], out2[512];
+
+	CHECK(redacts_to("sentinel://:hunter22@h1:26379/4;sentinel://:hunter22@h2/4",
+			 "sentinel://:***@h1:26379/4;sentinel://h2:26379/4?master_name=mymaster"));
+	CHECK(redacts_to("sentinel://u:hunter22@[::1]/1?sentinel_password=topsecret&sentinel_tls=yes",
+			 "sentinel://u:***@[::1]:26379/1?master_name=mymaster&sentinel_password=***"
+			 "&sentinel_tls=1"));
+	/* The redacted form parses back to the same sentinels, master and db. */
+	CHECK(redis_url_parse("sentinel://:hunter22@h1:26390/3;sentinel://h2/3?master_name=mm",
+			      &u, err, sizeof err) == 0);
+	redis_url_redact(&u, out, sizeof out);
+	CHECK(redis_url_copy(&c, &u) == 0);
+	redis_url_free(&u);
+	CHECK(c.n_sentinels == 2 && str_eq(c.sentinels[1].host, "h2") && str_eq(c.master_name, "mm") &&
+	      str_eq(c.password, "hunter22"));
+	redis_url_redact(&c, out2, sizeof out2);
+	CHECK(!strcmp(out, out2) && !strstr(out, "hunter22"));
+	redis_url_free(&c);
+	CHECK(redis_url_parse(out, &u, err, sizeof err) == 0);
+	CHECK(u.n_sentinels == 2 && u.sentinels[0].port == 26390 && u.db == 3 && str_eq(u.master_name, "mm"));
+	redis_url_free(&u);
+}
+
+static void test_wait_params(void)
+{
+	struct redis_url u, c;
+	char err[256];
+
+	CHECK(redis_url_parse("redis://h/0", &u, err, sizeof err) == 0);
+	CHECK(u.wait_replicas == 0 && u.wait_timeout_ms == 1000);
+	redis_url_free(&u);
+	CHECK(redis_url_parse("redis://:hunter22@h/2?wait_replicas=1&wait_timeout_ms=250", &u, err, sizeof err) == 0);
+	CHECK(u.wait_replicas == 1 && u.wait_timeout_ms == 250 && u.db == 2);
+	CHECK(redis_url_copy(&c, &u) == 0 && c.wait_replicas == 1 && c.wait_timeout_ms == 250);
+	redis_url_free(&c);
+	redis_url_free(&u);
+	CHECK(redacts_to("redis://:hunter22@h/2?wait_replicas=1&wait_timeout_ms=250",
+			 "redis://:***@h:6379/2?wait_replicas=1&wait_timeout_ms=250"));
+	CHECK(redacts_to("unix:///r.sock?db=3&wait_replicas=2",
+			 "unix:///r.sock?db=3&wait_replicas=2&wait_timeout_ms=1000"));
+	CHECK(redis_url_parse("sentinel://a/1;sentinel://b/1?wait_replicas=1", &u, err, sizeof err) == 0);
+	CHECK(u.wait_replicas == 1 && u.wait_timeout_ms == 1000);
+	redis_url_free(&u);
+	CHECK(redacts_to("sentinel://a/1?wait_replicas=1&wait_timeout_ms=5",
+			 "sentinel://a:26379/1?master_name=mymaster&wait_replicas=1&wait_timeout_ms=5"));
+	CHECK(fails_with("redis://:hunter22@h/0?wait_replicas=65", "wait_replicas", "hunter22"));
+	CHECK(fails_with("redis://h/0?wait_replicas=-1", "wait_replicas", NULL));
+	CHECK(fails_with("redis://h/0?wait_timeout_ms=0", "wait_timeout_ms", NULL));
+	CHECK(fails_with("sentinel://a/0?wait_replicas=1;sentinel://b/0?wait_replicas=2",
+			 "given twice", NULL));
+}
+
+static void test_url_check(void)
+{
+	struct redis_url u;
+	char err[256];
+
+	CHECK(redis_url_parse("sentinel://h1/0;sentinel://10.0.0.2/0?sentinel_tls=1", &u, err, sizeof err) == 0);
+	CHECK(redis_url_check(&u, 1, err, sizeof err) < 0 && strstr(err, "host name"));
+	CHECK(redis_url_check(&u, 0, err, sizeof err) < 0 && strstr(err, "trust store"));
+	redis_url_free(&u);
+	CHECK(redis_url_parse("sentinel://h1/0;sentinel://h2/0?sentinel_tls=1", &u, err, sizeof err) == 0);
+	CHECK(redis_url_check(&u, 1, err, sizeof err) == 0);
+	redis_url_free(&u);
+	CHECK(redis_url_parse("redis://10.0.0.1/0", &u, err, sizeof err) == 0);
+	CHECK(redis_url_check(&u, 0, err, sizeof err) == 0);
+	redis_url_free(&u);
+}
+
 int main(void)
 {
 	RUN(test_tcp_defaults);
@@ -269,5 +397,9 @@ int main(void)
 	RUN(test_redact);
 	RUN(test_redact_roundtrip);
 	RUN(test_copy_and_free);
+	RUN(test_sentinel_list);
+	RUN(test_sentinel_redact_copy);
+	RUN(test_wait_params);
+	RUN(test_url_check);
 	return harness_report();
 }
