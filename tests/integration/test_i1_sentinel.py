@@ -228,13 +228,22 @@ def collect(c, results, timeout):
 
 @time_limit(120)
 def test_sentinel_round_trip(s):
+    import json
+    import urllib.request
     c = Cluster(s)
-    env = c.worker_env()
+    port = free_port()
+    env = dict(c.worker_env(), TRYON_HTTP_ADDR=f"127.0.0.1:{port}")
     w = Worker(s, env)
     app = c.app()
     r = app.send_task("tryon.test.echo", args=["via", "sentinels"], queue="tryon_queue")
     assert r.get(timeout=15) == ["via", "sentinels"]
     master = c.master_port()
+    # /health names the sentinels and the master in use, for each broker link.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+        health = json.loads(resp.read())
+    sen = [v["sentinel"] for v in health["connections"].values() if v.get("sentinel")]
+    assert sen and all(x["master"] == f"127.0.0.1:{master}" and x["master_name"] == MASTER for x in sen), health
+    assert all(f"127.0.0.1:{c.sports[0]}" in x["sentinels"] for x in sen), sen
     # The result is on the master the sentinels name, in the result db.
     assert c.server(master, RESULT_DB).exists(f"celery-task-meta-{r.id}")
     del r
