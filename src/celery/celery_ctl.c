@@ -22,6 +22,8 @@
 
 int celery_ctl_channel(struct buf *out, int db)
 {
+	if (db < 0)
+		return buf_printf(out, "/{db}.%s", CELERY_CTL_EXCHANGE) < 0 ? -1 : 0;
 	return buf_printf(out, "/%d.%s", db, CELERY_CTL_EXCHANGE) < 0 ? -1 : 0;
 }
 

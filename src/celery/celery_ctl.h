@@ -20,7 +20,10 @@
 /* ---- names ------------------------------------------------------------ */
 
 /* Append the channel the worker PSUBSCRIBEs for control requests:
- * "/<db>.celery.pidbox" (kombu's fanout prefix "/{db}."). 0 or -1. */
+ * "/<db>.celery.pidbox" (kombu's fanout prefix "/{db}."). db < 0: the
+ * prefix left unformatted, "/{db}.celery.pidbox", as kombu 5.2.4's
+ * Sentinel channel sends it (its _get_pool never formats the prefix), so
+ * a sentinel:// broker's clients reach us. 0 or -1. */
 int celery_ctl_channel(struct buf *out, int db);
 
 /* ---- requests --------------------------------------------------------- */

@@ -88,7 +88,10 @@ static int event_publish(struct buf *channel, struct buf *out, int db,
 	buf_append_str(&hdr, "{\"hostname\": ");
 	json_write_cstr(&hdr, b->hostname);
 	buf_append_char(&hdr, '}');
-	buf_printf(&ch, "/%d.%s/", db, CELERY_EVENTS_EXCHANGE);
+	if (db < 0)
+		buf_printf(&ch, "/{db}.%s/", CELERY_EVENTS_EXCHANGE);
+	else
+		buf_printf(&ch, "/%d.%s/", db, CELERY_EVENTS_EXCHANGE);
 	buf_append(&ch, rk->data ? rk->data : "", rk->len);
 	if (!body->failed && !rk->failed && !hdr.failed && !ch.failed &&
 	    kombu_envelope(&env, body->data, body->len, hdr.data, hdr.len,

@@ -37,7 +37,8 @@ struct celery_events_worker {
 	const char *sw_sys;        /* NULL -> "Linux" */
 };
 /* Append to channel (when not NULL) the PUBLISH channel
- * "/<db>.celeryev/<routing key>", the routing key being type with '-' ->
+ * "/<db>.celeryev/<routing key>" ("/{db}.celeryev/..." for db < 0, as
+ * kombu's Sentinel channel names it), the routing key being type with '-' ->
  * '.' ("worker.heartbeat"), and to out the envelope of worker event `type`
  * ("worker-online", "worker-heartbeat", "worker-offline"), byte for byte
  * as Celery's. Returns 0, or -1 with err (no type, hostname or delivery

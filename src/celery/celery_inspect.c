@@ -235,9 +235,10 @@ void celery_inspect_stats(struct buf *out, const struct celery_ctl_stats *s)
 	json_write_cstr(out, s->broker_user);
 	buf_printf(out, ", \"virtual_host\": \"%d\", \"port\": %d, "
 			"\"insist\": false, \"ssl\": %s, "
-			"\"transport\": \"redis\", \"transport_options\": {",
+			"\"transport\": \"%s\", \"transport_options\": {",
 		   s->broker_db, s->broker_port,
-		   s->broker_ssl ? "true" : "false");
+		   s->broker_ssl ? "true" : "false",
+		   s->broker_transport ? s->broker_transport : "redis");
 	if (s->visibility_timeout > 0)
 		buf_printf(out, "\"visibility_timeout\": %lld",
 			   (long long)s->visibility_timeout);

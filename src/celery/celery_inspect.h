@@ -58,6 +58,7 @@ struct celery_ctl_stats {
 	int broker_db;                  /* virtual_host, as a string */
 	const char *broker_user;        /* NULL -> null */
 	int broker_ssl;
+	const char *broker_transport;   /* kombu's transport name; NULL: "redis" */
 	int64_t visibility_timeout;     /* > 0: transport_options entry */
 	int64_t prefetch_count;
 	const struct rusage *rusage;    /* NULL -> "N/A" */
@@ -66,7 +67,7 @@ struct celery_ctl_stats {
 /* A server URL as the worker parsed it. It never holds the password: only
  * whether there is one, which is all the masked forms show. Borrowed. */
 struct celery_ctl_url {
-	const char *scheme;  /* "redis", "rediss", "unix" */
+	const char *scheme;  /* "redis", "rediss", "unix", "sentinel" */
 	const char *host;    /* NULL for unix */
 	int port;            /* 0: none */
 	const char *path;    /* unix: the socket path, else NULL */

@@ -68,7 +68,10 @@ static void revoke_held(struct worker *w, const char *id)
 static void url_view(struct celery_ctl_url *v, const struct redis_url *u)
 {
 	memset(v, 0, sizeof *v);
-	v->scheme = u->transport == REDIS_TRANSPORT_TLS ? "rediss" : u->transport == REDIS_TRANSPORT_UNIX ? "unix" : "redis";
+	/* A sentinel list shows as its first sentinel, as Celery's
+	 * sanitized URL does; the master is found through them. */
+	v->scheme = u->n_sentinels > 0 ? "sentinel" : u->transport == REDIS_TRANSPORT_TLS ? "rediss"
+		  : u->transport == REDIS_TRANSPORT_UNIX ? "unix" : "redis";
 	v->host = u->host;
 	v->port = u->port;
 	v->path = u->path;
@@ -322,6 +325,7 @@ void control_on_message(struct redis_conn *c, struct resp_value *msg, void *arg)
 		.broker_host = w->broker_url.host ? w->broker_url.host : w->broker_url.path,
 		.broker_port = w->broker_url.port, .broker_db = w->broker_url.db,
 		.broker_user = w->broker_url.user, .broker_ssl = w->broker_url.transport == REDIS_TRANSPORT_TLS,
+		.broker_transport = w->broker_url.n_sentinels > 0 ? "sentinel" : "redis",
 		.visibility_timeout = w->cfg->visibility_timeout, .prefetch_count = w->concurrency, .rusage = &ru,
 	};
 	struct celery_ctl_state st = {
@@ -433,7 +437,7 @@ void control_on_pubsub_ready(struct redis_conn *c, void *arg)
 	struct worker *w = arg;
 	struct buf ch;
 	buf_init(&ch);
-	celery_ctl_channel(&ch, w->broker_url.db);
+	celery_ctl_channel(&ch, worker_fanout_db(w));
 	const char *argv[] = { "PSUBSCRIBE", ch.data };
 	redis_conn_command(c, NULL, NULL, 0, 2, argv, NULL);
 	buf_free(&ch);

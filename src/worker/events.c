@@ -51,7 +51,7 @@ void events_worker(struct worker *w, const char *type)
 	memcpy(we.loadavg, load, sizeof load);
 	we.sw_ver = version_string;
 	buf_init(&ch), buf_init(&env);
-	if (celery_events_worker_build(&ch, &env, w->broker_url.db, type, &b, &we, err, sizeof err) == 0)
+	if (celery_events_worker_build(&ch, &env, worker_fanout_db(w), type, &b, &we, err, sizeof err) == 0)
 		publish(w, &ch, &env);
 	buf_free(&ch), buf_free(&env);
 }
@@ -66,7 +66,7 @@ void events_task(struct worker *w, struct celery_events_task *ev)
 		return;
 	event_base(w, &b, tag);
 	buf_init(&ch), buf_init(&env);
-	if (celery_events_task_build(&ch, &env, w->broker_url.db, &b, ev, err, sizeof err) == 0)
+	if (celery_events_task_build(&ch, &env, worker_fanout_db(w), &b, ev, err, sizeof err) == 0)
 		publish(w, &ch, &env);
 	buf_free(&ch), buf_free(&env);
 }

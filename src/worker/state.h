@@ -240,6 +240,12 @@ void revoked_add(struct worker *w, const char *id, double at);
 
 /* Remember the last thing that went wrong, for GET /health. */
 void worker_note_error(struct worker *w, const char *what, const char *why);
+/* The db in kombu's fanout channel names (pidbox, events): -1 for a
+ * sentinel:// broker, whose kombu channel never formats "/{db}.". */
+static inline int worker_fanout_db(const struct worker *w)
+{
+	return w->broker_url.n_sentinels > 0 ? -1 : w->broker_url.db;
+}
 /* Messages waiting in queues[k] (all four priority lists) at the last
  * sample; 0 until the queues consumed now have been sampled. */
 long worker_queue_depth(const struct worker *w, int k);

@@ -244,6 +244,12 @@ def test_sentinel_round_trip(s):
     sen = [v["sentinel"] for v in health["connections"].values() if v.get("sentinel")]
     assert sen and all(x["master"] == f"127.0.0.1:{master}" and x["master_name"] == MASTER for x in sen), health
     assert all(f"127.0.0.1:{c.sports[0]}" in x["sentinels"] for x in sen), sen
+    # `celery inspect stats` and `conf` name kombu's sentinel transport.
+    wait_for(lambda: app.control.inspect(timeout=2).ping(), 20, "a ping reply through the sentinels", interval=0.5)
+    stats = app.control.inspect(timeout=3).stats() or {}
+    assert stats and all(v["broker"]["transport"] == "sentinel" for v in stats.values()), stats
+    conf = app.control.inspect(timeout=3).conf() or {}
+    assert conf and all(v["broker_url"].startswith("sentinel://") for v in conf.values()), conf
     # The result is on the master the sentinels name, in the result db.
     assert c.server(master, RESULT_DB).exists(f"celery-task-meta-{r.id}")
     del r

@@ -1434,6 +1434,10 @@ static void test_names(void)
 	buf_reset(&k);
 	CHECK(celery_ctl_channel(&k, 4) == 0 && buf_is(&k, "/4.celery.pidbox"));
 	buf_reset(&k);
+	/* a sentinel:// broker: kombu 5.2.4's Sentinel channel sends the
+	 * prefix unformatted (seen with redis-cli MONITOR, issue 12) */
+	CHECK(celery_ctl_channel(&k, -1) == 0 && buf_is(&k, "/{db}.celery.pidbox"));
+	buf_reset(&k);
 	/* the binding the client added in monitor7 line 109 */
 	CHECK(parse_vec(req_ping, &r) == 0);
 	CHECK(celery_ctl_reply_binding(&k, &m, &r) == 0);

@@ -438,6 +438,11 @@ static void test_worker_events_bytes(void)
 	CHECK(celery_events_worker_build(&ch, &out, 4, "worker-heartbeat", &b, &w,
 				      err, sizeof err) == 0);
 	CHECK(buf_is(&ch, "/4.celeryev/worker.heartbeat"));
+	buf_reset(&ch);
+	buf_reset(&out);
+	CHECK(celery_events_worker_build(&ch, &out, -1, "worker-heartbeat", &b, &w,
+				      err, sizeof err) == 0);
+	CHECK(buf_is(&ch, "/{db}.celeryev/worker.heartbeat"));   /* sentinel:// */
 	CHECK(strstr(out.data, "\"headers\": {\"hostname\": \"celery@h\"}") != NULL);
 	CHECK(strstr(out.data, "\"delivery_info\": {\"exchange\": \"celeryev\", "
 			       "\"routing_key\": \"worker.heartbeat\"}") != NULL);
