@@ -94,7 +94,7 @@ static void wipe_free(char *s)
 }
 
 /* The parameters we read; the sentinel ones only matter for sentinel://. */
-enum { Q_DB, Q_PASSWORD, Q_USERNAME, Q_MASTER, Q_SPASSWORD, Q_STLS, Q_WAITN, Q_WAITMS, Q_N };
+enum { Q_DB, Q_PASSWORD, Q_USERNAME, Q_VHOST, Q_MASTER, Q_SPASSWORD, Q_STLS, Q_WAITN, Q_WAITMS, Q_N };
 
 struct query {
 	char *v[Q_N];
@@ -103,7 +103,7 @@ struct query {
 };
 
 static const char *const query_known[Q_N] = {
-	"db", "password", "username", "master_name", "sentinel_password", "sentinel_tls",
+	"db", "password", "username", "virtual_host", "master_name", "sentinel_password", "sentinel_tls",
 	"wait_replicas", "wait_timeout_ms"
 };
 
@@ -266,7 +266,7 @@ static int parse_single(const char *url, struct redis_url *out, struct query *sq
 	struct query q = { 0 };
 	CURLU *h = NULL;
 	CURLUcode rc = CURLUE_OK;
-	int ret = -1, path_db = -1, query_db = -1, bad = 0;
+	int ret = -1, path_db = -1, query_db = -1, bad = 0, kombu_socket = 0;
 	size_t slen;
 
 	memset(out, 0, sizeof *out);
@@ -277,7 +277,7 @@ static int parse_single(const char *url, struct redis_url *out, struct query *sq
 	}
 	slen = scheme_len(url);
 	if (!slen) {
-		errmsg_set(err, errlen, "Redis URL must start with redis://, rediss://, unix:// or sentinel://");
+		errmsg_set(err, errlen, "Redis URL must start with redis://, rediss://, unix://, redis+socket:// or sentinel://");
 		return -1;
 	}
 	if (sq && !(slen == 8 && !strncasecmp(url, "sentinel", 8))) {
@@ -289,13 +289,18 @@ static int parse_single(const char *url, struct redis_url *out, struct query *sq
 		out->transport = REDIS_TRANSPORT_TLS;
 	} else if (slen == 4 && !strncasecmp(url, "unix", 4)) {
 		out->transport = REDIS_TRANSPORT_UNIX;
+	} else if ((slen == 12 && !strncasecmp(url, "redis+socket", 12)) ||
+		   (slen == 6 && !strncasecmp(url, "socket", 6))) {
+		/* kombu's and Celery's unix socket form, the db in ?virtual_host= */
+		out->transport = REDIS_TRANSPORT_UNIX;
+		kombu_socket = 1;
 	} else if (sq && slen == 8 && !strncasecmp(url, "sentinel", 8)) {
 		out->transport = REDIS_TRANSPORT_TCP;
 	} else if (slen == 8 && !strncasecmp(url, "sentinel", 8)) {
 		errmsg_set(err, errlen, "a sentinel:// list may hold only sentinel:// entries");
 		return -1;
 	} else {
-		errmsg_set(err, errlen, "unsupported scheme \"%.*s\" (want redis://, rediss://, unix:// or sentinel://)",
+		errmsg_set(err, errlen, "unsupported scheme \"%.*s\" (want redis://, rediss://, unix://, redis+socket:// or sentinel://)",
 			(int)slen, url);
 		return -1;
 	}
@@ -390,6 +395,10 @@ static int parse_single(const char *url, struct redis_url *out, struct query *sq
 		goto out;
 	}
 
+	if (kombu_socket && q.v[Q_VHOST] && !q.v[Q_DB]) {
+		q.v[Q_DB] = q.v[Q_VHOST];
+		q.v[Q_VHOST] = NULL;
+	}
 	if (q.v[Q_DB] && parse_db(q.v[Q_DB], &query_db) < 0) {
 		errmsg_set(err, errlen, "invalid Redis URL: db must be a number 0..%d", REDIS_URL_MAX_DB);
 		goto out;

@@ -213,6 +213,16 @@ def test_unix_socket_broker_results_cache_with_db(s):
     assert r.client(4).exists("_kombu.binding.tryon_queue")
     assert r.client(5).keys("celery-task-meta-*")
     assert r.client(0).dbsize() == 0
+    # The app's own Celery URLs (redis+socket://...?virtual_host=N) work
+    # unchanged for the worker too: the same dbs.
+    w.stop()
+    env3 = dict(env, CELERY_BROKER_URL=r.celery_url(4), CELERY_RESULT_BACKEND=r.celery_url(5),
+                REDIS_CACHE_URL=r.celery_url(6))
+    rc, lines = doctor_lines(s, env3)
+    assert rc == 0 and all(f"unix://:***@{r.path}?db={db}" in lines[name]
+                           for name, db in (("broker", 4), ("results", 5), ("cache", 6))), lines
+    Worker(s, env3, name="worker-kombu-url")
+    check_all_three(celery_app(r.celery_url(4), r.celery_url(5)), r.client(6))
     # A socket that is not there: a clear error, not a hang.
     env2 = dict(env, CELERY_BROKER_URL=f"unix://{r.path}.missing?db=4")
     rc, lines = doctor_lines(s, env2)

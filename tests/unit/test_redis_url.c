@@ -130,6 +130,20 @@ static void test_unix(void)
 	CHECK(parses_to("unix://:pw@/tmp/x.sock", REDIS_TRANSPORT_UNIX, NULL, 0, "/tmp/x.sock", 0, NULL, "pw"));
 	CHECK(parses_to("unix://u:pw@/tmp/x.sock?db=0", REDIS_TRANSPORT_UNIX, NULL, 0, "/tmp/x.sock", 0, "u", "pw"));
 	CHECK(parses_to("unix:///tmp/a%20b.sock", REDIS_TRANSPORT_UNIX, NULL, 0, "/tmp/a b.sock", 0, NULL, NULL));
+	/* kombu's and Celery's own form: the db in ?virtual_host= (issue 12:
+	 * an app configured this way must not have to change its URL) */
+	CHECK(parses_to("redis+socket:///run/redis.sock?virtual_host=4", REDIS_TRANSPORT_UNIX, NULL, 0,
+			"/run/redis.sock", 4, NULL, NULL));
+	CHECK(parses_to("redis+socket://:pw@/run/redis.sock", REDIS_TRANSPORT_UNIX, NULL, 0, "/run/redis.sock", 0,
+			NULL, "pw"));
+	CHECK(parses_to("socket:///tmp/x.sock?virtual_host=2", REDIS_TRANSPORT_UNIX, NULL, 0, "/tmp/x.sock", 2,
+			NULL, NULL));
+	CHECK(parses_to("redis+socket:///tmp/x.sock?db=5", REDIS_TRANSPORT_UNIX, NULL, 0, "/tmp/x.sock", 5,
+			NULL, NULL));
+	/* virtual_host is kombu's socket parameter only */
+	CHECK(parses_to("redis://h/1?virtual_host=3", REDIS_TRANSPORT_TCP, "h", 6379, NULL, 1, NULL, NULL));
+	CHECK(fails_with("redis+socket:///tmp/x?virtual_host=x", "db must be a number", NULL));
+	CHECK(fails_with("redis+socket://host/tmp/x", "must not name a host", NULL));
 }
 
 static void test_ignored_query(void)
