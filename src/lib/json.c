@@ -310,7 +310,10 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 	       char *err, size_t errlen)
 {
 	jsmn_parser p;
-	jsmntok_t *jt;
+	/* jsmn's tokens only live through this call: a small document's go
+	 * on the stack (a malloc and free per message made musl map and
+	 * unmap a page about once a message in the parent, issue 15). */
+	jsmntok_t small[128], *jt;
 	int count, r, k, sp = 0;
 	int stack[JSON_MAX_DEPTH + 2];
 
@@ -325,10 +328,11 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 		       max_tokens);
 		return -1;
 	}
-	jt = malloc((size_t)count * sizeof *jt);
+	jt = count <= (int)(sizeof small / sizeof small[0]) ? small : malloc((size_t)count * sizeof *jt);
 	doc->toks = malloc((size_t)count * sizeof *doc->toks);
 	if (!jt || !doc->toks) {
-		free(jt);
+		if (jt != small)
+			free(jt);
 		json_doc_free(doc);
 		errmsg_set(err, errlen, "out of memory");
 		return -1;
@@ -336,7 +340,8 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 	jsmn_init(&p);
 	r = jsmn_parse(&p, js, len, jt, (unsigned)count);
 	if (r != count) {
-		free(jt);
+		if (jt != small)
+			free(jt);
 		json_doc_free(doc);
 		errmsg_set(err, errlen, "tokenizer disagrees with grammar (%d)", r);
 		return -1;
@@ -355,14 +360,16 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 		while (sp > 0 && t->start >= doc->toks[stack[sp - 1]].end)
 			doc->toks[stack[--sp]].next = k;
 		if (sp == (int)(sizeof stack / sizeof stack[0])) {
-			free(jt);
+			if (jt != small)
+				free(jt);
 			json_doc_free(doc);
 			errmsg_set(err, errlen, "JSON nesting overflow");
 			return -1;
 		}
 		stack[sp++] = k;
 	}
-	free(jt);
+	if (jt != small)
+		free(jt);
 	doc->js = js;
 	doc->len = len;
 	doc->ntoks = count;
