@@ -329,7 +329,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		}
 		if (w.draining)
 			deadline = min_d(deadline, w.drain_deadline);
-		deadline = min_d(deadline, min_d(w.next_heartbeat, min_d(w.next_renew, w.next_maintenance)));
+		deadline = min_d(deadline, maint_next_deadline(&w, now));
 		if (w.consuming)
 			deadline = min_d(deadline, w.next_event_heartbeat);
 		int timeout = deadline <= now ? 0 : (int)ceil((deadline - now) * 1000);

@@ -327,6 +327,27 @@ void maint_tick(struct worker *w, double now)
 	}
 }
 
+double maint_next_deadline(const struct worker *w, double now)
+{
+	/* A timer maint_tick will not act on must not count: a past one
+	 * makes poll return at once, and the loop spun a core for as long as
+	 * the broker was away (found when Redis was stopped under a worker). */
+	if (!redis_conn_is_ready(w->cmd))
+		return HUGE_VAL;
+	double d = w->next_heartbeat < w->next_renew ? w->next_heartbeat : w->next_renew;
+	if (w->maint_pid) {
+		/* Its exit wakes the loop (SIGCHLD); only the hard limit is a time. */
+		double left = MAINT_HARD_LIMIT - (clock_wall() - w->maint_forked_at);
+		if (!w->maint_killed && now + (left > 0 ? left : 0) < d)
+			d = now + (left > 0 ? left : 0);
+	} else if (!w->draining) {
+		double m = w->reconcile_wanted && !w->maint_failures ? now : w->next_maintenance;
+		if (m < d)
+			d = m;
+	}
+	return d;
+}
+
 void maint_exited(struct worker *w, int status, double now)
 {
 	int killed = w->maint_killed;

@@ -12,6 +12,10 @@
 int maint_recover_own(struct worker *w);
 /* Liveness, score renewal, lengths and the maintenance child, on timers. */
 void maint_tick(struct worker *w, double now);
+/* When maint_tick next has something to do (clock_mono), for the poll
+ * timeout: HUGE_VAL while the broker link is down (the tick does nothing
+ * then, and the link's own deadline wakes the loop). */
+double maint_next_deadline(const struct worker *w, double now);
 /* The maintenance child (w->maint_pid) was reaped with status. */
 void maint_exited(struct worker *w, int status, double now);
 #endif

@@ -7,6 +7,7 @@ stall: messages waiting, a free slot, nothing taken), 200 again after.
 Faults come from tests/lib/resp_proxy.py between the worker and a private
 redis-server. Only loopback addresses (0.0.0.0 is bound, never reached)."""
 import json
+import os
 import socket
 import sys
 import time
@@ -58,6 +59,12 @@ for c in conns:
     c.close()
 print("opened", opened, flush=True)
 """
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def get(port, path, host="127.0.0.1", timeout=5):
     try:
@@ -210,7 +217,14 @@ def test_readiness_follows_the_broker(s):
     assert get(port, "/healthz")[0] == 200
     rc, out = healthcheck(s, port)
     assert rc == 1 and "503 not ready: broker disconnected" in out, out
-    time.sleep(2)
+    # While it is gone the worker waits, it does not spin: its timers due
+    # while the link is down used to make every poll return at once, 60 %
+    # of a core from ~5 s after the broker went away until it came back.
+    c0 = cpu_seconds(w.proc.pid)
+    time.sleep(8)   # a window longer than the 5 s heartbeat timer
+    used = cpu_seconds(w.proc.pid) - c0
+    print(f"  {used:.2f} s of CPU in 8 s with the broker gone")
+    assert used < 0.5, used
     assert not ready(port)   # still gone: still not ready
     r.start()
     s.procs_session.remove(r.proc)   # a private server: it dies with the test
