@@ -178,8 +178,9 @@ class Stream:
     nothing is silently lost there) is retried after 0.1 s. Remembers the
     sends that returned and counts the refusals."""
 
-    def __init__(self, app, n, gap=0.01, seconds=0.05):
+    def __init__(self, app, n, gap=0.01, seconds=0.05, after_send=None):
         self.app, self.n, self.gap, self.seconds = app, n, gap, seconds
+        self.after_send = after_send
         self.sent, self.failed = [], []
         self.t = threading.Thread(target=self._run, daemon=True)
         self.t.start()
@@ -191,6 +192,8 @@ class Stream:
                 try:
                     self.sent.append(self.app.send_task("tryon.test.sleep", args=[self.seconds],
                                                         queue="tryon_queue"))
+                    if self.after_send:
+                        self.after_send(self.sent[-1])
                     break
                 except Exception as e:  # noqa: BLE001 - refused: the app knows, and retries
                     self.failed.append(type(e).__name__ + ": " + str(e)[:80])
@@ -332,16 +335,30 @@ def kill_master_mid_stream(s, lag=0.0, **extra):
     about lag/2 seconds of writes, as a replica on a slow link would. No
     min-replicas-to-write here: with one replica, the promoted master would
     have none and refuse every write until the dead one came back.
-    Returns a dict of what happened; "lost_unseen" are tasks the worker
-    never received (their LPUSH died with the master: only the client could
-    have prevented that), "lost_seen" tasks it received and never
-    completed."""
+    Returns a dict of what happened. Which sends reached the replica is
+    measured apart from the worker: right after each send returns, the
+    master's replication offset (which then covers that LPUSH) is read;
+    after the switch, the promoted replica's second_repl_offset says how
+    much of the old master's stream it had. "lost_replicated": tasks whose
+    LPUSH was confirmed on the replica and that never completed (the worker
+    and the failover lost them); "lost_seen": tasks the worker received and
+    that never completed; "lost_unseen": the rest, whose LPUSH the master
+    acknowledged to the client and took with it before replicating (no
+    worker can see those; only the client's own WAIT could keep them)."""
     c = Cluster(s, min_replicas=0)
     w = Worker(s, c.worker_env(**extra))
     app = c.app()
     old = c.master_port()
     replica = [p for p in c.ports if p != old][0]
-    stream = Stream(app, 200)
+    offsets = {}
+    probe = redis.Redis(host="127.0.0.1", port=old, password=REDIS_PASSWORD, socket_timeout=0.5)
+
+    def offset_after(r):
+        try:
+            offsets[r.id] = probe.info("replication")["master_repl_offset"]
+        except redis.RedisError:
+            offsets[r.id] = None
+    stream = Stream(app, 200, after_send=offset_after)
     wait_for(lambda: len(stream.sent) >= 60, 30, "60 tasks sent")
     if lag:
         sleeper = threading.Thread(target=lambda: c.server(replica).execute_command(
@@ -351,7 +368,11 @@ def kill_master_mid_stream(s, lag=0.0, **extra):
     c.procs[old].signal(signal.SIGKILL)
     killed = time.time()
     wait_for(lambda: c.master_port() not in (None, old), 30, "the sentinels to name the new master")
+    promoted = c.server(c.master_port()).info("replication")
+    had = promoted["second_repl_offset"] - 1   # the old master's stream it kept
+    assert had > 0, f"the promoted replica shows no inherited history: {promoted}"
     stream.join()
+    probe.close()
     r = app.send_task("tryon.test.echo", args=["after"], queue="tryon_queue")
     assert r.get(timeout=60) == ["after"], "the worker does not serve through the new master"
     serving = time.time() - killed
@@ -360,9 +381,12 @@ def kill_master_mid_stream(s, lag=0.0, **extra):
     log = w.log()
     received = set(re.findall(r"event=task\.received task=\S+ id=(\S+)", log))
     lost = [r.id for r in stream.sent if r.id not in done]
+    replicated = {i for i, off in offsets.items() if off is not None and off <= had}
     assert w.proc.alive()
     return {"sent": len(stream.sent), "refused": len(stream.failed),
-            "lost_unseen": len([i for i in lost if i not in received]),
+            "replicated": len(replicated),
+            "lost_replicated": len([i for i in lost if i in replicated]),
+            "lost_unseen": len([i for i in lost if i not in received and i not in replicated]),
             "lost_seen": len([i for i in lost if i in received]),
             "twice": len([k for k, n in started_counts(log).items() if n > 1]),
             "serving": serving}
@@ -370,7 +394,8 @@ def kill_master_mid_stream(s, lag=0.0, **extra):
 
 def show(what, m):
     print(f"{what}: sent={m['sent']} refused_sends={m['refused']} "
-          f"lost_never_received={m['lost_unseen']} lost_after_received={m['lost_seen']} "
+          f"confirmed_on_replica={m['replicated']} lost_after_replicated={m['lost_replicated']} "
+          f"lost_unreplicated_never_received={m['lost_unseen']} lost_after_received={m['lost_seen']} "
           f"ran_twice={m['twice']} serving_again_after={m['serving']:.1f}s")
 
 
@@ -379,10 +404,12 @@ def test_sentinel_master_killed_loss(s):
     """kill -9 of the master mid-stream: the worker serves again through
     the promoted replica; what was lost or run twice is measured and
     printed. Then the same with a replica that is 0.75 s behind at the
-    kill, without and with TRYON_BROKER_WAIT_REPLICAS=1. With WAIT the
-    worker's own steps are never undone: nothing it received is lost or
-    run twice. What its setting cannot save is the client's LPUSH that
-    never reached the replica (printed: lost_never_received)."""
+    kill, without and with TRYON_BROKER_WAIT_REPLICAS=1. With WAIT nothing
+    that was durable is lost or run twice: no task whose message reached
+    the replica, and no task the worker received. What no worker setting
+    can save is a send the master acknowledged to the client and never
+    replicated (printed: lost_unreplicated_never_received; bounded by
+    min-replicas-max-lag, docs/OPERATIONS.md)."""
     show("kill -9, replica in step, no WAIT", kill_master_mid_stream(s))
     s.cleanup_test()
     show("kill -9, replica 0.75 s behind, no WAIT", kill_master_mid_stream(s, lag=1.5))
@@ -391,6 +418,9 @@ def test_sentinel_master_killed_loss(s):
                                TRYON_BROKER_WAIT_TIMEOUT_MS=3000)
     show("kill -9, replica 0.75 s behind, TRYON_BROKER_WAIT_REPLICAS=1", m)
     assert m["lost_seen"] == 0, f"with WAIT 1: {m['lost_seen']} received tasks lost"
+    assert m["lost_replicated"] == 0, \
+        f"with WAIT 1: {m['lost_replicated']} tasks lost whose message had reached the replica"
+    assert m["replicated"] >= 60, f"only {m['replicated']} sends confirmed on the replica"
     assert m["twice"] == 0, f"with WAIT 1: {m['twice']} tasks ran twice"
 
 
