@@ -94,6 +94,9 @@ static const struct metric_def defs[METRIC_COUNT] = {
 		"Always 1; the labels name the running build.", "version", "commit"),
 	[METRIC_METRICS_DROPPED] = C0("tryon_metrics_dropped_total",
 		"Metric updates refused (too many series or a bad label value); nonzero means a bug or abuse."),
+	[METRIC_REDIS_WAIT_SHORT] = C1("tryon_redis_wait_short_total",
+		"WAITs after a RECORD or FINISH step (TRYON_BROKER_WAIT_REPLICAS) that reached fewer "
+		"replicas than asked within the timeout: steps a master crash could undo.", "connection"),
 	[METRIC_PROCESS_RESIDENT_MEMORY] = G0("process_resident_memory_bytes",
 		"Resident memory size of the worker's main process in bytes."),
 	[METRIC_PROCESS_START_TIME] = G0("process_start_time_seconds",

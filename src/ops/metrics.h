@@ -42,6 +42,7 @@ enum metric_id {
 	METRIC_MODEL_SPEND_TODAY,   /* tryon_model_spend_today_usd */
 	METRIC_BUILD_INFO,          /* tryon_build_info [version, commit] */
 	METRIC_METRICS_DROPPED,     /* tryon_metrics_dropped_total */
+	METRIC_REDIS_WAIT_SHORT,    /* tryon_redis_wait_short_total [connection] */
 	/* the standard process collector's names */
 	METRIC_PROCESS_RESIDENT_MEMORY, /* process_resident_memory_bytes */
 	METRIC_PROCESS_START_TIME,  /* process_start_time_seconds */

@@ -361,6 +361,12 @@ void ops_http_handler(void *arg, const char *path, struct httpd_response *r)
 		const char *host = at ? at + 1 : w->cfg->hostname;
 		metrics_set(&w->metrics, METRIC_WORKER_UP, host, NULL, consuming);
 		metrics_set(&w->metrics, METRIC_WORKER_TASKS_ACTIVE, host, NULL, w->busy);
+		if (w->cfg->broker_wait_replicas > 0) {
+			metrics_set_total(&w->metrics, METRIC_REDIS_WAIT_SHORT, "broker_consume", NULL,
+					  (double)redis_conn_wait_short(w->consume));
+			metrics_set_total(&w->metrics, METRIC_REDIS_WAIT_SHORT, "broker", NULL,
+					  (double)redis_conn_wait_short(w->cmd));
+		}
 		tryon_metrics(w);
 		r->status = 200;
 		r->content_type = PROMTEXT_CONTENT_TYPE;

@@ -18,6 +18,7 @@ import re
 import signal
 import threading
 import time
+import urllib.request
 
 import redis
 
@@ -433,9 +434,16 @@ def test_wait_replicas_record_and_finish(s):
     out TRYON_BROKER_WAIT_TIMEOUT_MS, logs redis.wait_short, and the task
     still succeeds."""
     c = Cluster(s, min_replicas=0)
-    w = Worker(s, c.worker_env(TRYON_BROKER_WAIT_REPLICAS=1, TRYON_BROKER_WAIT_TIMEOUT_MS=1500))
+    port = free_port()
+    w = Worker(s, c.worker_env(TRYON_BROKER_WAIT_REPLICAS=1, TRYON_BROKER_WAIT_TIMEOUT_MS=1500,
+                               TRYON_HTTP_ADDR=f"127.0.0.1:{port}"))
     app = c.app()
     master, replica = c.master_port(), [p for p in c.ports if p != c.master_port()][0]
+
+    def short_waits():
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        return {m.group(1): float(m.group(2)) for m in
+                re.finditer(r'^tryon_redis_wait_short_total\{connection="(\w+)"\} (\S+)$', text, re.M)}
     for i in range(5):
         r = app.send_task("tryon.test.echo", args=[i], queue="tryon_queue")
         assert r.get(timeout=15) == [i]
@@ -445,6 +453,7 @@ def test_wait_replicas_record_and_finish(s):
             "the result is not on the replica when the client has it"
         del r
     assert "event=redis.wait_short" not in w.log()
+    assert short_waits() == {"broker_consume": 0, "broker": 0}
     fast_log = len(w.log())
     c.procs[replica].signal(signal.SIGSTOP)
     try:
@@ -477,6 +486,9 @@ def test_wait_replicas_record_and_finish(s):
     assert rec and started and rec[0] <= started[0], late[-2000:]
     assert fin and done and fin[0] - done[0] >= 1.3, late[-2000:]
     assert 'wanted=1 got="0 replicas"' in late, late[-2000:]
+    # and counted for alerts, one per step that fell short
+    waits = short_waits()
+    assert waits["broker_consume"] >= 1 and waits["broker"] >= 1, waits
     assert c.master_port() == master
 
 

@@ -50,6 +50,7 @@ static void fill(struct metrics *m)
 	metrics_inc(m, METRIC_TASKS_FAILED, task, "RuntimeError", 1);
 	metrics_inc(m, METRIC_TASKS_RETRIED, task, NULL, 1);
 	metrics_inc(m, METRIC_SINGLEFLIGHT_WAITS, NULL, NULL, 1);
+	metrics_set_total(m, METRIC_REDIS_WAIT_SHORT, "broker", NULL, 2);
 	metrics_inc(m, METRIC_JOB_EXITS, "success", NULL, 2);
 	metrics_inc(m, METRIC_JOB_EXITS, "task_exception", NULL, 1);
 	metrics_observe(m, METRIC_JOB_PEAK_MEMORY, NULL, NULL, 9.5 * 1048576);
