@@ -82,12 +82,20 @@ cp "$src/bearssl/inc/"*.h "$prefix/include/"
 # optional library. PKG_CONFIG_LIBDIR points at an empty directory so that
 # configure cannot find glibc's zlib, libidn2 or libpsl; every --without is
 # explicit for the same reason. Flags are explained in vendor/README.md.
+# Hash table sizes of a multi handle (multi.c takes them from the build):
+# curl_multi_init's defaults (911 socket, 97 connection, 71 DNS buckets,
+# 32 bytes each, allocated up front) are for thousands of transfers in one
+# handle; a job holds one multi handle with at most a few transfers, and its
+# 35 KB of empty buckets were most of the memory each in-flight try-on cost
+# over the easy interface (issue 15). curl_easy_perform's own handle uses
+# 1/3/7; these keep a little room for a hedged pair and its redirects.
+curl_hash_sizes="-DCURL_SOCKET_HASH_TABLE_SIZE=31 -DCURL_CONNECTION_HASH_SIZE=7 -DCURL_DNS_HASH_SIZE=7"
 say "configuring libcurl"
 mkdir -p "$out/empty-pkgconfig"
 (
 	cd "$src/curl"
 	PKG_CONFIG_LIBDIR="$out/empty-pkgconfig" PKG_CONFIG_PATH="" \
-	CC=musl-gcc CFLAGS="$hardening" CPPFLAGS="-I$prefix/include" LDFLAGS="-L$prefix/lib" \
+	CC=musl-gcc CFLAGS="$hardening" CPPFLAGS="-I$prefix/include $curl_hash_sizes" LDFLAGS="-L$prefix/lib" \
 	./configure -q --prefix="$prefix" \
 		--disable-shared --enable-static --with-pic \
 		--with-bearssl="$prefix" --without-openssl \
