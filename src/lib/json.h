@@ -55,6 +55,7 @@ struct json_tok {
 	int end;
 	int size;
 	int next;
+	int plain;   /* a string with no escape: its text is js[start, end) as is */
 };
 
 /* A parsed document. Token 0 is the root value. */
