@@ -48,13 +48,10 @@ static void count_parent_start(struct worker *w, struct msg *m)
  * hit, stores the result and acks at once. A fork and a fresh Redis
  * connection per cache hit cost more than the hit itself (docs/BENCHMARKS.md).
  * A miss, a cache error or garbage takes the ordinary path through a child,
- * which looks again and reports cache errors. */
-struct lookup {
-	struct worker *w;
-	struct msg *m;
-	double started;
-	struct tryon_args args;    /* decoded once, owned (the operator page's row) */
-};
+ * which looks again and reports cache errors. The GET goes out when the
+ * message is parsed, beside its RECORD (dispatch_prelookup): its round trip
+ * overlaps RECORD's instead of following it, and its answer is used only
+ * once the message is recorded (struct lookup, worker/state.h). */
 
 /* The single-flight lock and wake keys of a try-on that will run in a
  * child (the job and jobs_release_lock use them): set only once it is
@@ -68,21 +65,16 @@ static void note_run_keys(struct msg *m, const struct tryon_args *args)
 	ledger_key(m->wake_key, LEDGER_WAKE_PREFIX, key);
 }
 
-static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+/* A recorded, admitted message's lookup is answered: url is a validated
+ * cached result (a hit: ended here) or NULL (it waits for a slot). Takes m
+ * and frees l. */
+static void lookup_conclude(struct worker *w, struct msg *m, struct lookup *l, const char *url, size_t url_len)
 {
-	struct lookup *l = arg;
-	struct worker *w = l->w;
-	struct msg *m = l->m;
 	double runtime = clock_mono() - l->started;
-	char why[160];
-	(void)c, (void)err;
 
-	w->n_lookups--;
-	if (w->draining || !r || r->type != RESP_BULK ||
-	    cachekey_validate_result(r->str, r->len, why, sizeof why) < 0) {
+	if (w->draining || !url) {
 		note_run_keys(m, &l->args);
-		tryon_args_free(&l->args);
-		free(l);
+		lookup_free(l);
 		if (w->draining)
 			dispatch_end_early(w, m, OUTCOME_CAUSE_NOT_STARTED, NULL);
 		else
@@ -92,10 +84,10 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 	struct buf value, repr;
 	buf_init(&value);
 	buf_init(&repr);
-	json_write_str(&value, r->str, r->len, JSON_W_ASCII);
+	json_write_str(&value, url, url_len, JSON_W_ASCII);
 	/* Python's repr of the URL: validated URLs hold no quote or backslash. */
 	buf_append_char(&repr, '\'');
-	buf_append(&repr, r->str, r->len);
+	buf_append(&repr, url, url_len);
 	buf_append_char(&repr, '\'');
 	count_parent_start(w, m);
 	tryon_state_parent_answer(&w->tryon, TRYON_PARENT_CACHE_HIT);
@@ -105,36 +97,128 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 				   .result_repr = repr.data, .runtime = runtime, .path = "cache" };
 	outcome_decide(&facts, &o);
 	recent_note(&w->recent, &(struct recent_end){ .env = &m->env, .args = &l->args, .at = clock_wall(),
-		    .outcome = o.name, .path = "cache", .runtime = runtime, .result_url = r->str,
-		    .result_url_len = r->len });
+		    .outcome = o.name, .path = "cache", .runtime = runtime, .result_url = url,
+		    .result_url_len = url_len });
 	finish_end(w, m, -1, &o, &d);
 	buf_free(&value);
 	buf_free(&repr);
-	tryon_args_free(&l->args);
-	free(l);
+	lookup_free(l);
 }
 
-/* A try-on's arguments, decided once by the one decoder (the job uses the
- * same): a bad call or a bad value ends it here; a valid one is looked up
- * in the cache. 1 if m was taken (ended or looked up), 0 to run it. */
-static int tryon_admit(struct worker *w, struct msg *m)
+/* The cached value, if it is a usable result URL. */
+static int reply_is_hit(const struct resp_value *r)
+{
+	char why[160];
+
+	return r && r->type == RESP_BULK && cachekey_validate_result(r->str, r->len, why, sizeof why) == 0;
+}
+
+static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
+{
+	struct lookup *l = arg;
+	struct worker *w = l->w;
+	struct msg *m = l->m;
+	int hit = reply_is_hit(r);
+	(void)c, (void)err;
+
+	if (!m) {                 /* the message went before the reply */
+		lookup_free(l);
+		return;
+	}
+	if (l->waiting) {         /* admitted and waiting for this */
+		w->n_lookups--;
+		lookup_conclude(w, m, l, hit ? r->str : NULL, hit ? r->len : 0);
+		return;
+	}
+	/* Not recorded yet: kept for admission. */
+	l->done = 1;
+	if (hit && (l->hit = malloc(r->len + 1))) {
+		memcpy(l->hit, r->str, r->len);
+		l->hit[r->len] = '\0';
+		l->hit_len = r->len;
+	}
+}
+
+/* Decode a try-on's arguments once and send its cache GET: 1 when sent (the
+ * lookup is m's), 0 when not (no cache, or arguments that end it or cannot
+ * be decoded here: tryon_admit handles those). args are taken either way. */
+static int lookup_send(struct worker *w, struct msg *m, struct tryon_args *args, int admitted)
+{
+	char key[CACHEKEY_KEY_SIZE];
+	struct lookup *l = w->cache && redis_conn_is_ready(w->cache) ? calloc(1, sizeof *l) : NULL;
+
+	if (!l)
+		return 0;
+	tryon_keys_compute(args, key, NULL);
+	*l = (struct lookup){ .w = w, .m = m, .started = clock_mono(), .args = *args, .waiting = admitted };
+	const char *argv[] = { "GET", key };
+	if (redis_conn_command(w->cache, on_lookup_reply, l, 0, 2, argv, NULL) < 0) {
+		free(l);
+		return 0;
+	}
+	memset(args, 0, sizeof *args);   /* the lookup owns them now */
+	if (admitted)
+		w->n_lookups++;
+	else
+		m->lookup = l;
+	return 1;
+}
+
+/* The body's try-on arguments, decoded by the one decoder (the job uses the
+ * same). */
+static enum tryon_args_status decode_args(struct worker *w, const struct msg *m, struct tryon_args *args,
+					  char *msg, size_t msglen)
 {
 	struct celery_body body;
+	char err[256];
+
+	memset(args, 0, sizeof *args);
+	if (celery_body_parse(&body, m->env.body, m->env.body_len, m->env.protocol, err, sizeof err) < 0) {
+		celery_body_free(&body);
+		return TRYON_ARGS_NO_MEMORY;   /* not decided here: the child reports an undecodable body */
+	}
+	enum tryon_args_status st = tryon_args_decode(&body, (size_t)w->cfg->max_data_uri_bytes, args, msg, msglen);
+	celery_body_free(&body);
+	return st;
+}
+
+void dispatch_prelookup(struct worker *w, struct msg *m)
+{
 	struct tryon_args args;
-	char err[256], msg[TRYON_ARGS_MSG_SIZE];
+	char msg[TRYON_ARGS_MSG_SIZE];
+
+	if (!w->cache || !redis_conn_is_ready(w->cache) || strcmp(m->env.task, TASK_VIRTUAL_TRYON) ||
+	    (m->env.has_eta && m->env.eta > clock_wall()))
+		return;   /* not a try-on due now: no lookup before it is recorded */
+	if (decode_args(w, m, &args, msg, sizeof msg) == TRYON_ARGS_OK && lookup_send(w, m, &args, 0))
+		m->cache_checked = 1;
+	tryon_args_free(&args);
+}
+
+/* A try-on's arguments, decided once: a bad call or a bad value ends it
+ * here; a valid one is looked up in the cache (or was, beside its RECORD).
+ * 1 if m was taken (ended or looked up), 0 to run it. */
+static int tryon_admit(struct worker *w, struct msg *m)
+{
+	struct tryon_args args;
+	char msg[TRYON_ARGS_MSG_SIZE];
 	int taken = 0;
 
+	if (m->lookup) {
+		struct lookup *l = m->lookup;
+		m->lookup = NULL;   /* the lookup owns m from here */
+		if (l->done) {
+			lookup_conclude(w, m, l, l->hit, l->hit_len);
+		} else {
+			l->waiting = 1;
+			w->n_lookups++;
+		}
+		return 1;
+	}
 	if (m->cache_checked || strcmp(m->env.task, TASK_VIRTUAL_TRYON))
 		return 0;
 	m->cache_checked = 1;
-	memset(&args, 0, sizeof args);
-	if (celery_body_parse(&body, m->env.body, m->env.body_len, m->env.protocol, err, sizeof err) < 0) {
-		celery_body_free(&body);
-		return 0;   /* the child reports an undecodable body */
-	}
-	enum tryon_args_status st = tryon_args_decode(&body, (size_t)w->cfg->max_data_uri_bytes, &args,
-						      msg, sizeof msg);
-	celery_body_free(&body);
+	enum tryon_args_status st = decode_args(w, m, &args, msg, sizeof msg);
 	if (st == TRYON_ARGS_TYPE_ERROR || st == TRYON_ARGS_VALUE_ERROR) {
 		struct outcome_facts facts = { .cause = OUTCOME_CAUSE_INVALID_ARGS,
 					       .type_error = st == TRYON_ARGS_TYPE_ERROR };
@@ -151,22 +235,9 @@ static int tryon_admit(struct worker *w, struct msg *m)
 		return 1;
 	}
 	if (st == TRYON_ARGS_OK) {
-		char key[CACHEKEY_KEY_SIZE];
-		tryon_keys_compute(&args, key, NULL);
-		struct lookup *l = w->cache && redis_conn_is_ready(w->cache) ? malloc(sizeof *l) : NULL;
-		if (l) {
-			*l = (struct lookup){ w, m, clock_mono(), args };
-			const char *argv[] = { "GET", key };
-			if (redis_conn_command(w->cache, on_lookup_reply, l, 0, 2, argv, NULL) == 0) {
-				w->n_lookups++;
-				memset(&args, 0, sizeof args);   /* the lookup owns them now */
-				taken = 1;
-			} else {
-				free(l);
-			}
-		}
-		if (!taken)   /* it runs in a child: kept so the lock can be released if the job dies */
-			note_run_keys(m, &args);
+		/* it runs in a child: kept so the lock can be released if the job dies */
+		note_run_keys(m, &args);
+		taken = lookup_send(w, m, &args, 1);
 	}
 	tryon_args_free(&args);
 	return taken;

@@ -11,6 +11,10 @@
 
 /* m was just recorded (ownership passes here). */
 void dispatch_message(struct worker *w, struct msg *m);
+/* A parsed message not yet recorded: a try-on due now gets its cache GET
+ * sent at once (its answer waits for admission; worker/state.h, struct
+ * lookup). Anything else is left as it is. */
+void dispatch_prelookup(struct worker *w, struct msg *m);
 /* Move due ETA messages on, start ready ones in free slots. */
 void dispatch_run_ready(struct worker *w);
 /* End m early with cause (NOT_STARTED, REVOKED, ...); reason is the

@@ -193,6 +193,7 @@ static void take_messages(struct worker *w, struct resp_value **pairs, int npair
 		buf_init(&vals[b->n]);
 		kombu_unacked_value(&vals[b->n], m->raw, m->raw_len, m->env.exchange, m->env.routing_key);
 		b->msgs[b->n++] = m;
+		dispatch_prelookup(w, m);
 		/* Fairness: the queue that delivered goes to the end of the cycle. */
 		for (int q = 0; q < w->n_queues; q++)
 			if (!strcmp(w->queues[q], qname))

@@ -10,10 +10,25 @@
 #include "celery/kombu.h"
 #include "redis/resp.h"
 
+void lookup_free(struct lookup *l)
+{
+	if (!l)
+		return;
+	tryon_args_free(&l->args);
+	free(l->hit);
+	free(l);
+}
+
 void msg_free(struct msg *m)
 {
 	if (!m)
 		return;
+	if (m->lookup) {
+		if (m->lookup->done)
+			lookup_free(m->lookup);
+		else
+			m->lookup->m = NULL;   /* its reply frees it */
+	}
 	free(m->raw);
 	celery_envelope_free(&m->env);
 	free(m->queue);

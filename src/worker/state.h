@@ -22,6 +22,7 @@
 #include "ops/sdnotify.h"
 #include "redis/redis_conn.h"
 #include "redis/redis_url.h"
+#include "tryon/tryon_args.h"
 #include "tryon/tryon_state.h"
 #include "worker/outcome.h"
 #include "worker/recent.h"
@@ -33,6 +34,24 @@
 #define MAX_SLOTS 1024             /* pool_grow's ceiling (TRYON_CONCURRENCY's too) */
 #define LENS_DEAD (CONFIG_MAX_QUEUES * 4) /* lens[] index of the dead-letter list */
 #define PARKED_VIEW_MAX 100        /* parked messages `inspect scheduled` shows */
+
+/* A try-on's cache lookup in the parent (the cache-hit fast path,
+ * worker/dispatch.c). Sent as soon as the message is parsed, beside its
+ * RECORD, so the GET's round trip overlaps RECORD's; the answer is used
+ * only once RECORD is in. Until the message is admitted, the message owns
+ * it (msg->lookup) and a reply that comes first is kept (done); a message
+ * freed before the reply leaves it to the reply (msg NULL), which frees
+ * it. Once admitted, the lookup owns the message until it concludes. */
+struct lookup {
+	struct worker *w;
+	struct msg *m;             /* NULL: the message was freed before the reply */
+	double started;            /* monotonic */
+	struct tryon_args args;    /* decoded once, owned (the operator page's row) */
+	int done;                  /* the reply is in */
+	int waiting;               /* admitted: the reply concludes the message */
+	char *hit;                 /* done: the cached result URL (validated), NULL: no hit */
+	size_t hit_len;
+};
 
 /* A message we hold. Owned by exactly one place at a time: a fetch batch,
  * the ready or ETA list, a slot, or a finish. */
@@ -47,6 +66,7 @@ struct msg {
 	int cache_checked;         /* the parent decoded its try-on arguments */
 	char lock_key[48];         /* try-on: its single-flight lock ("" if unknown) */
 	char wake_key[64];         /* try-on: the lock's wake channel */
+	struct lookup *lookup;     /* its cache lookup, sent before RECORD's reply (or NULL) */
 };
 
 /* The Redis steps of ending a message (worker/finish.c). */
@@ -216,8 +236,11 @@ struct worker {
 	int n_revoked, revoked_next;
 };
 
-/* Free m and everything it owns; accepts NULL. */
+/* Free m and everything it owns; accepts NULL. A lookup whose reply is
+ * still to come is left to that reply (its m becomes NULL). */
 void msg_free(struct msg *m);
+/* Free a lookup and what it owns (not its message); accepts NULL. */
+void lookup_free(struct lookup *l);
 /* A held message rebuilt from its delivery tag and kombu's unacked value
  * (an unparked or parked message): envelope parsed within max_bytes, the
  * tag must match. NULL when it cannot be (garbled, too big, no memory). */

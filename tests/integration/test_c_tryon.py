@@ -409,3 +409,59 @@ def test_failure_traceback_names_the_phase_and_the_error(s):
     assert f"in primary\n    {PRIMARY}: transient, HTTP 500" in tb, tb
     assert f"in backup\n    {BACKUP}: transient, HTTP 503" in tb, tb
     assert tb.rstrip().splitlines()[-1].startswith("RuntimeError: virtual try-on failed"), tb
+
+
+@time_limit(60)
+def test_cache_lookup_goes_out_beside_record_and_waits_for_it(s):
+    """A cache hit's GET is sent as soon as the message is parsed, beside its
+    RECORD, not after RECORD's reply (issue 15: one round trip less per
+    hit), and the hit is answered only once the message is recorded. With
+    RECORD's reply held 0.6 s by a proxy, the GET still reaches Redis within
+    a few ms of RECORD, and the result is stored (FINISH) only after the
+    held reply came. Times are Redis's own, from MONITOR."""
+    import hashlib
+    import re
+    import uuid
+    from itest import REDIS_PASSWORD
+    from resp_proxy import RespProxy
+    from tryon_env import BROKER_DB
+    r = s.redis()
+    proxy = RespProxy(r.port)
+    try:
+        e = Env(s, CELERY_BROKER_URL=proxy.url(BROKER_DB, password=REDIS_PASSWORD))
+        p, g = urls()
+        key = "tryon:" + hashlib.sha256(f"{p}|{g}".encode()).hexdigest()[:16]
+        e.cache.set(key, "https://cdn.example.com/cached/result.png")
+        mon = s.start("monitor", ["redis-cli", "-p", str(r.port), "monitor"],
+                      env=s.base_env(REDISCLI_AUTH=REDIS_PASSWORD))
+        wait_for(lambda: mon.stdout_text().startswith("OK"), 5, "MONITOR to start")
+        # RECORD: the one script with our in-flight list, unacked and our held set
+        rule = proxy.delay_reply("EVALSHA", 0.6, n=1, where=lambda argv: (
+            any(a.startswith(b"tryon-worker.inflight.") for a in argv) and b"unacked" in argv and
+            any(a.startswith(b"tryon-worker.held.") for a in argv)))
+        tid = str(uuid.uuid4())
+        res = e.app.send_task(TASK, args=[p, g], queue="tryon_queue", task_id=tid)
+        assert res.get(timeout=15) == "https://cdn.example.com/cached/result.png"
+        assert rule.hits == 1
+        lines = mon.stdout_text().split("\n")[:-1]
+        mon.stop()
+
+        def first(pred):
+            for ln in lines:
+                m = re.match(r"(\d+\.\d+) \[\d+ [^\]]+\] (.*)", ln)
+                if m and pred(m.group(2)):
+                    return float(m.group(1))
+            return None
+        # RECORD's keys: our in-flight list, unacked, unacked_index, our held set
+        t_record = first(lambda c: re.match(r'"EVALSHA" "\w+" "4" "tryon-worker\.inflight\.[^"]*" '
+                                            r'"unacked" "unacked_index" "tryon-worker\.held\.', c))
+        t_get = first(lambda c: c == f'"GET" "{key}"')
+        t_stored = first(lambda c: c.startswith(f'"SETEX" "celery-task-meta-{tid}"'))
+        assert None not in (t_record, t_get, t_stored), (t_record, t_get, t_stored, lines[-20:])
+        print(f"GET {1000 * (t_get - t_record):+.1f} ms after RECORD ran, result stored "
+              f"{1000 * (t_stored - t_record):.0f} ms after (RECORD's reply held 600 ms)")
+        assert t_get - t_record < 0.3, "the cache GET waited for RECORD's reply"
+        assert t_stored - t_record >= 0.55, "the hit was answered before RECORD's reply came"
+        assert "path=cache" in e.log() and e.submits() == 0
+    finally:
+        proxy.close()
