@@ -357,7 +357,7 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 	for (k = 0; k < count; k++) {
 		struct json_tok *t = &doc->toks[k];
 
-		t->type = (int)jt[k].type;
+		t->type = (short)jt[k].type;
 		t->start = jt[k].start;
 		t->end = jt[k].end;
 		t->size = jt[k].size;
@@ -365,8 +365,8 @@ int json_parse(struct json_doc *doc, const char *js, size_t len, int max_tokens,
 		/* Decided once here, not on every key comparison (issue 15:
 		 * json_obj_get was a quarter of the parent's instructions per
 		 * cache hit, most of it looking for backslashes in keys). */
-		t->plain = t->type == JSON_STRING &&
-			   !memchr(js + t->start, '\\', (size_t)(t->end - t->start));
+		t->plain = (short)(t->type == JSON_STRING &&
+			   !memchr(js + t->start, '\\', (size_t)(t->end - t->start)));
 		while (sp > 0 && t->start >= doc->toks[stack[sp - 1]].end)
 			doc->toks[stack[--sp]].next = k;
 		if (sp == (int)(sizeof stack / sizeof stack[0])) {
