@@ -114,13 +114,13 @@ $(BUILD)/unit/%: tests/unit/%.c $$(addprefix $(BUILD)/host/,$$(addsuffix .o,$$(U
 	$(HOSTCC) $(HOSTFLAGS) -Itests/unit -o $@ $< $(UNIT_MODS_$*:%=$(BUILD)/host/%.o) $(HOST_LIB) $(UNIT_LDLIBS_$*) -lm
 
 test: $(BUILD)/tryon-worker $(UNIT_BINS) $(FUZZ_BINS)
-	tests/run.sh
+	BUILD=$(BUILD) tests/run.sh
 
 unit: $(UNIT_BINS)
-	tests/run.sh unit
+	BUILD=$(BUILD) tests/run.sh unit
 
 integration: $(BUILD)/tryon-worker
-	tests/run.sh integration
+	BUILD=$(BUILD) tests/run.sh integration
 
 # redis_conn_check (tests/redis/): redis_conn and redis_sync against real
 # redis-servers (TCP, TLS, unix socket, a restart) and in-process fake ones;

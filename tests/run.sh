@@ -7,6 +7,11 @@
 set -u
 cd "$(dirname "$0")/.."
 what=${1:-all}
+# The build directory make was given (make BUILD=... test): its unit tests,
+# fuzzers and binary, not those of ./build.
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
+export TRYON_BINARY="${TRYON_BINARY:-$build/tryon-worker}"
 total_p=0 total_f=0 total_s=0
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -32,7 +37,7 @@ if [ "$what" = lint ] || [ "$what" = all ]; then
 	count lint
 fi
 if [ "$what" = unit ] || [ "$what" = all ]; then
-	for t in build/unit/test_*; do
+	for t in "$build"/unit/test_*; do
 		[ -x "$t" ] || continue
 		echo "== unit: $(basename "$t")"
 		"$t" >"$log" 2>&1
@@ -45,7 +50,7 @@ fi
 if [ "$what" = fuzz ] || [ "$what" = all ]; then
 	# A bounded smoke run of every fuzzer (make fuzz runs them longer).
 	echo "== fuzz (${TRYON_FUZZ_SECONDS:-10}s each)"
-	FUZZ_JOBS=$(nproc) tests/run-fuzz.sh "${TRYON_FUZZ_SECONDS:-10}" build/fuzz/fuzz_* >"$log" 2>&1
+	FUZZ_JOBS=$(nproc) tests/run-fuzz.sh "${TRYON_FUZZ_SECONDS:-10}" "$build"/fuzz/fuzz_* >"$log" 2>&1
 	cat "$log"
 	count fuzz
 fi
@@ -73,7 +78,7 @@ if [ "$what" = bench ] || [ "$what" = all ]; then
 fi
 if [ "$what" = deploy ] || [ "$what" = all ]; then
 	echo "== deploy-check"
-	tests/deploy/deploy-check.sh build 2>&1 | tee "$log"
+	tests/deploy/deploy-check.sh "$build" 2>&1 | tee "$log"
 	count deploy-check
 fi
 echo "$total_p passed, $total_f failed, $total_s skipped"
