@@ -139,9 +139,9 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 	}
 }
 
-/* Decode a try-on's arguments once and send its cache GET: 1 when sent (the
- * lookup is m's), 0 when not (no cache, or arguments that end it or cannot
- * be decoded here: tryon_admit handles those). args are taken either way. */
+/* Send the cache GET of a try-on whose arguments are decoded: 1 when sent
+ * (args are the lookup's now; it is m's until admission, or owns m if
+ * admitted), 0 when not (no cache connection: args stay the caller's). */
 static int lookup_send(struct worker *w, struct msg *m, struct tryon_args *args, int admitted)
 {
 	char key[CACHEKEY_KEY_SIZE];
@@ -235,9 +235,9 @@ static int tryon_admit(struct worker *w, struct msg *m)
 		return 1;
 	}
 	if (st == TRYON_ARGS_OK) {
-		/* it runs in a child: kept so the lock can be released if the job dies */
-		note_run_keys(m, &args);
 		taken = lookup_send(w, m, &args, 1);
+		if (!taken)   /* it runs in a child: kept so the lock can be released if the job dies */
+			note_run_keys(m, &args);
 	}
 	tryon_args_free(&args);
 	return taken;
