@@ -19,6 +19,11 @@
 
 #include "lib/clock.h"
 
+/* curl's default upload buffer size (CURLOPT_UPLOAD_BUFFERSIZE). */
+#define HTTP_UPLOAD_BUFFER (64L << 10)
+/* A status stream's receive buffer (curl's minimum is 1 KiB). */
+#define HTTP_STREAM_RECV_BUFFER 1024L
+
 struct write_ctx {
 	struct buf *body;
 	size_t max;
@@ -298,6 +303,9 @@ static void handle_give(struct http_handle *h)
 	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, 0L);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, NULL);
+	/* curl's default again (a stream's small one would slow a result GET);
+	 * the transfer is off the multi handle, so curl has freed the old one. */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 0L);
 	h->handshook = 0;
 	h->busy = 0;
 }
@@ -447,6 +455,28 @@ static size_t on_stream_body(char *p, size_t size, size_t n, void *userp)
 	return len;
 }
 
+/* Over TLS, curl copies every request into the handle's upload buffer
+ * (64 KiB, its default size) and keeps it until the transfer ends: for a
+ * status stream, the whole model time, at two touched pages per job. Once
+ * the server has answered the stream's GET with 200 it has read the whole
+ * request (there is no body), so curl has nothing left to send from it;
+ * setting the upload buffer size (to the same default) makes curl free it,
+ * and allocate one again should the handle ever need it. */
+static void streams_trim(struct http_client *c)
+{
+	for (int i = 0; i < HTTP_STREAMS_MAX; i++) {
+		struct http_stream *s = c->streams[i];
+		long st = 0;
+		if (!s || s->trimmed || !s->open || s->done || !s->headers_done)
+			continue;
+		curl_easy_getinfo(s->h->easy, CURLINFO_RESPONSE_CODE, &st);
+		if (st != 200)
+			continue;
+		curl_easy_setopt(s->h->easy, CURLOPT_UPLOAD_BUFFERSIZE, HTTP_UPLOAD_BUFFER);
+		s->trimmed = 1;
+	}
+}
+
 /* Take curl's finished transfers: a stream's is kept in the stream; that
  * of the blocking request on main goes to *main_rc (and *main_done). */
 static void drain(struct http_client *c, CURL *main, CURLcode *main_rc, int *main_done)
@@ -454,6 +484,7 @@ static void drain(struct http_client *c, CURL *main, CURLcode *main_rc, int *mai
 	CURLMsg *msg;
 	int left;
 
+	streams_trim(c);
 	while ((msg = curl_multi_info_read(c->multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -614,6 +645,11 @@ int http_stream_open(struct http_client *c, struct http_stream *s, const struct 
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_stream_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
+	/* curl's receive buffer lives as long as the transfer: 16 KiB (two
+	 * pages touched, at its ends) for a stream that sits open for the whole
+	 * model time with a few short events in it. It is only how much curl
+	 * takes from the TLS layer per read, not a limit on an event. */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, HTTP_STREAM_RECV_BUFFER);
 	if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
 		handle_give(s->h);
 		curl_slist_free_all(hdrs);

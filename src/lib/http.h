@@ -101,6 +101,7 @@ struct http_stream {
 	int headers_done;              /* the response's headers are all in */
 	int fresh;                     /* bytes arrived or it ended since the caller last looked */
 	int done;                      /* the transfer ended: outcome says how */
+	int trimmed;                   /* answered: curl's upload buffer freed */
 	enum http_outcome outcome;     /* when done (HTTP_OK: the server ended the body) */
 	char err[200];                 /* when done with an error */
 };

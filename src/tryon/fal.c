@@ -544,6 +544,28 @@ static int stream_start(struct fal_client *fc, struct fal_call *call, long timeo
 	return 0;
 }
 
+/* The next status event of the stream, consumed from its data (events
+ * that are not a status are skipped). 1 one in *kind, 0 none complete yet,
+ * -1 an event larger than FAL_SSE_DATA_MAX. noinline: the event's copy is
+ * on this frame's stack, gone before the caller runs the result GET deep
+ * in curl and BearSSL below it (in static storage it was a page of its own
+ * in every job child for the whole model time). */
+static __attribute__((noinline)) int stream_next_status(struct http_stream *s, enum fal_status_kind *kind,
+							  int *queue_position)
+{
+	char ev[FAL_SSE_DATA_MAX];
+	size_t used, n;
+	int k;
+
+	while ((k = fal_sse_next(s->data.data, s->data.len, &used, ev, sizeof ev, &n)) == 1) {
+		buf_consume(&s->data, used);
+		if (n && fal_parse_status(ev, n, kind, queue_position) == 0 && *kind != FAL_STATUS_UNKNOWN)
+			return 1;
+		/* not a status: nothing fal documents */
+	}
+	return k;
+}
+
 enum stream_read { STREAM_GO_ON, STREAM_DONE, STREAM_FALL_BACK };
 
 /* Apply what the stream brought. STREAM_GO_ON: still watching; DONE: the
@@ -552,11 +574,8 @@ static enum stream_read stream_read(struct fal_client *fc, struct fal_call *call
 {
 	struct http_stream *s = call->stream;
 	const char *ctype;
-	size_t used, n;
+	enum fal_status_kind kind;
 	int k;
-	/* Not on the stack: the result GET below runs deep in curl and BearSSL,
-	 * and every stack page a job child touches is its own. */
-	static char ev[FAL_SSE_DATA_MAX];
 
 	http_client_run(&fc->http, 0);
 	s->fresh = 0;
@@ -578,11 +597,7 @@ static enum stream_read stream_read(struct fal_client *fc, struct fal_call *call
 			 s->done && s->outcome != HTTP_OK ? http_outcome_name(s->outcome) : "");
 		goto fall_back;
 	}
-	while ((k = fal_sse_next(s->data.data, s->data.len, &used, ev, sizeof ev, &n)) == 1) {
-		buf_consume(&s->data, used);
-		enum fal_status_kind kind;
-		if (!n || fal_parse_status(ev, n, &kind, &call->queue_position) < 0 || kind == FAL_STATUS_UNKNOWN)
-			continue;   /* not a status: nothing fal documents */
+	while ((k = stream_next_status(s, &kind, &call->queue_position)) == 1) {
 		fc->n.stream_events++;
 		if (kind == FAL_STATUS_COMPLETED) {
 			/* fal ends the body after COMPLETED: when its end is in,
