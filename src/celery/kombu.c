@@ -70,6 +70,11 @@ int kombu_unacked_value(struct buf *out, const char *envelope, size_t len,
 {
 	buf_append_char(out, '[');
 	buf_append(out, envelope, len);
+	return kombu_unacked_tail(out, exchange, routing_key);
+}
+
+int kombu_unacked_tail(struct buf *out, const char *exchange, const char *routing_key)
+{
 	buf_append_str(out, ", ");
 	json_write_str(out, exchange ? exchange : "", strlen(exchange ? exchange : ""), JSON_W_ASCII);
 	buf_append_str(out, ", ");

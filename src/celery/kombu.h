@@ -38,6 +38,10 @@ int kombu_binding(struct buf *key, struct buf *member, const char *queue);
  * was written by json.dumps too, so the bytes match kombu's re-encoding). */
 int kombu_unacked_value(struct buf *out, const char *envelope, size_t len,
 			const char *exchange, const char *routing_key);
+/* What follows the envelope in that value: , "<exchange>", "<routing_key>"]
+ * (the RECORD script joins "[" .. envelope .. tail in Redis, so the
+ * message crosses the wire once). */
+int kombu_unacked_tail(struct buf *out, const char *exchange, const char *routing_key);
 /* The parts of a kombu unacked value [envelope, exchange, routing_key]:
  * the envelope's byte span in value (verbatim, as RECORD wrote it) and
  * malloc'd NUL-terminated copies of exchange and routing key (NULL when

@@ -85,7 +85,8 @@ struct metric_series {
 	uint64_t bucket[METRICS_MAX_BUCKETS];
 };
 
-/* The registry, about 75 KB, all inline: embed it in the owner's struct.
+/* The registry, about 75 KB, all inline: allocate it with calloc (see
+ * metrics_init).
  * Fields are read by promtext; update them only through the functions. */
 struct metrics {
 	const struct metric_def *defs;          /* METRIC_COUNT entries */

@@ -419,6 +419,31 @@ int redis_conn_command_wait(struct redis_conn *c, redis_reply_fn cb, void *arg, 
 	return 0;
 }
 
+int redis_conn_command_in_db(struct redis_conn *c, redis_reply_fn cb, void *arg, int db, int back_db,
+			     int argc, const char *const *argv, const size_t *lens)
+{
+	char to[16], back[16];
+	const char *sel[2] = { "SELECT", to }, *ret[2] = { "SELECT", back };
+
+	if (!c || c->state != REDIS_READY)
+		return -1;
+	if (db == back_db)
+		return queue_command(c, PK_USER, cb, arg, 0, argc, argv, lens);
+	snprintf(to, sizeof to, "%d", db);
+	snprintf(back, sizeof back, "%d", back_db);
+	size_t mark = c->out.len;
+	int queued = 0;
+	if (queue_command(c, PK_USER, NULL, NULL, 0, 2, sel, NULL) == 0 && ++queued &&
+	    queue_command(c, PK_USER, cb, arg, 0, argc, argv, lens) == 0 && ++queued &&
+	    queue_command(c, PK_USER, NULL, NULL, 0, 2, ret, NULL) == 0)
+		return 0;
+	/* All or none: left in the other database, this conn's own commands
+	 * would run there. */
+	c->out.len = mark;
+	c->q_len -= queued;
+	return -2;
+}
+
 struct resp_value *redis_reply_take(struct redis_conn *c)
 {
 	struct resp_value *v = c->cur;
@@ -810,6 +835,10 @@ static int io_plain(struct redis_conn *c, int can_read, double now, char *why, s
 			return -1;
 		c->last_rx = now;
 		budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+		/* A short read emptied the socket: asking again would only get
+		 * EAGAIN (a system call per wake-up); poll says when more comes. */
+		if ((size_t)n < sizeof tmp)
+			break;
 	}
 	return 0;
 }

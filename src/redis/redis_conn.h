@@ -145,6 +145,13 @@ int redis_conn_command(struct redis_conn *c, redis_reply_fn cb, void *arg, doubl
  * redis_conn_command. */
 int redis_conn_command_wait(struct redis_conn *c, redis_reply_fn cb, void *arg, int replicas,
 			    int timeout_ms, int argc, const char *const *argv, const size_t *lens);
+/* cmd run in database db of c's server: SELECT db, cmd, SELECT back_db,
+ * queued together or not at all (cb gets cmd's reply; the SELECTs' replies
+ * are dropped). For a lookup in another database of the same server on a
+ * connection whose own commands use back_db. db == back_db: cmd alone.
+ * Returns as redis_conn_command. */
+int redis_conn_command_in_db(struct redis_conn *c, redis_reply_fn cb, void *arg, int db, int back_db,
+			     int argc, const char *const *argv, const size_t *lens);
 /* How many of c's WAITs reached fewer replicas than asked (or failed). */
 unsigned long redis_conn_wait_short(const struct redis_conn *c);
 

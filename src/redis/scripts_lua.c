@@ -92,7 +92,9 @@ static const char fetch_lua[] = LUA_PRELUDE
 	"return {taken, refused, dl}\n";
 
 /* KEYS: in-flight list, unacked, unacked_index, held set.
- * ARGV[1]: delivery time; then triples (message, delivery_tag, unacked value).
+ * ARGV[1]: delivery time; then triples (message, delivery_tag, the unacked
+ * value's tail after the message: kombu_unacked_tail), so that the message
+ * is sent once.
  * A message no longer in our in-flight list was recovered by another node:
  * it is not recorded (0) and must not run here. Types are checked first:
  * an error moves nothing (the messages stay in the in-flight list). */
@@ -106,7 +108,7 @@ static const char record_lua[] = LUA_PRELUDE
 	"for i = 2, #ARGV, 3 do\n"
 	"  if redis.call('LREM', KEYS[1], 1, ARGV[i]) == 1 then\n"
 	"    redis.call('ZADD', KEYS[3], ARGV[1], ARGV[i + 1])\n"
-	"    redis.call('HSET', KEYS[2], ARGV[i + 1], ARGV[i + 2])\n"
+	"    redis.call('HSET', KEYS[2], ARGV[i + 1], '[' .. ARGV[i] .. ARGV[i + 2])\n"
 	"    redis.call('SADD', KEYS[4], ARGV[i + 1])\n"
 	"    res[#res + 1] = 1\n"
 	"  else\n"
@@ -312,7 +314,7 @@ static const char *const texts[SCRIPT_COUNT] = {
 /* SHA-1 of each text above, lower-case hex (what SCRIPT LOAD answers). */
 static const char *const shas[SCRIPT_COUNT] = {
 	"ff4ae04cdf9d0587ddc233797560054cfbefd5ba",
-	"6a214e153a41990ebdc7540b54b99e62945996b4",
+	"ab12a62d1ebd0758239326a4fb7f2a0f95ad307e",
 	"3cf1cc893a9ff99c81eb87ada445d5cdb0a9a826",
 	"7719670f684f70693477e471ad8805a9087a8206",
 	"d97b47d2cba686ed0cae28bdca406ff0c81968f9",

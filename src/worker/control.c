@@ -175,7 +175,7 @@ static void set_concurrency(struct worker *w, int n, int autoscale_min)
 	w->concurrency = n;
 	if (autoscale_min >= 0)
 		w->autoscale_min = autoscale_min;
-	metrics_set(&w->metrics, METRIC_WORKER_SLOTS, NULL, NULL, n);
+	metrics_set(w->metrics, METRIC_WORKER_SLOTS, NULL, NULL, n);
 }
 
 /* Takes name. */

@@ -36,7 +36,7 @@ void dispatch_end_early(struct worker *w, struct msg *m, enum outcome_cause caus
  * task starts and ends here, counted like one a child ran. */
 static void count_parent_start(struct worker *w, struct msg *m)
 {
-	metrics_inc(&w->metrics, METRIC_TASKS_STARTED, m->env.task, NULL, 1);
+	metrics_inc(w->metrics, METRIC_TASKS_STARTED, m->env.task, NULL, 1);
 	w->started_count++;
 	events_task_simple(w, CELERY_EVENTS_TASK_STARTED, m);
 }
@@ -145,14 +145,22 @@ static void on_lookup_reply(struct redis_conn *c, struct resp_value *r, const ch
 static int lookup_send(struct worker *w, struct msg *m, struct tryon_args *args, int admitted)
 {
 	char key[CACHEKEY_KEY_SIZE];
-	struct lookup *l = w->cache && redis_conn_is_ready(w->cache) ? calloc(1, sizeof *l) : NULL;
+	/* With the cache on the broker's server, the GET rides on the consume
+	 * conn (unless a BRPOPLPUSH blocks it): beside RECORD it is one write
+	 * and one wake-up on each side instead of two. */
+	int on_consume = w->cache_on_broker && redis_conn_is_ready(w->consume) && !w->blocking;
+	struct redis_conn *c = on_consume ? w->consume : w->cache;
+	struct lookup *l = c && redis_conn_is_ready(c) ? calloc(1, sizeof *l) : NULL;
 
 	if (!l)
 		return 0;
 	tryon_keys_compute(args, key, NULL);
 	*l = (struct lookup){ .w = w, .m = m, .started = clock_mono(), .args = *args, .waiting = admitted };
 	const char *argv[] = { "GET", key };
-	if (redis_conn_command(w->cache, on_lookup_reply, l, 0, 2, argv, NULL) < 0) {
+	int rc = on_consume ? redis_conn_command_in_db(c, on_lookup_reply, l, w->cache_url.db, w->broker_url.db,
+						       2, argv, NULL)
+			    : redis_conn_command(c, on_lookup_reply, l, 0, 2, argv, NULL);
+	if (rc < 0) {
 		free(l);
 		return 0;
 	}
@@ -408,7 +416,7 @@ static void unpark(struct worker *w)
 
 void dispatch_message(struct worker *w, struct msg *m)
 {
-	metrics_inc(&w->metrics, METRIC_TASKS_RECEIVED, m->env.task, NULL, 1);
+	metrics_inc(w->metrics, METRIC_TASKS_RECEIVED, m->env.task, NULL, 1);
 	events_task_simple(w, CELERY_EVENTS_TASK_RECEIVED, m);
 	log_info("task.received", "task=%s id=%s queue=%s retries=%lld%s", m->env.task, m->env.task_id,
 		 m->queue, (long long)m->env.retries, m->env.has_eta ? " eta=1" : "");

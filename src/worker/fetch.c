@@ -27,6 +27,17 @@
 /* Bytes one FETCH may return, in units of the largest message (at least
  * one message always comes). */
 #define FETCH_BUDGET_MESSAGES 2
+/* FETCHes outstanding at once: a second goes out behind the finishes
+ * queued while the first is out (their capacity is free for it), so a
+ * freed slot need not wait for the first FETCH's round trip; more would
+ * split the batches a busy worker takes in one script. */
+#define FETCH_MAX_OUTSTANDING 2
+
+/* One FETCH outstanding: what it asked for is in hand until it answers. */
+struct fetch_call {
+	struct worker *w;
+	int asked;
+};
 
 /* A warning through a rate limit; fields as for log_event. */
 static void limited_warn(struct ratelimit *rl, const char *event, const char *fields, ...)
@@ -150,6 +161,9 @@ static void on_record_reply(struct redis_conn *c, struct resp_value *r, const ch
 		}
 	}
 	batch_free(b);
+	/* Hits answered just now queued their settle steps on this conn: the
+	 * FETCH for their capacity goes in the same write. */
+	fetch_messages(w);
 }
 
 /* Parse fetched messages (pairs of list and message, bulks: the caller
@@ -191,7 +205,7 @@ static void take_messages(struct worker *w, struct resp_value **pairs, int npair
 			continue;
 		}
 		buf_init(&vals[b->n]);
-		kombu_unacked_value(&vals[b->n], m->raw, m->raw_len, m->env.exchange, m->env.routing_key);
+		kombu_unacked_tail(&vals[b->n], m->env.exchange, m->env.routing_key);
 		b->msgs[b->n++] = m;
 		dispatch_prelookup(w, m);
 		/* Fairness: the queue that delivered goes to the end of the cycle. */
@@ -237,7 +251,8 @@ static void on_block_reply(struct redis_conn *c, struct resp_value *r, const cha
 	char why[240];
 	(void)c;
 	(void)err;
-	w->fetching = 0;
+	w->fetching--;
+	w->blocking = 0;
 	if (!r)
 		return;   /* the connection failed: its reconnect runs recovery */
 	if (r->type == RESP_NIL || r->type == RESP_NIL_ARRAY) {
@@ -274,9 +289,15 @@ static void on_block_reply(struct redis_conn *c, struct resp_value *r, const cha
 	buf_free(&head);
 }
 
+int fetch_free_slots(const struct worker *w)
+{
+	return fetch_capacity(w) + w->n_asked;
+}
+
 int fetch_capacity(const struct worker *w)
 {
-	return w->concurrency - w->busy - w->n_ready - w->n_pending - w->n_unrecorded - w->n_lookups;
+	return w->concurrency - w->busy - w->n_ready - w->n_pending - w->n_unrecorded - w->n_lookups -
+	       w->n_asked + w->n_ordered;
 }
 
 /* 1 if every element of array v is a bulk string. */
@@ -309,10 +330,13 @@ static int fetch_reply_ok(const struct resp_value *r)
 
 static void on_fetch_reply(struct redis_conn *c, struct resp_value *r, const char *err, void *arg)
 {
-	struct worker *w = arg;
+	struct fetch_call *call = arg;
+	struct worker *w = call->w;
 	char why[240];
 	(void)err;
-	w->fetching = 0;
+	w->fetching--;
+	w->n_asked -= call->asked;
+	free(call);
 	if (!r)
 		return;   /* the connection failed: its reconnect runs recovery */
 	if (r->type != RESP_ARRAY || !fetch_reply_ok(r)) {
@@ -350,8 +374,8 @@ static void on_fetch_reply(struct redis_conn *c, struct resp_value *r, const cha
 	}
 	if (taken->n_elems >= 2) {
 		take_messages(w, taken->elems, (int)(taken->n_elems / 2));
-	} else if (fetch_capacity(w) <= 0 || w->draining) {
-		/* Nothing to wait for. */
+	} else if (fetch_capacity(w) <= 0 || w->draining || w->fetching) {
+		/* Nothing to wait for, or the other FETCH's reply decides. */
 	} else if (head_refused) {
 		/* The list BRPOPLPUSH would block on is not a list: wait as
 		 * long without it (the others are still served each round). */
@@ -362,7 +386,8 @@ static void on_fetch_reply(struct redis_conn *c, struct resp_value *r, const cha
 		 * at once. */
 		const char *argv[] = { "BRPOPLPUSH", order.data, w->inflight_key.data, IDLE_BLOCK_SECONDS };
 		if (order.data && redis_conn_command(c, on_block_reply, w, 1.0, 4, argv, NULL) == 0) {
-			w->fetching = 1;
+			w->fetching++;
+			w->blocking = 1;
 			w->block_gen = w->queues_gen;
 		}
 	}
@@ -372,7 +397,9 @@ static void on_fetch_reply(struct redis_conn *c, struct resp_value *r, const cha
 void fetch_messages(struct worker *w)
 {
 	int cap = fetch_capacity(w);
-	if (w->fetching || w->draining || w->recovering || !w->recovered_once || cap <= 0 ||
+	if (w->blocking || w->fetching >= (worker_settle_ahead(w) ? FETCH_MAX_OUTSTANDING : 1) ||
+	    w->draining || w->recovering ||
+	    !w->recovered_once || cap <= 0 ||
 	    !redis_conn_is_ready(w->consume) || !backoff_ready(&w->fetch_backoff, clock_mono()))
 		return;
 	struct buf order;
@@ -383,7 +410,8 @@ void fetch_messages(struct worker *w)
 	const char **args = calloc((size_t)nargs, sizeof *args);
 	char (*qnames)[256] = n > 0 ? calloc((size_t)n, sizeof *qnames) : NULL;
 	char count[16], max[24], budget[32], now[32];
-	if (keys && args && qnames && order.data) {
+	struct fetch_call *call = malloc(sizeof *call);
+	if (call && keys && args && qnames && order.data) {
 		const char *p = order.data;
 		for (int i = 0; i < n; i++) {
 			keys[i] = p;
@@ -398,9 +426,15 @@ void fetch_messages(struct worker *w)
 		snprintf(budget, sizeof budget, "%lld", (long long)w->cfg->max_message_bytes * FETCH_BUDGET_MESSAGES);
 		snprintf(now, sizeof now, "%.6f", clock_wall());
 		args[0] = count, args[1] = max, args[2] = budget, args[3] = now;
-		if (scripts_call(w->consume, SCRIPT_FETCH, nkeys, keys, NULL, nargs, args, NULL, on_fetch_reply, w) == 0)
-			w->fetching = 1;
+		*call = (struct fetch_call){ .w = w, .asked = cap };
+		if (scripts_call(w->consume, SCRIPT_FETCH, nkeys, keys, NULL, nargs, args, NULL, on_fetch_reply,
+				 call) == 0) {
+			w->fetching++;
+			w->n_asked += cap;
+			call = NULL;   /* the reply's */
+		}
 	}
+	free(call);
 	free(keys);
 	free(args);
 	free(qnames);
@@ -569,7 +603,8 @@ void fetch_on_consume_ready(struct redis_conn *c, void *arg)
 	}
 	const char *argv[] = { "SADD", TRYON_NODES_SET, w->cfg->hostname };
 	redis_conn_command(c, NULL, NULL, 0, 3, argv, NULL);
-	w->fetching = 0;
+	/* fetching, blocking, n_asked and n_ordered came back to 0 when the
+	 * old connection failed its pending commands. */
 	w->recovering = 0;
 	w->recover_left = 0;
 	w->recovered_once = 0;

@@ -10,9 +10,17 @@
 #define TRYON_WORKER_FETCH_H
 #include "worker/state.h"
 
-/* Messages the worker may still take (prefetch = free slots). */
+/* Messages the worker may still ask for (prefetch = free slots, less what
+ * the FETCHes outstanding may bring). */
 int fetch_capacity(const struct worker *w);
-/* Issue a FETCH if there is capacity and nothing outstanding. */
+/* Slots free of messages in hand (outstanding FETCHes not counted): what
+ * readiness's stall check asks about. */
+int fetch_free_slots(const struct worker *w);
+/* Issue a FETCH for the free capacity, if there is some, no BRPOPLPUSH
+ * blocks and fewer than two FETCHes are outstanding. A finish whose settle
+ * step is queued on the consume conn (worker/finish) frees its capacity
+ * for the FETCHes queued after it: Redis runs them in that order, so the
+ * node never holds more than its slots. */
 void fetch_messages(struct worker *w);
 /* Requeue what is left in our in-flight list (once per connection). */
 void fetch_recover_inflight(struct worker *w);

@@ -168,10 +168,10 @@ static void report(struct worker *w, const struct msg *m, const struct outcome *
 	const char *exc = o->store == OUTCOME_STORE_TASK_EXCEPTION ? d->exc_type : o->exc_type;
 
 	if (o->metric != METRIC_COUNT)
-		metrics_inc(&w->metrics, o->metric, task,
+		metrics_inc(w->metrics, o->metric, task,
 			    o->metric == METRIC_TASKS_FAILED ? (o->metric_exc ? o->metric_exc : exc) : NULL, 1);
 	if (o->metric == METRIC_TASKS_SUCCEEDED && d->runtime >= 0)
-		metrics_observe(&w->metrics, METRIC_TASK_RUNTIME, task, NULL, d->runtime);
+		metrics_observe(w->metrics, METRIC_TASK_RUNTIME, task, NULL, d->runtime);
 
 	if (m->env.task_id) {
 		struct celery_events_task ev = { .type = o->event, .uuid = m->env.task_id };
@@ -347,6 +347,10 @@ static void on_settle_reply(struct redis_conn *c, struct resp_value *r, const ch
 {
 	struct finish *f = arg;
 	f->busy = 0;
+	if (f->ordered) {
+		f->ordered = 0;
+		f->owner->n_ordered--;
+	}
 	if (!r || r->type == RESP_ERROR) {
 		step_failed(c, f, "finish.retry", r, err);
 		return;
@@ -412,12 +416,37 @@ static void step_store(struct worker *w, struct finish *f, const char *meta_key,
 		f->busy = 1;
 }
 
+/* The connection a settle step goes on: the consume conn when it can take
+ * it at once (no BRPOPLPUSH blocking there, no WAIT after each step), so
+ * that the next FETCH can follow it without waiting for its reply
+ * (f->ordered, fetch.h); else the command conn. */
+static struct redis_conn *settle_conn(const struct worker *w)
+{
+	const struct redis_url *u = redis_conn_parsed_url(w->consume);
+	if (worker_settle_ahead(w) && redis_conn_is_ready(w->consume) && !w->blocking && u && u->wait_replicas == 0)
+		return w->consume;
+	return redis_conn_is_ready(w->cmd) ? w->cmd : NULL;
+}
+
+/* Count a settle step queued on conn c (scripts_call returned rc). */
+static void settle_sent(struct worker *w, struct finish *f, struct redis_conn *c, int rc)
+{
+	if (rc != 0)
+		return;
+	f->busy = 1;
+	if (c == w->consume) {
+		f->ordered = 1;
+		w->n_ordered++;
+	}
+}
+
 static void step_settle(struct worker *w, struct finish *f, const char *meta_key, const char *expires)
 {
 	const struct msg *m = f->msg;
 	const char *action = outcome_move_action(f->move);
+	struct redis_conn *c = settle_conn(w);
 
-	if (!redis_conn_is_ready(w->cmd))
+	if (!c)
 		return;
 	if (!m->recorded) {
 		/* Never recorded: from our in-flight list to the target. */
@@ -425,8 +454,8 @@ static void step_settle(struct worker *w, struct finish *f, const char *meta_key
 		size_t klens[] = { w->inflight_key.len, f->target.len };
 		const char *args[] = { m->raw, f->push.data, action };
 		size_t alens[] = { m->raw_len, f->push.len, strlen(action) };
-		if (scripts_call(w->cmd, SCRIPT_DROP_INFLIGHT, 2, keys, klens, 3, args, alens, on_settle_reply, f) == 0)
-			f->busy = 1;
+		settle_sent(w, f, c, scripts_call(c, SCRIPT_DROP_INFLIGHT, 2, keys, klens, 3, args, alens,
+						  on_settle_reply, f));
 		return;
 	}
 	char rdb[16], bdb[16];
@@ -441,8 +470,7 @@ static void step_settle(struct worker *w, struct finish *f, const char *meta_key
 			       f->push.len ? f->push.data : "" };
 	size_t alens[] = { strlen(tag), store_here ? f->meta.len : 0, strlen(expires), strlen(rdb),
 			   strlen(bdb), strlen(action), f->push.len };
-	if (scripts_call(w->cmd, SCRIPT_FINISH, 5, keys, klens, 7, args, alens, on_settle_reply, f) == 0)
-		f->busy = 1;
+	settle_sent(w, f, c, scripts_call(c, SCRIPT_FINISH, 5, keys, klens, 7, args, alens, on_settle_reply, f));
 }
 
 static void finish_step(struct worker *w, struct finish *f)

@@ -108,7 +108,7 @@ void jobs_start(struct worker *w, int i, struct msg *m)
 		s->status = 0x7f00; /* exit 127 */
 		return;
 	}
-	metrics_inc(&w->metrics, METRIC_TASKS_STARTED, m->env.task, NULL, 1);
+	metrics_inc(w->metrics, METRIC_TASKS_STARTED, m->env.task, NULL, 1);
 	w->started_count++;
 	events_task_simple(w, CELERY_EVENTS_TASK_STARTED, m);
 	log_info("task.started", "task=%s id=%s pid=%d slot=%d", m->env.task, m->env.task_id, (int)s->pid, i);
@@ -206,9 +206,9 @@ static void complete(struct worker *w, int i)
 		tryon_state_absorb(&w->tryon, &s->hints, x, xn, now);
 	}
 	exit_classify(&ef, &v);
-	metrics_inc(&w->metrics, METRIC_JOB_EXITS, v.label, NULL, 1);
+	metrics_inc(w->metrics, METRIC_JOB_EXITS, v.label, NULL, 1);
 	if (s->ru.ru_maxrss > 0)
-		metrics_observe(&w->metrics, METRIC_JOB_PEAK_MEMORY, NULL, NULL, (double)s->ru.ru_maxrss * 1024.0);
+		metrics_observe(w->metrics, METRIC_JOB_PEAK_MEMORY, NULL, NULL, (double)s->ru.ru_maxrss * 1024.0);
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;

@@ -96,6 +96,16 @@ static double min_d(double a, double b)
 	return a < b ? a : b;
 }
 
+/* Same server and credentials (the URLs may name different databases). */
+static int same_redis_server(const struct redis_url *a, const struct redis_url *b)
+{
+	return a->transport == b->transport && a->port == b->port &&
+	       !strcmp(a->host ? a->host : "", b->host ? b->host : "") &&
+	       !strcmp(a->path ? a->path : "", b->path ? b->path : "") &&
+	       !strcmp(a->user ? a->user : "", b->user ? b->user : "") &&
+	       !strcmp(a->password ? a->password : "", b->password ? b->password : "");
+}
+
 int worker_run(const struct config *cfg, const struct trust_store *ts)
 {
 	struct worker w;
@@ -141,12 +151,7 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 			return 100;
 		}
 	}
-	const struct redis_url *a = &w.broker_url, *b = &w.result_url;
-	w.same_server = a->transport == b->transport && a->port == b->port &&
-			!strcmp(a->host ? a->host : "", b->host ? b->host : "") &&
-			!strcmp(a->path ? a->path : "", b->path ? b->path : "") &&
-			!strcmp(a->user ? a->user : "", b->user ? b->user : "") &&
-			!strcmp(a->password ? a->password : "", b->password ? b->password : "");
+	w.same_server = same_redis_server(&w.broker_url, &w.result_url);
 
 	w.sig_fd = proc_signals_init();
 	if (w.sig_fd < 0) {
@@ -196,6 +201,8 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 					      .connect_timeout = cfg->cache_timeout, .io_timeout = cfg->cache_timeout,
 					      .health_interval = 30 };
 		w.cache = redis_conn_new(&cc, err, sizeof err);
+		w.cache_on_broker = w.cache && same_redis_server(&w.broker_url, &w.cache_url) &&
+				    w.broker_url.n_sentinels == 0 && w.cache_url.n_sentinels == 0;
 	}
 	w.task_events = cfg->task_events;
 	if (recent_init(&w.recent) < 0)
@@ -212,11 +219,15 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		log_error("worker.start_failed", "reason=\"%s\"", err);
 		goto out;
 	}
+	if (!(w.metrics = calloc(1, sizeof *w.metrics))) {
+		log_error("worker.start_failed", "reason=\"out of memory\"");
+		goto out;
+	}
 
-	metrics_init(&w.metrics);
-	metrics_set(&w.metrics, METRIC_PROCESS_START_TIME, NULL, NULL, w.started_wall);
-	metrics_set(&w.metrics, METRIC_WORKER_SLOTS, NULL, NULL, w.n_slots);
-	metrics_set(&w.metrics, METRIC_BUILD_INFO, version_string, version_commit, 1);
+	metrics_init(w.metrics);
+	metrics_set(w.metrics, METRIC_PROCESS_START_TIME, NULL, NULL, w.started_wall);
+	metrics_set(w.metrics, METRIC_WORKER_SLOTS, NULL, NULL, w.n_slots);
+	metrics_set(w.metrics, METRIC_BUILD_INFO, version_string, version_commit, 1);
 	if (cfg->http_addr[0]) {
 		w.httpd = httpd_open(cfg->http_addr, err, sizeof err);
 		if (!w.httpd) {
@@ -397,6 +408,7 @@ out:
 	free(w.revoked);
 	free(w.revoked_at);
 	free(w.task_totals);
+	free(w.metrics);
 	recent_free(&w.recent);
 	for (int q = 0; q < w.n_queues; q++)
 		free(w.queues[q]);

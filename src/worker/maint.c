@@ -125,7 +125,7 @@ static void on_len_reply(struct redis_conn *c, struct resp_value *r, const char 
 		return;
 	if (ref->idx == LENS_DEAD) {
 		w->lens[LENS_DEAD] = (long)r->integer;
-		metrics_set(&w->metrics, METRIC_DEAD_LETTER_LENGTH, NULL, NULL, (double)r->integer);
+		metrics_set(w->metrics, METRIC_DEAD_LETTER_LENGTH, NULL, NULL, (double)r->integer);
 		return;
 	}
 	/* add/cancel_consumer since the sample was sent: the index may name
@@ -137,7 +137,7 @@ static void on_len_reply(struct redis_conn *c, struct resp_value *r, const char 
 	if (ref->idx % 4 == 3) {
 		/* The last of the queue's four replies: its depth is whole. */
 		w->lens_gen = w->queues_gen;
-		metrics_set(&w->metrics, METRIC_QUEUE_LENGTH, w->queues[k], NULL,
+		metrics_set(w->metrics, METRIC_QUEUE_LENGTH, w->queues[k], NULL,
 			    (double)worker_queue_depth(w, k));
 	}
 }

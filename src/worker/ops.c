@@ -24,41 +24,41 @@ void ops_on_model_call(void *arg, enum tryon_model mdl, enum tryon_outcome o, do
 {
 	struct worker *w = arg;
 	const char *ep = w->tryon.model[mdl].endpoint;
-	metrics_inc(&w->metrics, METRIC_MODEL_REQUESTS, ep, tryon_outcome_name(o), 1);
+	metrics_inc(w->metrics, METRIC_MODEL_REQUESTS, ep, tryon_outcome_name(o), 1);
 	if (latency > 0)
-		metrics_observe(&w->metrics, METRIC_MODEL_LATENCY, ep, NULL, latency);
+		metrics_observe(w->metrics, METRIC_MODEL_LATENCY, ep, NULL, latency);
 	if (cost > 0)
-		metrics_inc(&w->metrics, METRIC_MODEL_SPEND, ep, NULL, cost);
+		metrics_inc(w->metrics, METRIC_MODEL_SPEND, ep, NULL, cost);
 }
 
 /* Try-on totals kept by tryon_state, copied into the registry at scrape. */
 static void tryon_metrics(struct worker *w)
 {
 	for (int c = TRYON_CACHE_HIT; c < TRYON_N_CACHE; c++)
-		metrics_set_total(&w->metrics, METRIC_CACHE_REQUESTS, tryon_cache_name(c), NULL,
+		metrics_set_total(w->metrics, METRIC_CACHE_REQUESTS, tryon_cache_name(c), NULL,
 				  (double)tryon_state_cache(&w->tryon, c));
-	metrics_set_total(&w->metrics, METRIC_SINGLEFLIGHT_WAITS, NULL, NULL, (double)w->tryon.singleflight_waits);
-	metrics_set_total(&w->metrics, METRIC_MODEL_RESUMED, NULL, NULL, (double)w->tryon.resumed);
+	metrics_set_total(w->metrics, METRIC_SINGLEFLIGHT_WAITS, NULL, NULL, (double)w->tryon.singleflight_waits);
+	metrics_set_total(w->metrics, METRIC_MODEL_RESUMED, NULL, NULL, (double)w->tryon.resumed);
 	for (int l = 0; l < TRYON_N_LIMITS; l++) {
 		if (w->tryon.limit_waits[l])
-			metrics_set_total(&w->metrics, METRIC_MODEL_LIMIT_EVENTS, tryon_limit_name(l), "waited",
+			metrics_set_total(w->metrics, METRIC_MODEL_LIMIT_EVENTS, tryon_limit_name(l), "waited",
 					  (double)w->tryon.limit_waits[l]);
 		if (w->tryon.limit_refusals[l])
-			metrics_set_total(&w->metrics, METRIC_MODEL_LIMIT_EVENTS, tryon_limit_name(l), "refused",
+			metrics_set_total(w->metrics, METRIC_MODEL_LIMIT_EVENTS, tryon_limit_name(l), "refused",
 					  (double)w->tryon.limit_refusals[l]);
 	}
-	metrics_set(&w->metrics, METRIC_MODEL_LIMIT, "concurrency", NULL, w->cfg->model_concurrency);
-	metrics_set(&w->metrics, METRIC_MODEL_LIMIT, "rate", NULL, w->cfg->model_rate);
-	metrics_set(&w->metrics, METRIC_MODEL_LIMIT, "daily_budget", NULL, w->cfg->daily_budget);
+	metrics_set(w->metrics, METRIC_MODEL_LIMIT, "concurrency", NULL, w->cfg->model_concurrency);
+	metrics_set(w->metrics, METRIC_MODEL_LIMIT, "rate", NULL, w->cfg->model_rate);
+	metrics_set(w->metrics, METRIC_MODEL_LIMIT, "daily_budget", NULL, w->cfg->daily_budget);
 	if (w->cluster_sampled) {
-		metrics_set(&w->metrics, METRIC_MODEL_IN_PROGRESS, NULL, NULL, w->cluster_in_progress);
-		metrics_set(&w->metrics, METRIC_MODEL_SPEND_TODAY, NULL, NULL, w->cluster_spend_today);
+		metrics_set(w->metrics, METRIC_MODEL_IN_PROGRESS, NULL, NULL, w->cluster_in_progress);
+		metrics_set(w->metrics, METRIC_MODEL_SPEND_TODAY, NULL, NULL, w->cluster_spend_today);
 	}
 	for (int m = 0; m < TRYON_N_MODELS; m++) {
 		enum breaker_state b = tryon_state_breaker(&w->tryon, m);
 		double v = b == BREAKER_OPEN ? METRICS_BREAKER_OPEN :
 			   b == BREAKER_HALF_OPEN ? METRICS_BREAKER_HALF_OPEN : METRICS_BREAKER_CLOSED;
-		metrics_set(&w->metrics, METRIC_BREAKER_STATE, w->tryon.model[m].endpoint, NULL, v);
+		metrics_set(w->metrics, METRIC_BREAKER_STATE, w->tryon.model[m].endpoint, NULL, v);
 	}
 }
 
@@ -129,7 +129,7 @@ enum ops_readiness ops_readiness(const struct worker *w, double now, char *detai
 	} else if (now - r->progress_at > READY_STALL_SECONDS) {
 		v = OPS_STALLED;
 		snprintf(detail, len, "stalled: %ld messages waiting, %d free slots, none taken for %.0f s",
-			 queued_messages(w), fetch_capacity(w), now - r->progress_at);
+			 queued_messages(w), fetch_free_slots(w), now - r->progress_at);
 	}
 	return v;
 }
@@ -156,7 +156,7 @@ void ops_readiness_tick(struct worker *w, double now)
 	 * too). */
 	long in_hand = w->busy + w->n_ready + w->n_eta + w->n_pending + w->n_unrecorded + w->n_lookups;
 	int taken = in_hand > r->in_hand || w->started_count != r->started || w->processed != r->processed;
-	int want = w->consuming && !w->draining && queued_messages(w) > 0 && fetch_capacity(w) > 0;
+	int want = w->consuming && !w->draining && queued_messages(w) > 0 && fetch_free_slots(w) > 0;
 	if (taken || !want || r->progress_at == 0)
 		r->progress_at = now;
 	r->in_hand = in_hand;
@@ -352,25 +352,25 @@ void ops_http_handler(void *arg, const char *path, struct httpd_response *r)
 		FILE *f = fopen("/proc/self/statm", "r");
 		if (f) {
 			if (fscanf(f, "%ld %ld", &pages, &rss) == 2)
-				metrics_set(&w->metrics, METRIC_PROCESS_RESIDENT_MEMORY, NULL, NULL,
+				metrics_set(w->metrics, METRIC_PROCESS_RESIDENT_MEMORY, NULL, NULL,
 					    (double)rss * (double)sysconf(_SC_PAGESIZE));
 			fclose(f);
 		}
 		/* celery-exporter labels workers by the host part of the node name. */
 		const char *at = strchr(w->cfg->hostname, '@');
 		const char *host = at ? at + 1 : w->cfg->hostname;
-		metrics_set(&w->metrics, METRIC_WORKER_UP, host, NULL, consuming);
-		metrics_set(&w->metrics, METRIC_WORKER_TASKS_ACTIVE, host, NULL, w->busy);
+		metrics_set(w->metrics, METRIC_WORKER_UP, host, NULL, consuming);
+		metrics_set(w->metrics, METRIC_WORKER_TASKS_ACTIVE, host, NULL, w->busy);
 		if (w->cfg->broker_wait_replicas > 0) {
-			metrics_set_total(&w->metrics, METRIC_REDIS_WAIT_SHORT, "broker_consume", NULL,
+			metrics_set_total(w->metrics, METRIC_REDIS_WAIT_SHORT, "broker_consume", NULL,
 					  (double)redis_conn_wait_short(w->consume));
-			metrics_set_total(&w->metrics, METRIC_REDIS_WAIT_SHORT, "broker", NULL,
+			metrics_set_total(w->metrics, METRIC_REDIS_WAIT_SHORT, "broker", NULL,
 					  (double)redis_conn_wait_short(w->cmd));
 		}
 		tryon_metrics(w);
 		r->status = 200;
 		r->content_type = PROMTEXT_CONTENT_TYPE;
-		promtext_render(&w->metrics, &r->body);
+		promtext_render(w->metrics, &r->body);
 	} else if (!strcmp(path, "/")) {
 		operator_page(w, 0, r);
 	} else if (!strcmp(path, "/tryons.json")) {

@@ -85,6 +85,7 @@ struct finish {
 	enum outcome_move move;
 	enum finish_phase phase;
 	int busy;                  /* one of its commands is outstanding */
+	int ordered;               /* ...and it is the settle step, on the consume conn */
 	int slot;                  /* slot freed when done, -1 if none */
 	struct backoff retry;      /* a step Redis refused is tried again after this */
 	struct worker *owner;      /* for its log limiter */
@@ -131,6 +132,10 @@ struct worker {
 	struct http_tls_cache *tls_sessions;  /* owned: made before the first job forks */
 	struct redis_url broker_url, result_url, cache_url;
 	int same_server;           /* results live on the broker's server */
+	/* The cache lives on the broker's server (another DB): lookups may go
+	 * on the consume conn beside RECORD, one write and one wake-up for
+	 * both (dispatch.c). Not through sentinels (the master may move). */
+	int cache_on_broker;
 	struct redis_conn *consume, *cmd, *results, *pubsub, *cache;
 	struct redis_conn *watch;   /* sentinel:// broker: +switch-master, or NULL */
 	/* slots has slots_cap entries and never moves (finishes point into
@@ -155,7 +160,13 @@ struct worker {
 	int n_eta;
 	struct finish *pending;    /* finishes without a slot */
 	int n_pending;
-	int fetching, recovering, recovered_once, n_unrecorded;
+	/* The consume conn: FETCHes (or the one BRPOPLPUSH, blocking) outstanding,
+	 * and the messages they may bring, counted in hand from the moment
+	 * they are asked for. n_ordered: finishes whose settle step is queued
+	 * on that conn; a FETCH queued after one runs after it in Redis, so
+	 * its message no longer counts against what that FETCH may take. */
+	int fetching, blocking, n_asked, n_ordered;
+	int recovering, recovered_once, n_unrecorded;
 	int n_lookups;             /* cache lookups in flight (messages in hand) */
 	int queue_first;           /* round-robin rotation */
 	struct buf inflight_key, held_key, alive_key;
@@ -196,7 +207,7 @@ struct worker {
 	double maint_forked_at;    /* wall clock at fork */
 	const char **keep;         /* tags we hold, snapshot for the maintenance child */
 	int n_keep;
-	struct metrics metrics;    /* rendered at GET /metrics */
+	struct metrics *metrics;   /* rendered at GET /metrics; owned, from calloc (idle memory: see metrics_init) */
 	struct httpd *httpd;       /* NULL when TRYON_HTTP_ADDR is empty */
 	struct sdnotify sd;        /* no-op outside systemd */
 	int consuming;             /* announced ready: READY=1 sent, /readyz may pass */
@@ -265,6 +276,15 @@ void revoked_add(struct worker *w, const char *id, double at);
 void worker_note_error(struct worker *w, const char *what, const char *why);
 /* The db in kombu's fanout channel names (pidbox, events): -1 for a
  * sentinel:// broker, whose kombu channel never formats "/{db}.". */
+/* 1 when settle steps go ahead of the next FETCH on the consume conn (and a
+ * second FETCH may be outstanding, fetch.h): pools of up to 32 slots, which
+ * are bound by round trips. Larger pools are bound by Redis, and took 15-20 %
+ * less at 64 slots with every step on one connection. */
+static inline int worker_settle_ahead(const struct worker *w)
+{
+	return w->concurrency <= 32;
+}
+
 static inline int worker_fanout_db(const struct worker *w)
 {
 	return w->broker_url.n_sentinels > 0 ? -1 : w->broker_url.db;

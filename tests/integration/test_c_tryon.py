@@ -465,3 +465,99 @@ def test_cache_lookup_goes_out_beside_record_and_waits_for_it(s):
         assert "path=cache" in e.log() and e.submits() == 0
     finally:
         proxy.close()
+
+
+@time_limit(120)
+def test_never_more_than_slots_messages_in_hand_while_hits_stream(s):
+    """Prefetch holds in Redis itself (issue 15): a finish's settle step and
+    the next FETCH go out back to back on one connection, so the next
+    message may be taken before the last one's reply came, but never before
+    Redis has run its settle. Sampled atomically by one EVAL (our in-flight
+    list plus unacked, a single node) as fast as a client can while 4 slots
+    drain 6,000 cache hits: never more than 4. (With the settle step on
+    another connection than the FETCH behind it, 8 are seen; the build
+    before this change alternated between 4 and 0, idle for a FETCH's
+    round trip each time.)"""
+    import hashlib
+    import json
+    import uuid
+    from itest import Worker
+    from tryon_env import BROKER_DB, RESULT_DB
+    node = "celery@c-prefetch"
+    slots, n = 4, 6000
+    e = Env(s, workers=0, TRYON_CONCURRENCY=slots, TRYON_HOSTNAME=node)
+    p, g = urls()
+    key = "tryon:" + hashlib.sha256(f"{p}|{g}".encode()).hexdigest()[:16]
+    e.cache.set(key, "https://cdn.example.com/cached/result.png")
+    c, results = e.r.client(BROKER_DB), e.r.client(RESULT_DB)
+    # one message from the real client, copied with new ids (fast to publish)
+    first = e.send(p, g).id
+    raw = c.rpop("tryon_queue").decode()
+    tag = json.loads(raw)["properties"]["delivery_tag"]
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    for k in range(0, n, 500):
+        c.lpush("tryon_queue", *[raw.replace(first, tid).replace(tag, str(uuid.uuid4()))
+                                 for tid in ids[k:k + 500]])
+    in_hand = c.register_script("return redis.call('LLEN', KEYS[1]) + redis.call('HLEN', KEYS[2])")
+    keys = [f"tryon-worker.inflight.{node}", "unacked"]
+    w = Worker(s, e.env)
+    seen, samples = [], 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seen.append(in_hand(keys=keys))
+        samples += 1
+        if samples % 200 == 0 and results.dbsize() >= n:
+            break
+    wait_for(lambda: results.dbsize() >= n, 30, f"{n} results")
+    w.stop()
+    counts = {k: seen.count(k) for k in sorted(set(seen))}
+    print(f"{samples} samples of messages in hand with {slots} slots: {counts}")
+    assert max(seen) <= slots, f"{max(seen)} messages in hand with {slots} slots: {counts}"
+    assert counts.get(slots, 0) > 0, "the sampler never saw the slots full: it proves nothing"
+    assert c.hlen("unacked") == 0 and c.llen("tryon_queue") == 0
+    assert e.r.client(RESULT_DB).get(f"celery-task-meta-{ids[-1]}") is not None
+    assert e.submits() == 0
+
+
+@time_limit(60)
+def test_cache_on_the_broker_server_is_looked_up_on_the_consume_connection(s):
+    """With the cache in another DB of the broker's server (the default
+    set-up), a hit's GET goes on the consume connection beside RECORD,
+    wrapped in SELECT <cache db> ... SELECT <broker db> (issue 15: one write
+    and one wake-up for both); the connection is back in the broker's DB
+    for what follows. Seen in Redis's MONITOR: the GET comes from the
+    client that ran RECORD, between the two SELECTs."""
+    import hashlib
+    import re
+    from itest import REDIS_PASSWORD
+    from tryon_env import BROKER_DB, CACHE_DB
+    e = Env(s)
+    p, g = urls()
+    key = "tryon:" + hashlib.sha256(f"{p}|{g}".encode()).hexdigest()[:16]
+    e.cache.set(key, "https://cdn.example.com/cached/on-broker.png")
+    mon = s.start("monitor", ["redis-cli", "-p", str(e.r.port), "monitor"],
+                  env=s.base_env(REDISCLI_AUTH=REDIS_PASSWORD))
+    wait_for(lambda: mon.stdout_text().startswith("OK"), 5, "MONITOR to start")
+    v, _ = e.run(p, g, timeout=15)
+    assert v == "https://cdn.example.com/cached/on-broker.png", v
+    p2, g2 = urls()     # a miss after it: the consume connection still works in the broker's DB
+    v2, _ = e.run(p2, g2, timeout=20)
+    assert standin_url(v2), v2
+    lines = mon.stdout_text().split("\n")[:-1]
+    mon.stop()
+    cmds = []
+    for ln in lines:
+        m = re.match(r"\d+\.\d+ \[(\d+) ([^\]]+)\] (.*)", ln)
+        if m and m.group(2) != "lua":
+            cmds.append((m.group(2), m.group(3)))
+    record = [c for c, t in cmds if re.match(r'"EVALSHA" "\w+" "4" "tryon-worker\.inflight\.', t)]
+    gets = [i for i, (c, t) in enumerate(cmds) if t == f'"GET" "{key}"']
+    assert record and len(gets) == 1, (record, gets, cmds[-30:])
+    i = gets[0]
+    client = cmds[i][0]
+    mine = [t for c, t in cmds if c == client]
+    k = mine.index(f'"GET" "{key}"')
+    print(f"GET on {client} (RECORD ran on {sorted(set(record))}): {mine[k - 1]} / GET / {mine[k + 1]}")
+    assert client in record, "the GET did not go on the consume connection"
+    assert mine[k - 1] == f'"SELECT" "{CACHE_DB}"' and mine[k + 1] == f'"SELECT" "{BROKER_DB}"', mine[k - 2:k + 3]
+    assert "path=cache" in e.log() and e.submits() == 1

@@ -60,6 +60,11 @@ static void test_binding_and_unacked(void)
 	const char env[] = "{\"body\": \"W10=\", \"properties\": {\"delivery_tag\": \"t\"}}";
 	CHECK(kombu_unacked_value(&v, env, strlen(env), "", "tryon_queue") == 0);
 	CHECK(!strcmp(v.data, "[{\"body\": \"W10=\", \"properties\": {\"delivery_tag\": \"t\"}}, \"\", \"tryon_queue\"]"));
+	/* RECORD joins "[" .. message .. tail in Redis: the same bytes */
+	buf_reset(&m);
+	CHECK(kombu_unacked_tail(&m, "", "tryon_queue") == 0);
+	CHECK(!strcmp(m.data, ", \"\", \"tryon_queue\"]"));
+	CHECK(v.len == 1 + strlen(env) + m.len && !memcmp(v.data + 1 + strlen(env), m.data, m.len));
 	buf_reset(&k);
 	kombu_node_key(&k, "inflight", "celery@h");
 	CHECK(!strcmp(k.data, "tryon-worker.inflight.celery@h"));
