@@ -52,6 +52,7 @@ struct model_run {
 	enum tryon_outcome outcome;
 	int cancelled;             /* we sent PUT cancel_url */
 	int as_hedge;              /* backup submitted while the primary was still running or queued */
+	int gave_up_running;       /* the plan gave it up while the model computed (hung, or too late) */
 	int want;                  /* a submit is wanted, waiting for the limits */
 	int leased;                /* holds a concurrency lease */
 	int charged;               /* its price is counted in today's spend */
@@ -379,10 +380,11 @@ static void write_extra(const struct job *j, struct buf *x)
 		/* A resumed request was paid for by the attempt that submitted it. */
 		double cost = c->accepted_at != 0 && !c->resumed && c->request_id ? r->price : 0.0;
 		buf_printf(x, ", \"latency\": %.3f, \"cost\": %g, \"status\": %ld, \"probe\": %s, \"cancelled\": %s, "
-			   "\"resumed\": %s, \"settled\": %s",
+			   "\"resumed\": %s, \"settled\": %s, \"gave_up_running\": %s",
 			   r->tried ? end - c->submitted_at : 0.0, cost, c->http_status,
 			   r->gate == BREAKER_PROBE ? "true" : "false", r->cancelled ? "true" : "false",
-			   c->resumed ? "true" : "false", r->settled ? "true" : "false");
+			   c->resumed ? "true" : "false", r->settled ? "true" : "false",
+			   r->gave_up_running ? "true" : "false");
 		if (r->tried && c->phase == FAL_FAILED) {
 			buf_append_str(x, ", \"error\": ");
 			json_write_cstr(x, c->err);
@@ -905,6 +907,7 @@ static const char *run_models(struct job *j, int *soft)
 				B->as_hedge = step == PLAN_HEDGE || active(P);
 			}
 			if (step == PLAN_SWITCH) {
+				P->gave_up_running = j->gave_up && P->call.phase == FAL_IN_PROGRESS;
 				abandon(j, P, j->gave_up ? TRYON_OUT_TIMEOUT : TRYON_OUT_CANCELLED);
 				P->want = 0;
 				B->as_hedge = 0;

@@ -162,7 +162,15 @@ static void absorb_call(struct tryon_state *st, const struct tryon_hints *given,
 		ms->spend += cost;
 	}
 	double lat = tok_num(d, json_obj_get(d, call, "latency"), 0, LATENCY_MAX);
-	if (o == TRYON_OUT_OK && lat > 0)
+	int gave_up = 0;
+	int t = json_obj_get(d, call, "gave_up_running");
+	if (t >= 0 && json_tok_bool(d, t, &gave_up) < 0)
+		gave_up = 0;
+	/* A call the plan gave up while the model computed took at least this
+	 * long: left out, the slowest calls would never be seen, the quantile
+	 * would stay low, and every call past 1.25 times it would be given up
+	 * (paid twice) for good. Counted at the time it was given up. */
+	if ((o == TRYON_OUT_OK || gave_up) && lat > 0)
 		latency_add(&ms->latency, lat, now);
 	if (st->on_call)
 		st->on_call(st->on_call_arg, (enum tryon_model)m, (enum tryon_outcome)o, lat > 0 ? lat : 0,
