@@ -13,7 +13,8 @@ WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
 CPPFLAGS  = -D_GNU_SOURCE -DTRYON_VERSION='"$(VERSION)"' -Isrc -I$(PREFIX)/include -I$(GEN)
 CFLAGS    = -std=c11 $(WARN) -O2 -g -fstack-protector-strong -fno-common -MMD -MP
 # -static, not -static-pie: musl-gcc turns -static-pie into a dynamic binary.
-LDFLAGS   = -static -Wl,-z,relro,-z,now,-z,noexecstack
+# --gc-sections drops the vendored libraries' unused functions (vendor/build.sh).
+LDFLAGS   = -static -Wl,-z,relro,-z,now,-z,noexecstack -Wl,--gc-sections
 LIBS      = $(PREFIX)/lib/libcurl.a $(PREFIX)/lib/libbearssl.a -lpthread
 
 # Sources by folder (each folder's README.md says what it owns):

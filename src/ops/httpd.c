@@ -32,9 +32,11 @@ enum client_state {
 	CLIENT_LINGERING,  /* response sent, FIN sent, draining unread input */
 };
 
+/* Zeroed is free: a client's fields mean something only while its state is
+ * not CLIENT_FREE, so the 32 of them (8 KB each) cost no memory until used. */
 struct client {
 	enum client_state state;
-	int fd;
+	int fd;               /* -1 once closed */
 	double accepted_at;   /* orders eviction: the oldest goes first */
 	double deadline;
 	int linger;           /* unread input may remain: drain before close */
@@ -138,15 +140,12 @@ struct httpd *httpd_open(const char *addr, char *err, size_t errlen)
 	if (httpd_parse_addr(addr, &ss, &len, err, errlen) < 0)
 		return NULL;
 	/* About 270 KB, mostly request buffers the kernel maps in only when a
-	 * client uses them. */
+	 * client uses them: nothing here may write to the clients (setting
+	 * each one's fd once put a page of each in an idle worker's memory). */
 	struct httpd *h = calloc(1, sizeof *h);
 	if (!h) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
-	}
-	for (int i = 0; i < HTTPD_MAX_CLIENTS; i++) {
-		h->clients[i].fd = -1;
-		buf_init(&h->clients[i].out);
 	}
 	h->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (h->fd < 0) {
@@ -191,6 +190,8 @@ const struct httpd_stats *httpd_stats(const struct httpd *h)
 
 static void client_close(struct client *c)
 {
+	if (c->state == CLIENT_FREE)
+		return;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;

@@ -1,11 +1,14 @@
 /* metrics: the registry's table of metric descriptions and its updates.
- * Pure: no I/O, no clock, no allocation; the only state is the caller's
- * struct metrics. Lookups are linear: a scrape or a job touches a handful
+ * Pure: no I/O, no clock; the only state is the caller's struct metrics
+ * and the chunks of series it owns. Lookups are linear: a scrape or a job touches a handful
  * of series among at most METRICS_MAX_SERIES. */
 #include "ops/metrics.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+_Static_assert(METRICS_MAX_SERIES % METRICS_CHUNK == 0, "whole chunks");
 
 /* Task runtime: a cache hit takes milliseconds, the model path 10-35 s; the
  * team's targets (p50 < 3 s, p95 < 5 s) and limits (soft 25 s, hard 30 s)
@@ -108,14 +111,19 @@ const struct metric_def *metrics_def(enum metric_id id)
 	return (int)id >= 0 && id < METRIC_COUNT ? &defs[id] : NULL;
 }
 
-/* Index of the series (id, l1, l2) in m->series, or -1. */
+const struct metric_series *metrics_series(const struct metrics *m, int i)
+{
+	return &m->chunk[i / METRICS_CHUNK][i % METRICS_CHUNK];
+}
+
+/* Index of the series (id, l1, l2), or -1. */
 static int find(const struct metrics *m, enum metric_id id, const char *l1, const char *l2)
 {
 	const char *want[METRICS_MAX_LABELS] = { l1, l2 };
 	int n = defs[id].n_labels;
 
 	for (int i = 0; i < m->n_series; i++) {
-		const struct metric_series *s = &m->series[i];
+		const struct metric_series *s = metrics_series(m, i);
 		int same = s->id == id;
 		for (int k = 0; same && k < n; k++)
 			same = !strcmp(s->label[k], want[k]);
@@ -130,7 +138,7 @@ static void dropped(struct metrics *m)
 	/* Created by metrics_init, so counting a refusal never fails. */
 	int i = find(m, METRIC_METRICS_DROPPED, NULL, NULL);
 	if (i >= 0)
-		m->series[i].value += 1;
+		m->chunk[i / METRICS_CHUNK][i % METRICS_CHUNK].value += 1;
 }
 
 /* The series for (id, l1, l2), created at zero if needed; NULL if the
@@ -149,10 +157,13 @@ static struct metric_series *get(struct metrics *m, enum metric_id id, const cha
 	}
 	int i = find(m, id, l1, l2);
 	if (i >= 0)
-		return &m->series[i];
+		return &m->chunk[i / METRICS_CHUNK][i % METRICS_CHUNK];
 	if (m->n_series >= METRICS_MAX_SERIES || m->per_metric[id] >= METRICS_MAX_SERIES_PER_METRIC)
 		return NULL;
-	struct metric_series *s = &m->series[m->n_series++];
+	int c = m->n_series / METRICS_CHUNK;
+	if (!m->chunk[c] && !(m->chunk[c] = malloc(METRICS_CHUNK * sizeof *m->chunk[c])))
+		return NULL;
+	struct metric_series *s = &m->chunk[c][m->n_series++ % METRICS_CHUNK];
 	m->per_metric[id]++;
 	memset(s, 0, sizeof *s);
 	s->id = id;
@@ -163,9 +174,7 @@ static struct metric_series *get(struct metrics *m, enum metric_id id, const cha
 
 void metrics_init(struct metrics *m)
 {
-	/* The header only: get() zeroes each series as it hands it out, so
-	 * in a registry from calloc the pages of series never used are never
-	 * touched (most of its 75 KB in an idle worker). */
+	/* get() zeroes each series as it hands it out. */
 	m->n_series = 0;
 	memset(m->per_metric, 0, sizeof m->per_metric);
 	m->defs = defs;
@@ -175,6 +184,15 @@ void metrics_init(struct metrics *m)
 	for (int id = 0; id < METRIC_COUNT; id++)
 		if (defs[id].n_labels == 0 && defs[id].type != METRIC_GAUGE)
 			get(m, (enum metric_id)id, NULL, NULL);
+}
+
+void metrics_free(struct metrics *m)
+{
+	for (size_t c = 0; c < sizeof m->chunk / sizeof m->chunk[0]; c++) {
+		free(m->chunk[c]);
+		m->chunk[c] = NULL;
+	}
+	m->n_series = 0;
 }
 
 int metrics_inc(struct metrics *m, enum metric_id id, const char *l1, const char *l2, double by)
@@ -258,5 +276,5 @@ const struct metric_series *metrics_find(const struct metrics *m, enum metric_id
 		if (!want[k])
 			return NULL;
 	int i = find(m, id, l1, l2);
-	return i >= 0 ? &m->series[i] : NULL;
+	return i >= 0 ? metrics_series(m, i) : NULL;
 }

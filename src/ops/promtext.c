@@ -124,7 +124,7 @@ int promtext_render(const struct metrics *m, struct buf *out)
 		const struct metric_def *d = &m->defs[id];
 		int header = 0;
 		for (int i = 0; i < m->n_series; i++) {
-			const struct metric_series *s = &m->series[i];
+			const struct metric_series *s = metrics_series(m, i);
 			if ((int)s->id != id)
 				continue;
 			if (!header) {

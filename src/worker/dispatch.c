@@ -148,7 +148,7 @@ static int lookup_send(struct worker *w, struct msg *m, struct tryon_args *args,
 	/* With the cache on the broker's server, the GET rides on the consume
 	 * conn (unless a BRPOPLPUSH blocks it): beside RECORD it is one write
 	 * and one wake-up on each side instead of two. */
-	int on_consume = w->cache_on_broker && redis_conn_is_ready(w->consume) && !w->blocking;
+	int on_consume = w->cache_on_broker && worker_consume_free(w);
 	struct redis_conn *c = on_consume ? w->consume : w->cache;
 	struct lookup *l = c && redis_conn_is_ready(c) ? calloc(1, sizeof *l) : NULL;
 

@@ -423,7 +423,7 @@ static void step_store(struct worker *w, struct finish *f, const char *meta_key,
 static struct redis_conn *settle_conn(const struct worker *w)
 {
 	const struct redis_url *u = redis_conn_parsed_url(w->consume);
-	if (worker_settle_ahead(w) && redis_conn_is_ready(w->consume) && !w->blocking && u && u->wait_replicas == 0)
+	if (worker_settle_ahead(w) && worker_consume_free(w) && u && u->wait_replicas == 0)
 		return w->consume;
 	return redis_conn_is_ready(w->cmd) ? w->cmd : NULL;
 }

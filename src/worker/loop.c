@@ -408,6 +408,8 @@ out:
 	free(w.revoked);
 	free(w.revoked_at);
 	free(w.task_totals);
+	if (w.metrics)
+		metrics_free(w.metrics);
 	free(w.metrics);
 	recent_free(&w.recent);
 	for (int q = 0; q < w.n_queues; q++)

@@ -207,7 +207,7 @@ struct worker {
 	double maint_forked_at;    /* wall clock at fork */
 	const char **keep;         /* tags we hold, snapshot for the maintenance child */
 	int n_keep;
-	struct metrics *metrics;   /* rendered at GET /metrics; owned, from calloc (idle memory: see metrics_init) */
+	struct metrics *metrics;   /* rendered at GET /metrics; owned (calloc, metrics_free) */
 	struct httpd *httpd;       /* NULL when TRYON_HTTP_ADDR is empty */
 	struct sdnotify sd;        /* no-op outside systemd */
 	int consuming;             /* announced ready: READY=1 sent, /readyz may pass */
@@ -283,6 +283,14 @@ void worker_note_error(struct worker *w, const char *what, const char *why);
 static inline int worker_settle_ahead(const struct worker *w)
 {
 	return w->concurrency <= 32;
+}
+
+/* 1 when a command may be queued on the consume conn now: connected, and
+ * no BRPOPLPUSH blocking it (what is queued behind one waits for a message
+ * to arrive). Settle steps and cache GETs that ride there ask this. */
+static inline int worker_consume_free(const struct worker *w)
+{
+	return redis_conn_is_ready(w->consume) && !w->blocking;
 }
 
 static inline int worker_fanout_db(const struct worker *w)
