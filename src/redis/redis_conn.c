@@ -542,6 +542,8 @@ static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
 	}
 }
 
+static void send_queued(struct redis_conn *c, double now);
+
 static void dispatch(struct redis_conn *c, double now)
 {
 	unsigned long gen = c->gen;
@@ -557,6 +559,8 @@ static void dispatch(struct redis_conn *c, double now)
 			break;
 		}
 		handle_reply(c, v, now);
+		if (c->send_per_reply && !c->tls && c->state == REDIS_READY && c->gen == gen)
+			send_queued(c, now);
 	}
 }
 
@@ -735,6 +739,20 @@ static int feed(struct redis_conn *c, const void *p, size_t n, char *why, size_t
 		return -1;
 	}
 	return 0;
+}
+
+/* Plain socket: write what is queued now, as far as the socket takes it.
+ * An error is left for io_plain's next send to find and report. */
+static void send_queued(struct redis_conn *c, double now)
+{
+	char why[128];
+	ssize_t n;
+
+	while (out_pending(c) &&
+	       (n = redis_sock_send(c->fd, c->out.data + c->out_off, out_pending(c), why, sizeof why)) > 0) {
+		out_sent(c, (size_t)n);
+		c->last_tx = now;
+	}
 }
 
 /* Plain socket: write what is queued, read what is there. -1 with why set
@@ -1014,6 +1032,7 @@ struct redis_conn *redis_conn_new(const struct redis_conn_opts *o, char *err, si
 	c->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : DEFAULT_TIMEOUT;
 	c->io_timeout = o->io_timeout > 0 ? o->io_timeout : DEFAULT_TIMEOUT;
 	c->health_interval = o->health_interval == 0 ? DEFAULT_HEALTH : o->health_interval;
+	c->send_per_reply = o->send_per_reply;
 	c->on_ready = o->on_ready;
 	c->on_push = o->on_push;
 	c->arg = o->arg;

@@ -81,6 +81,12 @@ struct redis_conn_opts {
 					      sentinel itself (AUTH with its
 					      password) and stay there, to
 					      SUBSCRIBE +switch-master */
+	int send_per_reply;                /* plain sockets: what a reply's
+					      callback queues is sent before the
+					      next reply is handled (not once
+					      for all the replies of a read):
+					      work pipelined in two groups then
+					      overlaps with the server's */
 };
 
 /* Backoff: 100 ms doubling to 10 s (1 s for a sentinel:// URL), each

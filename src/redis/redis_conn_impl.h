@@ -43,6 +43,7 @@ struct redis_conn {
 	char name[48];
 	char redacted[400];
 	double connect_timeout, io_timeout, health_interval;
+	int send_per_reply;
 	redis_ready_fn on_ready;
 	redis_push_fn on_push;
 	void *arg;

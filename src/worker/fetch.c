@@ -397,6 +397,12 @@ static void on_fetch_reply(struct redis_conn *c, struct resp_value *r, const cha
 void fetch_messages(struct worker *w)
 {
 	int cap = fetch_capacity(w);
+	/* Half the slots at most per FETCH: the pool runs as two groups, and
+	 * the worker handles one group's replies while Redis runs the other's
+	 * commands (the consume conn sends per reply, loop.c); one FETCH for
+	 * all the slots kept both sides waiting on each other in turn. */
+	if (worker_fetch_halves(w) && cap > (w->concurrency + 1) / 2)
+		cap = (w->concurrency + 1) / 2;
 	if (w->blocking || w->fetching >= (worker_settle_ahead(w) ? FETCH_MAX_OUTSTANDING : 1) ||
 	    w->draining || w->recovering ||
 	    !w->recovered_once || cap <= 0 ||

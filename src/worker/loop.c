@@ -169,10 +169,15 @@ int worker_run(const struct config *cfg, const struct trust_store *ts)
 		if (!(w.queues[w.n_queues++] = strdup(cfg->queues[q])))
 			goto out;
 
+	/* The consume conn sends each reply's follow-up at once: with FETCHes
+	 * of half the slots each (fetch.h), the two halves' round trips then
+	 * overlap instead of going out together. */
 	struct redis_conn_opts co = { .url = &w.broker_url, .trust = ts, .name = "broker-consume",
 				      .connect_timeout = 5, .io_timeout = 5, .health_interval = 30,
-				      .on_ready = fetch_on_consume_ready, .arg = &w };
+				      .on_ready = fetch_on_consume_ready, .arg = &w,
+				      .send_per_reply = worker_fetch_halves(&w) };
 	w.consume = redis_conn_new(&co, err, sizeof err);
+	co.send_per_reply = 0;
 	co.name = "broker";
 	co.on_ready = on_cmd_ready;
 	w.cmd = w.consume ? redis_conn_new(&co, err, sizeof err) : NULL;

@@ -285,6 +285,15 @@ static inline int worker_settle_ahead(const struct worker *w)
 	return w->concurrency <= 32;
 }
 
+/* 1 when the pool runs as two groups (fetch.h): each FETCH asks for at
+ * most half the slots and the consume conn sends per reply. Not over TLS,
+ * whose engine sends once per read anyway: there the halves would only go
+ * out together (split FETCHes alone measured 14 % less at 4 slots). */
+static inline int worker_fetch_halves(const struct worker *w)
+{
+	return worker_settle_ahead(w) && w->broker_url.transport != REDIS_TRANSPORT_TLS;
+}
+
 /* 1 when a command may be queued on the consume conn now: connected, and
  * no BRPOPLPUSH blocking it (what is queued behind one waits for a message
  * to arrive). Settle steps and cache GETs that ride there ask this. */
