@@ -467,6 +467,29 @@ def test_cache_lookup_goes_out_beside_record_and_waits_for_it(s):
         proxy.close()
 
 
+def queued_hits(s, node, slots, n):
+    """An Env for one worker of `slots` named `node` (not started), and n
+    cache hits in its queue: one message from the real client, copied with
+    new ids (fast to publish). (env, broker client, results client, ids)"""
+    import hashlib
+    import json
+    import uuid
+    from tryon_env import BROKER_DB, RESULT_DB
+    e = Env(s, workers=0, TRYON_CONCURRENCY=slots, TRYON_HOSTNAME=node)
+    p, g = urls()
+    key = "tryon:" + hashlib.sha256(f"{p}|{g}".encode()).hexdigest()[:16]
+    e.cache.set(key, "https://cdn.example.com/cached/result.png")
+    c, results = e.r.client(BROKER_DB), e.r.client(RESULT_DB)
+    first = e.send(p, g).id
+    raw = c.rpop("tryon_queue").decode()
+    tag = json.loads(raw)["properties"]["delivery_tag"]
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    for k in range(0, n, 500):
+        c.lpush("tryon_queue", *[raw.replace(first, tid).replace(tag, str(uuid.uuid4()))
+                                 for tid in ids[k:k + 500]])
+    return e, c, results, ids
+
+
 @time_limit(120)
 def test_never_more_than_slots_messages_in_hand_while_hits_stream(s):
     """Prefetch holds in Redis itself (issue 15): a finish's settle step and
@@ -478,26 +501,10 @@ def test_never_more_than_slots_messages_in_hand_while_hits_stream(s):
     another connection than the FETCH behind it, 8 are seen; the build
     before this change alternated between 4 and 0, idle for a FETCH's
     round trip each time.)"""
-    import hashlib
-    import json
-    import uuid
     from itest import Worker
-    from tryon_env import BROKER_DB, RESULT_DB
     node = "celery@c-prefetch"
     slots, n = 4, 6000
-    e = Env(s, workers=0, TRYON_CONCURRENCY=slots, TRYON_HOSTNAME=node)
-    p, g = urls()
-    key = "tryon:" + hashlib.sha256(f"{p}|{g}".encode()).hexdigest()[:16]
-    e.cache.set(key, "https://cdn.example.com/cached/result.png")
-    c, results = e.r.client(BROKER_DB), e.r.client(RESULT_DB)
-    # one message from the real client, copied with new ids (fast to publish)
-    first = e.send(p, g).id
-    raw = c.rpop("tryon_queue").decode()
-    tag = json.loads(raw)["properties"]["delivery_tag"]
-    ids = [str(uuid.uuid4()) for _ in range(n)]
-    for k in range(0, n, 500):
-        c.lpush("tryon_queue", *[raw.replace(first, tid).replace(tag, str(uuid.uuid4()))
-                                 for tid in ids[k:k + 500]])
+    e, c, results, ids = queued_hits(s, node, slots, n)
     in_hand = c.register_script("return redis.call('LLEN', KEYS[1]) + redis.call('HLEN', KEYS[2])")
     keys = [f"tryon-worker.inflight.{node}", "unacked"]
     w = Worker(s, e.env)
@@ -515,7 +522,7 @@ def test_never_more_than_slots_messages_in_hand_while_hits_stream(s):
     assert max(seen) <= slots, f"{max(seen)} messages in hand with {slots} slots: {counts}"
     assert counts.get(slots, 0) > 0, "the sampler never saw the slots full: it proves nothing"
     assert c.hlen("unacked") == 0 and c.llen("tryon_queue") == 0
-    assert e.r.client(RESULT_DB).get(f"celery-task-meta-{ids[-1]}") is not None
+    assert results.get(f"celery-task-meta-{ids[-1]}") is not None
     assert e.submits() == 0
 
 
@@ -527,24 +534,11 @@ def test_a_pool_of_4_takes_messages_in_halves(s):
     Redis's MONITOR while 1,000 hits stream through 4 slots: every FETCH
     asks for at most 2 messages (the build before asked for up to 4), and
     every message was taken (FETCHes brought them all, none lost)."""
-    import hashlib
-    import json
     import re
-    import uuid
     from itest import REDIS_PASSWORD, Worker
-    from tryon_env import BROKER_DB, RESULT_DB
     node = "celery@c-halves"
     slots, n = 4, 1000
-    e = Env(s, workers=0, TRYON_CONCURRENCY=slots, TRYON_HOSTNAME=node)
-    p, g = urls()
-    key = "tryon:" + hashlib.sha256(f"{p}|{g}".encode()).hexdigest()[:16]
-    e.cache.set(key, "https://cdn.example.com/cached/result.png")
-    c, results = e.r.client(BROKER_DB), e.r.client(RESULT_DB)
-    first = e.send(p, g).id
-    raw = c.rpop("tryon_queue").decode()
-    tag = json.loads(raw)["properties"]["delivery_tag"]
-    ids = [str(uuid.uuid4()) for _ in range(n)]
-    c.lpush("tryon_queue", *[raw.replace(first, tid).replace(tag, str(uuid.uuid4())) for tid in ids])
+    e, c, results, ids = queued_hits(s, node, slots, n)
     mon = s.start("monitor", ["redis-cli", "-p", str(e.r.port), "monitor"],
                   env=s.base_env(REDISCLI_AUTH=REDIS_PASSWORD))
     wait_for(lambda: mon.stdout_text().startswith("OK"), 5, "MONITOR to start")
