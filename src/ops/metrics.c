@@ -1,7 +1,7 @@
 /* metrics: the registry's table of metric descriptions and its updates.
  * Pure: no I/O, no clock; the only state is the caller's struct metrics
- * and the chunks of series it owns. Lookups are linear: a scrape or a job touches a handful
- * of series among at most METRICS_MAX_SERIES. */
+ * and the chunks of series it owns. Lookups are linear: a scrape or a job
+ * touches a handful of series among at most METRICS_MAX_SERIES. */
 #include "ops/metrics.h"
 
 #include <math.h>

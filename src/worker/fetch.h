@@ -17,11 +17,11 @@ int fetch_capacity(const struct worker *w);
  * readiness's stall check asks about. */
 int fetch_free_slots(const struct worker *w);
 /* Issue a FETCH for the free capacity (at most half the slots when
- * worker_fetch_halves: two groups whose round trips overlap), if there is some, no BRPOPLPUSH blocks and fewer than two
- * FETCHes are outstanding. A finish whose settle
- * step is queued on the consume conn (worker/finish) frees its capacity
- * for the FETCHes queued after it: Redis runs them in that order, so the
- * node never holds more than its slots. */
+ * worker_fetch_halves: two groups whose round trips overlap), if there is
+ * some, no BRPOPLPUSH blocks and fewer than two FETCHes are outstanding. A
+ * finish whose settle step is queued on the consume conn (worker/finish)
+ * frees its capacity for the FETCHes queued after it: Redis runs them in
+ * that order, so the node never holds more than its slots. */
 void fetch_messages(struct worker *w);
 /* Requeue what is left in our in-flight list (once per connection). */
 void fetch_recover_inflight(struct worker *w);
