@@ -111,9 +111,14 @@ const struct metric_def *metrics_def(enum metric_id id)
 	return (int)id >= 0 && id < METRIC_COUNT ? &defs[id] : NULL;
 }
 
-const struct metric_series *metrics_series(const struct metrics *m, int i)
+static struct metric_series *series_at(const struct metrics *m, int i)
 {
 	return &m->chunk[i / METRICS_CHUNK][i % METRICS_CHUNK];
+}
+
+const struct metric_series *metrics_series(const struct metrics *m, int i)
+{
+	return series_at(m, i);
 }
 
 /* Index of the series (id, l1, l2), or -1. */
@@ -123,7 +128,7 @@ static int find(const struct metrics *m, enum metric_id id, const char *l1, cons
 	int n = defs[id].n_labels;
 
 	for (int i = 0; i < m->n_series; i++) {
-		const struct metric_series *s = metrics_series(m, i);
+		const struct metric_series *s = series_at(m, i);
 		int same = s->id == id;
 		for (int k = 0; same && k < n; k++)
 			same = !strcmp(s->label[k], want[k]);
@@ -138,7 +143,7 @@ static void dropped(struct metrics *m)
 	/* Created by metrics_init, so counting a refusal never fails. */
 	int i = find(m, METRIC_METRICS_DROPPED, NULL, NULL);
 	if (i >= 0)
-		m->chunk[i / METRICS_CHUNK][i % METRICS_CHUNK].value += 1;
+		series_at(m, i)->value += 1;
 }
 
 /* The series for (id, l1, l2), created at zero if needed; NULL if the
@@ -157,7 +162,7 @@ static struct metric_series *get(struct metrics *m, enum metric_id id, const cha
 	}
 	int i = find(m, id, l1, l2);
 	if (i >= 0)
-		return &m->chunk[i / METRICS_CHUNK][i % METRICS_CHUNK];
+		return series_at(m, i);
 	if (m->n_series >= METRICS_MAX_SERIES || m->per_metric[id] >= METRICS_MAX_SERIES_PER_METRIC)
 		return NULL;
 	int c = m->n_series / METRICS_CHUNK;

@@ -542,7 +542,7 @@ static void handle_reply(struct redis_conn *c, struct resp_value *v, double now)
 	}
 }
 
-static void send_queued(struct redis_conn *c, double now);
+static int send_plain(struct redis_conn *c, double now, char *why, size_t whylen);
 
 static void dispatch(struct redis_conn *c, double now)
 {
@@ -559,8 +559,11 @@ static void dispatch(struct redis_conn *c, double now)
 			break;
 		}
 		handle_reply(c, v, now);
-		if (c->send_per_reply && !c->tls && c->state == REDIS_READY && c->gen == gen)
-			send_queued(c, now);
+		if (c->send_per_reply && !c->tls && c->state == REDIS_READY && c->gen == gen) {
+			/* An error is left for io_plain's next send to report. */
+			char why[128];
+			send_plain(c, now, why, sizeof why);
+		}
 	}
 }
 
@@ -741,18 +744,19 @@ static int feed(struct redis_conn *c, const void *p, size_t n, char *why, size_t
 	return 0;
 }
 
-/* Plain socket: write what is queued now, as far as the socket takes it.
- * An error is left for io_plain's next send to find and report. */
-static void send_queued(struct redis_conn *c, double now)
+/* Plain socket: write what is queued, as far as the socket takes it. -1
+ * with why set on error. */
+static int send_plain(struct redis_conn *c, double now, char *why, size_t whylen)
 {
-	char why[128];
 	ssize_t n;
 
-	while (out_pending(c) &&
-	       (n = redis_sock_send(c->fd, c->out.data + c->out_off, out_pending(c), why, sizeof why)) > 0) {
+	while (out_pending(c)) {
+		if ((n = redis_sock_send(c->fd, c->out.data + c->out_off, out_pending(c), why, whylen)) <= 0)
+			return n < 0 ? -1 : 0;
 		out_sent(c, (size_t)n);
 		c->last_tx = now;
 	}
+	return 0;
 }
 
 /* Plain socket: write what is queued, read what is there. -1 with why set
@@ -762,12 +766,10 @@ static int io_plain(struct redis_conn *c, int can_read, double now, char *why, s
 	size_t budget = RX_BUDGET;
 	ssize_t n;
 
-	while (out_pending(c)) {
-		if ((n = redis_sock_send(c->fd, c->out.data + c->out_off, out_pending(c), why, whylen)) <= 0)
-			return n < 0 ? -1 : 0;
-		out_sent(c, (size_t)n);
-		c->last_tx = now;
-	}
+	if (send_plain(c, now, why, whylen) < 0)
+		return -1;
+	if (out_pending(c))
+		return 0;   /* the socket is full: poll says when it drains */
 	while (can_read && budget) {
 		char tmp[16384];
 		if ((n = redis_sock_recv(c->fd, tmp, sizeof tmp, 0, why, whylen)) <= 0)
