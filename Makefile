@@ -11,10 +11,15 @@ HOSTCC    = gcc
 FUZZCC    = clang
 WARN      = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wvla
 CPPFLAGS  = -D_GNU_SOURCE -DTRYON_VERSION='"$(VERSION)"' -Isrc -I$(PREFIX)/include -I$(GEN)
-CFLAGS    = -std=c11 $(WARN) -O2 -g -fstack-protector-strong -fno-common -MMD -MP
+# No unwind tables (.eh_frame): nothing unwinds C here (perf walks frame
+# pointers, gdb reads -g's .debug_frame), and the binary's read-only pages
+# are all resident in an idle worker (issue 15, docs/BUILD.md).
+CFLAGS    = -std=c11 $(WARN) -O2 -g -fstack-protector-strong -fno-common -fno-asynchronous-unwind-tables -fno-unwind-tables -MMD -MP
 # -static, not -static-pie: musl-gcc turns -static-pie into a dynamic binary.
-# --gc-sections drops the vendored libraries' unused functions (vendor/build.sh).
-LDFLAGS   = -static -Wl,-z,relro,-z,now,-z,noexecstack -Wl,--gc-sections
+# --gc-sections drops the vendored libraries' unused functions (vendor/build.sh);
+# src/layout.ld keeps the code only jobs run apart from the parent's (issue 15).
+LAYOUT    = src/layout.ld
+LDFLAGS   = -static -Wl,-z,relro,-z,now,-z,noexecstack -Wl,--gc-sections -Wl,-T,$(LAYOUT)
 LIBS      = $(PREFIX)/lib/libcurl.a $(PREFIX)/lib/libbearssl.a -lpthread
 
 # Sources by folder (each folder's README.md says what it owns):
@@ -93,8 +98,10 @@ $(BUILD)/obj/%.o: src/%.c | $(STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 $(BUILD)/obj/version.o: $(GEN)/commit.h
+# The trust anchors' bytes each in a section of their own, for src/layout.ld.
+$(BUILD)/obj/lib/trust.o: CFLAGS += -fdata-sections
 
-$(BUILD)/tryon-worker: $(OBJS)
+$(BUILD)/tryon-worker: $(OBJS) $(LAYOUT)
 	$(CC) $(LDFLAGS) -o $@.debug $(OBJS) $(LIBS)
 	strip -o $@ $@.debug
 	@file $@ | grep -q 'statically linked' || { echo "error: $@ is not static" >&2; exit 1; }

@@ -74,7 +74,10 @@ hardening="-fstack-protector-strong -D_FORTIFY_SOURCE=0 -fno-plt"
 # is bookkeeping around the socket and is built for size (-Os). Together
 # about 60 KB less resident in an idle worker. (-Os on our own message path
 # cost 8 % of the hit throughput at 4 slots in an A/B, so src/ stays -O2.)
-sections="-ffunction-sections -fdata-sections"
+# No unwind tables: C has no exceptions, perf walks frame pointers, and gdb
+# reads .debug_frame; .eh_frame was 38 KB of these libraries' read-only
+# pages, resident in every idle worker like the code.
+sections="-ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables -fno-unwind-tables"
 
 # 4. BearSSL: its own Makefile, static library and the brssl tool (used
 # below to turn the CA bundle into C trust anchors).

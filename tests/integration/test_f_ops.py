@@ -4,6 +4,7 @@ import json
 import os
 import re
 import socket
+import struct
 import urllib.request
 
 import itest
@@ -112,6 +113,64 @@ def test_idle_worker_holds_little_anonymous_memory(s):
         assert get(port, path)[0] == 200, path
     kib = anonymous_kib(w.proc.pid)
     assert kib <= 256, f"{kib} KiB of anonymous memory in an idle worker"
+
+
+def elf_sections(path):
+    """{name: (address, size)} of an ELF64 file's sections (a stripped
+    binary keeps its section headers)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    heads = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    strtab = heads[shstrndx][4]
+    out = {}
+    for name, _type, _flags, addr, _offset, size in heads:
+        end = data.index(b"\0", strtab + name)
+        out[data[strtab + name:end].decode()] = (addr, size)
+    return out
+
+
+def rss_kib_of_mapping(pid, addr):
+    """Resident KiB of the mapping of `pid` that holds `addr`."""
+    inside = False
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+            if head:
+                inside = int(head.group(1), 16) <= addr < int(head.group(2), 16)
+            elif inside and line.startswith("Rss:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no mapping holds {addr:#x}")
+
+
+def test_idle_worker_maps_no_tls_code(s):
+    """Issue 15, idle memory: the TLS and HTTP code (BearSSL, most of
+    libcurl) and the trust anchors run in the job children; the kernel maps
+    a binary's pages a window or a folio at a time around each fault, so
+    while they sat between the parent's own functions, all 300 KiB of them
+    were resident in every idle worker (1.05 MiB in all). src/layout.ld keeps
+    them in segments of their own; a worker that started with a CA file and
+    a cache, answered every route and ran a task maps none of their pages.
+    A parent that starts to call into them shows up here."""
+    r = fresh(s)
+    st = Standin(s)
+    port = free_port()
+    env = worker_env(s, r, TRYON_HTTP_ADDR=f"127.0.0.1:{port}", FAL_QUEUE_URL=st.base,
+                     TRYON_CA_FILE=os.path.join(s.ca(), "ca.pem"), FAL_KEY=itest.FAL_KEY,
+                     REDIS_CACHE_URL=r.url(7), TRYON_CONCURRENCY="4")
+    w = Worker(s, env)
+    for path in ("/metrics", "/health", "/", "/readyz"):
+        assert get(port, path)[0] == 200, path
+    app = celery_app(r.url(4), r.url(5))
+    assert app.send_task("tryon.test.echo", args=[1], queue="tryon_queue").get(timeout=10) == [1]
+    sections = elf_sections(itest.BINARY)
+    for name in (".text.vendor_jobs", ".rodata.vendor_jobs"):
+        assert name in sections, f"the binary has no {name} section (src/layout.ld not applied)"
+        addr, size = sections[name]
+        assert size > 64 * 1024, f"{name} holds only {size} bytes"
+        kib = rss_kib_of_mapping(w.proc.pid, addr)
+        assert kib == 0, f"{kib} KiB of {name} resident in an idle worker"
 
 
 def test_http_errors(s):
