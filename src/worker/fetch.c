@@ -134,6 +134,7 @@ static void on_record_reply(struct redis_conn *c, struct resp_value *r, const ch
 	char why[240];
 
 	w->n_unrecorded -= b->n;
+	w->refill_after_record = 0;
 	int ok = r && r->type == RESP_ARRAY && (int)r->n_elems == b->n;
 	for (int i = 0; ok && i < b->n; i++)
 		ok = r->elems[i]->type == RESP_INTEGER;
@@ -285,7 +286,12 @@ static void on_block_reply(struct redis_conn *c, struct resp_value *r, const cha
 	kombu_consume_order(&head, (const char *const *)w->queues, w->n_queues, w->queue_first);
 	struct resp_value list = { .type = RESP_BULK, .str = head.data, .len = head.data ? strlen(head.data) : 0 };
 	struct resp_value *pair[2] = { &list, r };
+	int unrecorded = w->n_unrecorded;
 	take_messages(w, pair, 1);
+	/* The queue was empty a moment ago: a FETCH now would most likely
+	 * come back empty, after delaying this message's RECORD reply and
+	 * settle step (on_record_reply sends it, in the same write). */
+	w->refill_after_record = w->n_unrecorded > unrecorded;
 	buf_free(&head);
 }
 
@@ -403,7 +409,8 @@ void fetch_messages(struct worker *w)
 	 * all the slots kept both sides waiting on each other in turn. */
 	if (worker_fetch_halves(w) && cap > (w->concurrency + 1) / 2)
 		cap = (w->concurrency + 1) / 2;
-	if (w->blocking || w->fetching >= (worker_settle_ahead(w) ? FETCH_MAX_OUTSTANDING : 1) ||
+	if (w->blocking || w->refill_after_record ||
+	    w->fetching >= (worker_settle_ahead(w) ? FETCH_MAX_OUTSTANDING : 1) ||
 	    w->draining || w->recovering ||
 	    !w->recovered_once || cap <= 0 ||
 	    !redis_conn_is_ready(w->consume) || !backoff_ready(&w->fetch_backoff, clock_mono()))

@@ -166,6 +166,11 @@ struct worker {
 	 * on that conn; a FETCH queued after one runs after it in Redis, so
 	 * its message no longer counts against what that FETCH may take. */
 	int fetching, blocking, n_asked, n_ordered;
+	/* A blocking pop brought a message whose RECORD is out: the next FETCH
+	 * waits for its reply, and goes out behind the message's settle step
+	 * (issue 15: sent at once, two FETCHes on an empty queue went ahead of
+	 * the hit's own steps, on both sides of the wire). */
+	int refill_after_record;
 	int recovering, recovered_once, n_unrecorded;
 	int n_lookups;             /* cache lookups in flight (messages in hand) */
 	int queue_first;           /* round-robin rotation */
