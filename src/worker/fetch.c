@@ -289,8 +289,8 @@ static void on_block_reply(struct redis_conn *c, struct resp_value *r, const cha
 	int unrecorded = w->n_unrecorded;
 	take_messages(w, pair, 1);
 	/* The queue was empty a moment ago: a FETCH now would most likely
-	 * come back empty, after delaying this message's RECORD reply and
-	 * settle step (on_record_reply sends it, in the same write). */
+	 * come back empty, and would go ahead of this message's RECORD reply
+	 * and settle step; it goes once on_record_reply has run. */
 	w->refill_after_record = w->n_unrecorded > unrecorded;
 	buf_free(&head);
 }
