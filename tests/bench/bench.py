@@ -982,41 +982,15 @@ def dpkg_closure(roots):
 
 
 # ------------------------------------------------------ the Redis limit ----
-MON_LINE = re.compile(r'^(\d+\.\d+) \[(\d+) ([^\]]+)\] (.*)$')
-MON_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"')
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-ESC = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", "\\": b"\\", '"': b'"'}
 NOT_THE_MIX = {b"DBSIZE", b"INFO", b"MONITOR", b"CLIENT", b"SCRIPT"}
 
 
-def unrepr(s):
-    """Undo redis-cli's quoting of one MONITOR argument."""
-    out, i = bytearray(), 0
-    while i < len(s):
-        if s[i] == "\\":
-            if s[i + 1] == "x":
-                out.append(int(s[i + 2:i + 4], 16))
-                i += 4
-            else:
-                out += ESC[s[i + 1]]
-                i += 2
-        else:
-            out += s[i].encode()
-            i += 1
-    return bytes(out)
-
-
 def parse_monitor(text):
-    """[(db, addr, [arg bytes])] for client commands (not those run by Lua)."""
-    cmds = []
-    for line in text.splitlines():
-        m = MON_LINE.match(line)
-        if not m or m.group(3) == "lua":
-            continue
-        args = [unrepr(t) for t in MON_TOKEN.findall(m.group(4))]
-        if args and args[0].upper() not in NOT_THE_MIX:
-            cmds.append((int(m.group(2)), m.group(3), args))
-    return cmds
+    """[(db, addr, [arg bytes])] for client commands (not those run by Lua),
+    without the harness's own (NOT_THE_MIX)."""
+    return [(db, addr, args) for db, addr, args in lib.parse_monitor(text)
+            if args and args[0].upper() not in NOT_THE_MIX]
 
 
 def resp_parts(args, slots):

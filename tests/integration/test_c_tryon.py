@@ -501,16 +501,25 @@ def start_monitor(s, e):
 
 def monitored_commands(mon):
     """Stop MONITOR; the commands clients sent, in order, as (client
-    address, command text), those run inside scripts left out."""
-    import re
-    lines = mon.stdout_text().split("\n")[:-1]
+    address, [argument bytes]), those run inside scripts left out."""
+    from itest import parse_monitor
+    text = mon.stdout_text()
     mon.stop()
-    cmds = []
-    for ln in lines:
-        m = re.match(r"\d+\.\d+ \[(\d+) ([^\]]+)\] (.*)", ln)
-        if m and m.group(2) != "lua":
-            cmds.append((m.group(2), m.group(3)))
-    return cmds
+    return [(client, args) for _, client, args in parse_monitor(text)]
+
+
+def script_call(args):
+    """(keys, argv) of an EVALSHA command's arguments, or None."""
+    if len(args) < 3 or args[0].upper() != b"EVALSHA":
+        return None
+    nkeys = int(args[2])
+    return args[3:3 + nkeys], args[3 + nkeys:]
+
+
+def is_record(args):
+    """RECORD: the one script whose 4 keys start with our in-flight list."""
+    call = script_call(args)
+    return call is not None and len(call[0]) == 4 and call[0][0].startswith(b"tryon-worker.inflight.")
 
 
 @time_limit(120)
@@ -557,7 +566,6 @@ def test_a_pool_of_4_takes_messages_in_halves(s):
     Redis's MONITOR while 1,000 hits stream through 4 slots: every FETCH
     asks for at most 2 messages (the build before asked for up to 4), and
     every message was taken (FETCHes brought them all, none lost)."""
-    import re
     from itest import Worker
     node = "celery@c-halves"
     slots, n = 4, 1000
@@ -567,17 +575,13 @@ def test_a_pool_of_4_takes_messages_in_halves(s):
     wait_for(lambda: results.dbsize() >= n, 60, f"{n} results")
     w.stop()
     counts = []
-    inflight = f"tryon-worker.inflight.{node}"
-    for _, text in monitored_commands(mon):
-        m = re.match(r'"EVALSHA" "\w+" "(\d+)" (.*)', text)
-        if not m:
-            continue
-        args = re.findall(r'"((?:[^"\\]|\\.)*)"', m.group(2))
-        nkeys = int(m.group(1))
+    inflight = f"tryon-worker.inflight.{node}".encode()
+    for _, args in monitored_commands(mon):
+        call = script_call(args)
         # FETCH: KEYS = the queue's lists, our in-flight list, the dead letters; ARGV[1] = count
-        if nkeys >= 2 and len(args) > nkeys and args[nkeys - 2] == inflight and \
-                args[nkeys - 1].startswith("tryon"):
-            counts.append(int(args[nkeys]))
+        if call and len(call[0]) >= 2 and call[1] and call[0][-2] == inflight and \
+                call[0][-1].startswith(b"tryon"):
+            counts.append(int(call[1][0]))
     hist = {k: counts.count(k) for k in sorted(set(counts))}
     print(f"{len(counts)} FETCHes for {n} messages at {slots} slots, asking for: {hist}")
     assert counts and max(counts) <= slots // 2, hist
@@ -598,7 +602,6 @@ def test_an_idle_worker_settles_a_popped_hit_before_it_fetches_again(s):
     consume connection, a message that BRPOPLPUSH brought has its FINISH as
     the next script after its RECORD."""
     import hashlib
-    import re
     e = Env(s)
     pairs = [urls() for _ in range(5)]
     for p, g in pairs:
@@ -609,23 +612,20 @@ def test_an_idle_worker_settles_a_popped_hit_before_it_fetches_again(s):
         v, _ = e.run(p, g, timeout=15)
         assert v == "https://cdn.example.com/cached/idle.png", v
     cmds = monitored_commands(mon)
-    record = re.compile(r'"EVALSHA" "\w+" "4" "tryon-worker\.inflight\.')
-    consume = {c for c, t in cmds if record.match(t)}
+    consume = {c for c, a in cmds if is_record(a)}
     assert len(consume) == 1, consume
-    mine = [t for c, t in cmds if c in consume]
+    mine = [a for c, a in cmds if c in consume]
 
-    def kind(t):
-        if t.startswith('"BRPOPLPUSH"'):
+    def kind(args):
+        if args[0].upper() == b"BRPOPLPUSH":
             return "block"
-        if record.match(t):
+        if is_record(args):
             return "record"
-        if t.startswith('"EVALSHA"'):
-            nkeys = int(re.match(r'"EVALSHA" "\w+" "(\d+)"', t).group(1))
-            keys = re.findall(r'"((?:[^"\\]|\\.)*)"', t)[3:3 + nkeys]
-            if keys and keys[0] == "unacked":
-                return "finish"
-            if len(keys) >= 2 and keys[-2].startswith("tryon-worker.inflight."):
-                return "fetch"
+        call = script_call(args)
+        if call and call[0] and call[0][0] == b"unacked":
+            return "finish"
+        if call and len(call[0]) >= 2 and call[0][-2].startswith(b"tryon-worker.inflight."):
+            return "fetch"
         return None
 
     seq = [k for k in map(kind, mine) if k]
@@ -651,7 +651,6 @@ def test_cache_on_the_broker_server_is_looked_up_on_the_consume_connection(s):
     for what follows. Seen in Redis's MONITOR: the GET comes from the
     client that ran RECORD, between the two SELECTs."""
     import hashlib
-    import re
     from tryon_env import BROKER_DB, CACHE_DB
     e = Env(s)
     p, g = urls()
@@ -664,14 +663,16 @@ def test_cache_on_the_broker_server_is_looked_up_on_the_consume_connection(s):
     v2, _ = e.run(p2, g2, timeout=20)
     assert standin_url(v2), v2
     cmds = monitored_commands(mon)
-    record = [c for c, t in cmds if re.match(r'"EVALSHA" "\w+" "4" "tryon-worker\.inflight\.', t)]
-    gets = [i for i, (c, t) in enumerate(cmds) if t == f'"GET" "{key}"']
+    get = [b"GET", key.encode()]
+    record = [c for c, a in cmds if is_record(a)]
+    gets = [i for i, (c, a) in enumerate(cmds) if a == get]
     assert record and len(gets) == 1, (record, gets, cmds[-30:])
     i = gets[0]
     client = cmds[i][0]
-    mine = [t for c, t in cmds if c == client]
-    k = mine.index(f'"GET" "{key}"')
+    mine = [a for c, a in cmds if c == client]
+    k = mine.index(get)
     print(f"GET on {client} (RECORD ran on {sorted(set(record))}): {mine[k - 1]} / GET / {mine[k + 1]}")
     assert client in record, "the GET did not go on the consume connection"
-    assert mine[k - 1] == f'"SELECT" "{CACHE_DB}"' and mine[k + 1] == f'"SELECT" "{BROKER_DB}"', mine[k - 2:k + 3]
+    assert mine[k - 1] == [b"SELECT", str(CACHE_DB).encode()] and \
+        mine[k + 1] == [b"SELECT", str(BROKER_DB).encode()], mine[k - 2:k + 3]
     assert "path=cache" in e.log() and e.submits() == 1

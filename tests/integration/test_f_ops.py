@@ -41,13 +41,18 @@ def fresh(s):
     return r
 
 
+def model_worker_env(s, r, port, **extra):
+    """A worker's environment with the model stand-in (over HTTPS with the
+    test CA), a cache in DB 7 of `r` and the endpoint on `port`."""
+    return worker_env(s, r, TRYON_HTTP_ADDR=f"127.0.0.1:{port}", FAL_QUEUE_URL=Standin(s).base,
+                      TRYON_CA_FILE=os.path.join(s.ca(), "ca.pem"), FAL_KEY=itest.FAL_KEY,
+                      REDIS_CACHE_URL=r.url(7), **extra)
+
+
 def test_metrics_move_as_tasks_run(s):
     r = fresh(s)
-    st = Standin(s)
     port = free_port()
-    env = worker_env(s, r, TRYON_HTTP_ADDR=f"127.0.0.1:{port}", FAL_QUEUE_URL=st.base,
-                     TRYON_CA_FILE=os.path.join(s.ca(), "ca.pem"), FAL_KEY=itest.FAL_KEY,
-                     REDIS_CACHE_URL=r.url(7))
+    env = model_worker_env(s, r, port)
     Worker(s, env)
     code, before = get(port, "/metrics")
     assert code == 200
@@ -154,12 +159,8 @@ def test_idle_worker_maps_no_tls_code(s):
     a cache, answered every route and ran a task maps none of their pages.
     A parent that starts to call into them shows up here."""
     r = fresh(s)
-    st = Standin(s)
     port = free_port()
-    env = worker_env(s, r, TRYON_HTTP_ADDR=f"127.0.0.1:{port}", FAL_QUEUE_URL=st.base,
-                     TRYON_CA_FILE=os.path.join(s.ca(), "ca.pem"), FAL_KEY=itest.FAL_KEY,
-                     REDIS_CACHE_URL=r.url(7), TRYON_CONCURRENCY="4")
-    w = Worker(s, env)
+    w = Worker(s, model_worker_env(s, r, port, TRYON_CONCURRENCY="4"))
     for path in ("/metrics", "/health", "/", "/readyz"):
         assert get(port, path)[0] == 200, path
     app = celery_app(r.url(4), r.url(5))

@@ -7,6 +7,7 @@ no test state lives here between tests except the Session's."""
 import gc
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,42 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+# redis-cli MONITOR lines: `<time> [<db> <client>] "ARG" "ARG" ...`, each
+# argument quoted the way redis-cli quotes (\xNN, \n, \", ...).
+MON_LINE = re.compile(r'^(\d+\.\d+) \[(\d+) ([^\]]+)\] (.*)$')
+MON_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"')
+MON_ESC = {"n": b"\n", "r": b"\r", "t": b"\t", "a": b"\a", "b": b"\b", "\\": b"\\", '"': b'"'}
+
+
+def monitor_unquote(s):
+    """Undo redis-cli's quoting of one MONITOR argument."""
+    out, i = bytearray(), 0
+    while i < len(s):
+        if s[i] == "\\":
+            if s[i + 1] == "x":
+                out.append(int(s[i + 2:i + 4], 16))
+                i += 4
+            else:
+                out += MON_ESC[s[i + 1]]
+                i += 2
+        else:
+            out += s[i].encode()
+            i += 1
+    return bytes(out)
+
+
+def parse_monitor(text):
+    """[(db, client address, [argument bytes])] of the commands clients
+    sent, in order (those run inside scripts, client "lua", left out)."""
+    cmds = []
+    for line in text.splitlines():
+        m = MON_LINE.match(line)
+        if not m or m.group(3) == "lua":
+            continue
+        cmds.append((int(m.group(2)), m.group(3), [monitor_unquote(t) for t in MON_TOKEN.findall(m.group(4))]))
+    return cmds
 
 
 def wait_for(cond, timeout, what, interval=0.02):
